@@ -1,0 +1,628 @@
+"""What a check is, and the tools check code uses (trusted side; never imports student code).
+
+An exercise's checks live in ``grader/course/<id>.py`` as a ``Checks`` registry::
+
+    checks = Checks("attention")
+
+    @checks.compare("softmax_reference", "softmax matches the reference", fn="softmax")
+    def _(rng):                      # fixed cases (snapshot) and fresh draws (official mode)
+        yield Case(args=(rng.standard_normal((2, 3, 5)),), kwargs={"dim": -1})
+
+    @checks.property("softmax_properties", "softmax: rows sum to 1 ...", uses=("softmax",))
+    def _(ctx):
+        @ctx.given(arrays(...))
+        def prop(x):
+            y = ctx.call("softmax", x)
+            assert np.allclose(y.sum(-1), 1), "rows do not sum to 1"
+        prop()
+
+Kinds: ``compare`` (function vs reference on the same inputs), ``compare_module`` (a class
+built with the reference's weights, forward and backward), ``property`` / ``behaviour`` /
+``statistical`` / ``quality`` (free-form code against ``Ctx``), and ``banned`` (added for
+every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
+(``grader/course/course.toml``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grader.pool import StudentError, Worker
+from grader.wire import Array
+
+# --- tolerances ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tol:
+    """``|got - want| <= atol * max(1, max|want|) + rtol * |want|`` elementwise."""
+
+    rtol: float
+    atol: float
+
+
+# float64 inputs: different but correct orderings of sums (einsum vs matmul, -1e9 vs -inf
+# masking) differ by ~1e-15; a float32 intermediate would show at ~1e-7; real mistakes are
+# orders of magnitude larger.
+F64 = Tol(rtol=1e-6, atol=1e-8)
+# float32 inputs: accumulated rounding in blocks of a few layers stays below ~1e-5.
+F32 = Tol(rtol=1e-4, atol=1e-5)
+
+
+def tol_for(dtype: str) -> Tol:
+    return F32 if dtype in ("float32", "float16") else F64
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One input: ``args``/``kwargs`` for the call (numpy arrays become tensors), ``init`` for
+    a module's constructor, ``wrt`` the positions of float args to differentiate."""
+
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    init: dict | None = None
+    init_args: tuple = ()
+    wrt: tuple[int, ...] = ()
+    label: str = ""
+    dtype: str = "float64"  # module cases: the module is converted with .to(dtype) after __init__
+
+
+def noncontig(a: np.ndarray) -> dict:
+    """The same values as a non-contiguous tensor (transposed storage)."""
+    return {"$noncontig": a}
+
+
+def generator(seed: int) -> dict:
+    """A fresh ``torch.Generator`` seeded with ``seed``."""
+    return {"$generator": int(seed)}
+
+
+def linear(weight: np.ndarray, bias: np.ndarray | None = None) -> dict:
+    """A fresh ``nn.Linear`` holding the given weight and bias."""
+    return {"$linear": {"weight": weight, "bias": bias}}
+
+
+def to_wire(v: Any) -> Any:
+    """Check-side values to request values: numpy arrays travel as tensors."""
+    if isinstance(v, np.ndarray):
+        return Array(v, "tensor")
+    if isinstance(v, (np.integer, np.floating, np.bool_)):
+        return v.item()
+    if isinstance(v, Handle):
+        return {"$ref": {"ref": v.name}}
+    if isinstance(v, list):
+        return [to_wire(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(to_wire(x) for x in v)
+    if isinstance(v, dict):
+        return {k: to_wire(x) for k, x in v.items()}
+    return v
+
+
+def to_torch(v: Any) -> Any:
+    """Request values to what the reference takes (trusted side)."""
+    import torch
+
+    if isinstance(v, Array):
+        return torch.from_numpy(v.data.copy()) if v.kind == "tensor" else v.data
+    if isinstance(v, np.ndarray):
+        return torch.from_numpy(v.copy())
+    if isinstance(v, list):
+        return [to_torch(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(to_torch(x) for x in v)
+    if isinstance(v, dict):
+        if len(v) == 1:
+            (key, inner), = v.items()
+            if key == "$noncontig":
+                t = to_torch(inner)
+                return t.transpose(-2, -1).contiguous().transpose(-2, -1)
+            if key == "$generator":
+                return torch.Generator().manual_seed(int(inner))
+            if key == "$param":
+                return torch.nn.Parameter(to_torch(inner))
+            if key == "$dtype":
+                return {"float32": torch.float32, "float64": torch.float64}[inner]
+            if key == "$linear":
+                w = to_torch(inner["weight"])
+                b = inner.get("bias")
+                lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype)
+                with torch.no_grad():
+                    lin.weight.copy_(w)
+                    if b is not None:
+                        lin.bias.copy_(to_torch(b))
+                return lin
+        return {k: to_torch(x) for k, x in v.items()}
+    return v
+
+
+def from_torch(v: Any) -> Any:
+    """Reference outputs to the plain values a worker would send."""
+    import torch
+
+    if isinstance(v, torch.Tensor):
+        return Array(v.detach().cpu().contiguous().numpy().copy(), "tensor")
+    if isinstance(v, (list, tuple)):
+        return type(v)(from_torch(x) for x in v)
+    if isinstance(v, dict):
+        return {k: from_torch(x) for k, x in v.items()}
+    return v
+
+
+def describe_value(v: Any, name: str = "") -> str:
+    prefix = f"{name} " if name else ""
+    if isinstance(v, Array):
+        v = v.data
+    if isinstance(v, np.ndarray):
+        s = f"{prefix}{v.dtype}{list(v.shape)}"
+        if v.size <= 6:
+            s += " = " + np.array2string(v, precision=4, separator=", ").replace("\n", "")
+        return s
+    if isinstance(v, dict) and len(v) == 1:
+        key = next(iter(v))
+        if key == "$noncontig":
+            return describe_value(v[key], name) + " (non-contiguous)"
+        if key == "$generator":
+            return f"{prefix}torch.Generator(seed={v[key]})"
+        if key == "$linear":
+            return f"{prefix}nn.Linear{list(np.asarray(v[key]['weight']).shape[::-1])}"
+    if isinstance(v, (list, tuple)) and len(v) > 6:
+        return f"{prefix}{type(v).__name__} of {len(v)}"
+    return f"{prefix}{v!r}"[:120]
+
+
+def describe_case(fn: str, case: Case) -> str:
+    if case.label:
+        return case.label
+    parts = [describe_value(a) for a in case.args]
+    parts += [describe_value(v, f"{k}=") .replace("= ", "=", 1) for k, v in case.kwargs.items()]
+    head = fn
+    if case.init is not None or case.init_args:
+        init = [repr(a) for a in case.init_args] + [f"{k}={v!r}" for k, v in (case.init or {}).items()]
+        head = f"{fn}({', '.join(init)})"
+        return f"{head} on " + ", ".join(parts)
+    return f"{head}(" + ", ".join(parts) + ")"
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Failure:
+    """Everything the report needs to explain one failed check."""
+
+    message: str
+    input: str = ""
+    expected: str = ""
+    got: str = ""
+    error: str = ""  # max abs/rel error and where
+    frames: list = field(default_factory=list)  # the student's own traceback frames
+    not_implemented: bool = False
+    diagnosis: str = ""  # a named mistake, when recognised
+    diagnosis_zh: str = ""
+    heatmap: dict | None = None  # {"expected": [[...]], "got": [[...]]} for attention-like outputs
+
+
+class CheckFailed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def fail(message: str, **kw: Any) -> None:
+    raise CheckFailed(Failure(message=message, **kw))
+
+
+def _fmt_vals(a: np.ndarray, idx: tuple[int, ...] | None) -> str:
+    if a.ndim == 0:
+        return np.array2string(a, precision=4)
+    row = a[idx[:-1]] if idx is not None and a.ndim >= 1 else a.reshape(-1)
+    row = np.asarray(row).reshape(-1)
+    where = f"[{', '.join(map(str, idx[:-1]))}]" if idx is not None and len(idx) > 1 else ""
+    body = np.array2string(row[:6], precision=4, separator=", ", suppress_small=True)
+    if row.size > 6:
+        body = body[:-1] + ", …]"
+    return f"{where} = {body}" if where else body
+
+
+def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "output") -> Failure | None:
+    """Compare a reply with the expected value; ``None`` when they agree."""
+    if isinstance(want, Array):
+        if isinstance(got, dict) and "$unsendable" in got:
+            return Failure(f"{path}: expected a torch.Tensor, got {got['$unsendable']}")
+        if not isinstance(got, Array):
+            return Failure(f"{path}: expected a torch.Tensor of shape {list(want.shape)}, "
+                           f"got {type(got).__name__} {describe_value(got)[:80]}")
+        if got.kind != "tensor":
+            return Failure(f"{path}: expected a torch.Tensor, got a numpy array")
+        if got.shape != want.shape:
+            return Failure(f"{path}: shape {list(got.shape)}, expected {list(want.shape)}",
+                           expected=f"shape {list(want.shape)}", got=f"shape {list(got.shape)}")
+        w, g = want.data, got.data
+        if w.dtype.kind == "f" and g.dtype != w.dtype:
+            return Failure(f"{path}: dtype {g.dtype}, expected {w.dtype} (keep the input's dtype)",
+                           expected=str(w.dtype), got=str(g.dtype))
+        if w.dtype.kind != "f":
+            if g.dtype.kind != w.dtype.kind and not (w.dtype.kind in "iu" and g.dtype.kind in "iu"):
+                return Failure(f"{path}: dtype {g.dtype}, expected {w.dtype}",
+                               expected=str(w.dtype), got=str(g.dtype))
+            if not np.array_equal(g, w):
+                bad = np.argwhere(g != w)
+                idx = tuple(int(i) for i in bad[0]) if len(bad) else None
+                return Failure(f"{path}: {len(bad)} of {w.size} entries differ",
+                               expected=_fmt_vals(w, idx), got=_fmt_vals(g, idx),
+                               error=f"first difference at {path}[{', '.join(map(str, idx or ()))}]")
+            return None
+        tol = tol or tol_for(str(w.dtype))
+        g64, w64 = g.astype(np.float64), w.astype(np.float64)
+        finite_w = np.isfinite(w64)
+        if not np.array_equal(np.isfinite(g64), finite_w) or not np.array_equal(
+            np.isnan(g64), np.isnan(w64)
+        ):
+            bad = np.argwhere(np.isfinite(g64) != finite_w)
+            idx = tuple(int(i) for i in bad[0]) if len(bad) else None
+            return Failure(f"{path}: non-finite values (nan/inf) where the reference has none",
+                           expected=_fmt_vals(w, idx), got=_fmt_vals(g, idx))
+        diff = np.where(finite_w, np.abs(g64 - w64), 0.0)
+        scale = max(1.0, float(np.max(np.abs(np.where(finite_w, w64, 0.0)), initial=0.0)))
+        allowed = tol.atol * scale + tol.rtol * np.abs(np.where(finite_w, w64, 0.0))
+        if np.all(diff <= allowed) and np.array_equal(g64[~finite_w], w64[~finite_w]):
+            return None
+        flat = int(np.argmax(diff - allowed))
+        idx = tuple(int(i) for i in np.unravel_index(flat, w.shape)) if w.ndim else ()
+        abs_err = float(diff.reshape(-1)[flat]) if diff.size else 0.0
+        rel_err = abs_err / max(abs(float(w64.reshape(-1)[flat])), 1e-12) if w.size else 0.0
+        where = f"{path}[{', '.join(map(str, idx))}]" if idx else path
+        return Failure(
+            f"{path} differs from the reference",
+            expected=_fmt_vals(w, idx), got=_fmt_vals(g, idx),
+            error=f"max abs error {abs_err:.3g} (rel {rel_err:.3g}) at {where}; "
+                  f"allowed {tol.atol:g}·scale + {tol.rtol:g}·|expected|",
+        )
+    if isinstance(want, (tuple, list)):
+        if isinstance(got, dict) and "$unsendable" in got:
+            return Failure(f"{path}: expected a {type(want).__name__} of {len(want)}, "
+                           f"got {got['$unsendable']}")
+        if not isinstance(got, (tuple, list)) or len(got) != len(want):
+            n = len(got) if isinstance(got, (tuple, list)) else None
+            return Failure(f"{path}: expected a {type(want).__name__} of {len(want)} values, got "
+                           + (f"{type(got).__name__} of {n}" if n is not None else type(got).__name__))
+        for i, (g, w) in enumerate(zip(got, want)):
+            f = compare_values(g, w, tol, f"{path}[{i}]")
+            if f:
+                return f
+        return None
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or set(got) != set(want):
+            return Failure(f"{path}: expected a dict with keys {sorted(want)}, got "
+                           + (str(sorted(got)) if isinstance(got, dict) else type(got).__name__))
+        for k in want:
+            f = compare_values(got[k], want[k], tol, f"{path}[{k!r}]")
+            if f:
+                return f
+        return None
+    if isinstance(want, float):
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            return Failure(f"{path}: expected a number, got {type(got).__name__}")
+        t = tol or F64
+        if not (abs(got - want) <= t.atol * max(1.0, abs(want)) + t.rtol * abs(want)
+                or (math.isnan(got) and math.isnan(want))):
+            return Failure(f"{path}: got {got!r}, expected {want!r}", expected=repr(want), got=repr(got))
+        return None
+    if type(got) is not type(want) or got != want:
+        return Failure(f"{path}: got {describe_value(got)[:80]}, expected {want!r}",
+                       expected=repr(want)[:80], got=describe_value(got)[:80])
+    return None
+
+
+def plain(v: Any) -> Any:
+    """Replies to numpy for property code: Arrays become arrays (must have been tensors)."""
+    if isinstance(v, Array):
+        if v.kind != "tensor":
+            fail("returned a numpy array; a torch.Tensor is expected")
+        return v.data
+    if isinstance(v, dict):
+        if "$unsendable" in v:
+            fail(f"returned {v['$unsendable']}; a torch.Tensor (or plain values) is expected")
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(plain(x) for x in v)
+    return v
+
+
+# --- the context a check runs in -----------------------------------------------------------
+
+
+class Handle:
+    """A student object that lives in the worker (a module instance, a returned model)."""
+
+    def __init__(self, ctx: Ctx, name: str, scope: str, info: Any = None) -> None:
+        self.ctx, self.name, self.scope, self.info = ctx, name, scope, info
+
+    def call(self, method: str = "forward", *args: Any, **kwargs: Any) -> Any:
+        return plain(self.call_raw(method, *args, **kwargs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.call("forward", *args, **kwargs)
+
+    def call_raw(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self.ctx.request({"op": "call", "target": {"ref": self.name, "attr": method},
+                                 "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
+                                 "banned": self.ctx.banned_for(self.scope)})
+
+    def store(self, method: str, *args: Any, **kwargs: Any) -> Handle:
+        """Call a method and keep its result in the worker as a new handle."""
+        name = self.ctx.fresh()
+        info = self.ctx.request({"op": "call", "target": {"ref": self.name, "attr": method},
+                                 "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
+                                 "store": name, "banned": self.ctx.banned_for(self.scope)})
+        return Handle(self.ctx, name, self.scope, info)
+
+    def get(self, attr: str) -> Any:
+        return plain(self.ctx.request({"op": "attr", "target": {"ref": self.name, "attr": attr}}))
+
+    def sub(self, attr: str) -> Handle:
+        name = self.ctx.fresh()
+        info = self.ctx.request({"op": "attr", "target": {"ref": self.name, "attr": attr}, "store": name})
+        return Handle(self.ctx, name, self.scope, info)
+
+    def same(self, attr: str, other: Handle, other_attr: str = "") -> bool:
+        return self.ctx.request({"op": "same", "a": {"ref": self.name, "attr": attr},
+                                 "b": {"ref": other.name, "attr": other_attr}}) is True
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        sd = self.ctx.request({"op": "state_dict", "target": {"ref": self.name}})
+        if not isinstance(sd, dict):
+            fail("state_dict() did not return a dict")
+        return {k: plain(v) for k, v in sd.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        res = self.ctx.request({"op": "load_state_dict", "target": {"ref": self.name},
+                                "state": {k: to_wire(v) for k, v in state.items()}})
+        if isinstance(res, dict) and (res.get("missing") or res.get("unexpected")):
+            fail("the module's parameter names do not follow the contract: "
+                 f"missing {res.get('missing')}, unexpected {res.get('unexpected')}")
+
+    def params(self) -> list[tuple[str, tuple[int, ...], bool, int]]:
+        rows = self.ctx.request({"op": "params", "target": {"ref": self.name}})
+        return [(str(n), tuple(s), bool(g), int(i)) for n, s, g, i in rows]
+
+    def grad(self, method: str, args: tuple, kwargs: dict, wrt: Iterable[int], upstream: Any) -> dict:
+        return self.ctx.request({"op": "grad", "target": {"ref": self.name, "attr": method},
+                                 "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
+                                 "wrt": list(wrt), "upstream": to_wire(upstream),
+                                 "banned": self.ctx.banned_for(self.scope)})
+
+
+class Ctx:
+    """What check code may use: the student's worker, the reference (official mode only),
+    a seeded rng, hypothesis settings and helpers that turn mismatches into failures."""
+
+    def __init__(self, exercise: str, check_id: str, worker: Worker, reference: Any | None,
+                 seed: int, timeout: float, banned: dict[str, list[str]], max_examples: int = 30,
+                 mode: str = "official") -> None:
+        self.exercise, self.check_id, self.worker = exercise, check_id, worker
+        self.ref = reference
+        self.seed = seed
+        self.timeout = timeout
+        self.banned = banned
+        self.max_examples = max_examples
+        self.mode = mode
+        self.rng = np.random.default_rng([seed, zlib.crc32(check_id.encode())])
+        self.last_input = ""
+        self.calls = 0
+        self._names = 0
+
+    def fresh(self) -> str:
+        self._names += 1
+        return f"{self.check_id}:{self._names}"
+
+    def banned_for(self, scope: str) -> list[str]:
+        return list(self.banned.get(scope, ()))
+
+    def request(self, req: dict, timeout: float | None = None) -> Any:
+        self.calls += 1
+        req.setdefault("seed", self.seed % (2**31))
+        return self.worker.request(req, timeout or self.timeout)
+
+    def call_raw(self, fn: str, *args: Any, **kwargs: Any) -> Any:
+        return self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
+                             "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
+                             "banned": self.banned_for(fn.split(".")[0])})
+
+    def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` of the student's module; arrays come back as numpy (checked tensors)."""
+        return plain(self.call_raw(fn, *args, **kwargs))
+
+    def new(self, cls: str, *args: Any, **kwargs: Any) -> Handle:
+        """Construct ``cls(*args, **kwargs)`` from the student's module, kept in the worker."""
+        name = self.fresh()
+        info = self.request({"op": "call", "target": {"module": self.exercise, "attr": cls},
+                             "args": to_wire(list(args)), "kwargs": to_wire(kwargs), "store": name,
+                             "banned": self.banned_for(cls)})
+        return Handle(self, name, cls, info)
+
+    def store(self, fn: str, *args: Any, **kwargs: Any) -> Handle:
+        """Call ``fn`` and keep its result in the worker (for functions returning modules)."""
+        name = self.fresh()
+        info = self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
+                             "args": to_wire(list(args)), "kwargs": to_wire(kwargs), "store": name,
+                             "banned": self.banned_for(fn)})
+        return Handle(self, name, fn, info)
+
+    def call_keep_inputs(self, fn: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` and fail if it modified any of its tensor arguments in place."""
+        reply = self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
+                              "args": to_wire(list(args)), "kwargs": to_wire(kwargs), "echo": True,
+                              "banned": self.banned_for(fn.split(".")[0])})
+        if not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}:
+            fail("malformed reply")
+        before = [("argument %d" % i, a) for i, a in enumerate(args)] + list(kwargs.items())
+        after = list(reply["args"]) + [reply["kwargs"].get(k) for k in kwargs]
+        for (name, old), new in zip(before, after):
+            if isinstance(old, np.ndarray):
+                new_arr = new.data if isinstance(new, Array) else None
+                if new_arr is None or new_arr.shape != old.shape or not np.array_equal(
+                        new_arr, old, equal_nan=old.dtype.kind == "f"):
+                    fail(f"{fn} modified its input {name} in place: compute on new tensors instead",
+                         input=self.last_input)
+        return plain(reply["result"])
+
+    def raises(self, exc_type: str, fn: str, *args: Any, **kwargs: Any) -> None:
+        """Fail unless ``fn(*args, **kwargs)`` raises ``exc_type`` (e.g. "ValueError")."""
+        try:
+            self.call_raw(fn, *args, **kwargs)
+        except StudentError as err:
+            if err.not_implemented:
+                raise
+            if err.type != exc_type:
+                fail(f"{fn} raised {err.type} ({err.message[:100]}); expected {exc_type}",
+                     frames=err.frames)
+            return
+        fail(f"{fn} accepted invalid arguments; expected {exc_type}",
+             input=describe_case(fn, Case(args=args, kwargs=kwargs)))
+
+    # -- comparisons --
+
+    def close(self, got: Any, want: Any, what: str = "output", tol: Tol | None = None,
+              input: str = "") -> None:
+        f = compare_values(got if not isinstance(got, np.ndarray) else Array(got),
+                           want if not isinstance(want, np.ndarray) else Array(want), tol, what)
+        if f:
+            f.input = input or self.last_input
+            raise CheckFailed(f)
+
+    def given(self, *strategies: Any, max_examples: int | None = None, **kw: Any) -> Callable:
+        """``hypothesis.given`` with this run's seed and settings; records the last input so
+        the report can show the smallest failing example."""
+        import hypothesis
+        from hypothesis import HealthCheck, Phase, Verbosity, settings
+
+        n = max_examples or self.max_examples
+
+        def wrap(fn: Callable) -> Callable:
+            @functools.wraps(fn)
+            def body(*args: Any, **kwargs: Any) -> None:
+                self.last_input = ", ".join(
+                    [describe_value(a) for a in args] + [describe_value(v, f"{k}=") for k, v in kwargs.items()]
+                )
+                fn(*args, **kwargs)
+
+            test = hypothesis.given(*strategies, **kw)(body)
+            test = settings(max_examples=n, deadline=None, database=None, derandomize=False,
+                            print_blob=False, verbosity=Verbosity.quiet, report_multiple_bugs=False,
+                            suppress_health_check=list(HealthCheck),
+                            phases=[Phase.explicit, Phase.generate, Phase.shrink])(test)
+            return hypothesis.seed(self.seed ^ zlib.crc32(self.check_id.encode()))(test)
+
+        return wrap
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    id: str
+    title: str
+    kind: str
+    uses: tuple[str, ...]
+    run: Callable[[Ctx], None] | None = None
+    fn: str = ""  # compare checks: the function or class
+    cases: Callable[[np.random.Generator], Iterable[Case]] | None = None
+    method: str = "forward"
+    backward: bool = False
+    tol: Tol | None = None
+    fixed: int = 0  # how many fixed (snapshot) cases; 0 = all the function yields
+    timeout: float | None = None
+    title_zh: str = ""
+
+
+class Checks:
+    """The ordered checks of one exercise."""
+
+    def __init__(self, exercise: str) -> None:
+        self.exercise = exercise
+        self.items: list[Check] = []
+
+    def _add(self, check: Check) -> Check:
+        if any(c.id == check.id for c in self.items):
+            raise ValueError(f"duplicate check id {check.id}")
+        self.items.append(check)
+        return check
+
+    def compare(self, id: str, title: str, fn: str, tol: Tol | None = None,
+                timeout: float | None = None, zh: str = "") -> Callable:
+        """``fn`` called on each case must match the reference (snapshot in local mode)."""
+
+        def deco(cases: Callable) -> Callable:
+            self._add(Check(id, title, "compare", (fn,), fn=fn, cases=cases, tol=tol,
+                            timeout=timeout, title_zh=zh))
+            return cases
+
+        return deco
+
+    def compare_module(self, id: str, title: str, cls: str, method: str = "forward",
+                       backward: bool = True, tol: Tol | None = None, uses: tuple[str, ...] = (),
+                       timeout: float | None = None, zh: str = "") -> Callable:
+        """``cls(*case.init_args, **case.init)`` loaded with the reference's state_dict must
+        give the same ``method`` output (and, with ``backward``, the same gradients for the
+        inputs at ``case.wrt`` and every parameter, for a random upstream gradient)."""
+
+        def deco(cases: Callable) -> Callable:
+            self._add(Check(id, title, "compare_module", (cls, *uses), fn=cls, cases=cases,
+                            method=method, backward=backward, tol=tol, timeout=timeout, title_zh=zh))
+            return cases
+
+        return deco
+
+    def _free(self, kind: str, id: str, title: str, uses: tuple[str, ...],
+              timeout: float | None, zh: str) -> Callable:
+        def deco(run: Callable[[Ctx], None]) -> Callable:
+            self._add(Check(id, title, kind, tuple(uses), run=run, timeout=timeout, title_zh=zh))
+            return run
+
+        return deco
+
+    def property(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
+                 zh: str = "") -> Callable:
+        return self._free("property", id, title, uses, timeout, zh)
+
+    def behaviour(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
+                  zh: str = "") -> Callable:
+        return self._free("behaviour", id, title, uses, timeout, zh)
+
+    def statistical(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
+                    zh: str = "") -> Callable:
+        return self._free("statistical", id, title, uses, timeout, zh)
+
+    def quality(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
+                zh: str = "") -> Callable:
+        return self._free("quality", id, title, uses, timeout, zh)
+
+    def __iter__(self) -> Iterator[Check]:
+        return iter(self.items)
+
+
+def expect_array(v: Any, shape: tuple[int, ...] | None = None, dtype: Any = None,
+                 what: str = "output") -> np.ndarray:
+    """Validate a reply from ``ctx.call`` (already plain numpy) and return it."""
+    if not isinstance(v, np.ndarray):
+        fail(f"{what}: expected a torch.Tensor, got {type(v).__name__} {describe_value(v)[:60]}")
+    if shape is not None and tuple(v.shape) != tuple(shape):
+        fail(f"{what}: shape {list(v.shape)}, expected {list(shape)}",
+             expected=f"shape {list(shape)}", got=f"shape {list(v.shape)}")
+    if dtype is not None and v.dtype != np.dtype(dtype):
+        fail(f"{what}: dtype {v.dtype}, expected {np.dtype(dtype)}",
+             expected=str(np.dtype(dtype)), got=str(v.dtype))
+    return v

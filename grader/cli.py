@@ -1,0 +1,233 @@
+"""How a person asks: the ``grade`` command.
+
+Exit codes: 0 grading ran (whatever the score); 1 the score is below ``--fail-under``;
+2 usage error (bad option, unknown exercise, no submission folder); 3 the grader itself
+failed (a bug or a broken install: never the student's fault).
+"""
+
+from __future__ import annotations
+
+import locale
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from grader import __version__
+
+EXIT_OK, EXIT_FAIL_UNDER, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
+
+
+def default_lang() -> str:
+    for key in ("GRADER_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(key, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    try:
+        loc = locale.getlocale()[0] or ""
+    except ValueError:
+        loc = ""
+    return "zh" if loc.lower().startswith("zh") else "en"
+
+
+class DefaultGroup(click.Group):
+    """``grade [EXERCISE...]`` grades; ``grade SUBCOMMAND`` runs a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="grade")
+def main() -> None:
+    """Grade the Transformer course exercises.
+
+    \b
+    grade                      grade every exercise in ./exercises
+    grade attention masking    grade some exercises
+    grade hint attention       the next hint for a failing exercise
+    grade snapshot             (instructors) record reference outputs for local mode
+
+    Exit codes: 0 graded, 1 below --fail-under, 2 usage error, 3 grader error.
+    """
+
+
+def _resolve_paths(submission: Path | None, reference: Path | None, mode: str) -> tuple[Path, Path | None, str]:
+    from grader.metadata import find_course_root
+
+    root = find_course_root()
+    if submission is None:
+        if root is None:
+            raise click.UsageError("no exercises/ folder here or above: run grade inside the course "
+                                   "folder, or pass --submission DIR")
+        submission = root / "exercises"
+    if not submission.is_dir():
+        raise click.UsageError(f"--submission {submission}: not a folder")
+    if reference is None and mode != "local":
+        for base in (submission.parent, root):
+            if base is not None and (base / "solutions").is_dir() and (base / "solutions") != submission:
+                reference = base / "solutions"
+                break
+    if mode == "official" and reference is None:
+        raise click.UsageError("--mode official needs the reference: pass --reference DIR")
+    if mode == "auto":
+        mode = "official" if reference is not None else "local"
+    if mode == "local":
+        reference = None
+    return submission, reference, mode
+
+
+def _select(names: tuple[str, ...]):
+    from grader.metadata import load_exercises
+
+    exercises = load_exercises()
+    if not names:
+        return exercises
+    known = {e.id: e for e in exercises}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise click.UsageError(f"unknown exercise {unknown[0]!r}; known: {', '.join(known)}")
+    return [known[n] for n in names]
+
+
+def all_hints() -> dict:
+    from grader.metadata import load_exercises
+
+    return {e.id: e.hints for e in load_exercises()}
+
+
+@main.command("run")
+@click.argument("exercises", nargs=-1)
+@click.option("--submission", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder with the student's exercise modules (default: ./exercises).")
+@click.option("--reference", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder with the reference solutions (official mode; default: solutions/ beside "
+                   "the exercises when present).")
+@click.option("--mode", type=click.Choice(["auto", "local", "official"]), default="auto", show_default=True,
+              help="local: properties and snapshots; official: also fresh inputs against the reference.")
+@click.option("--seed", type=int, default=None,
+              help="Seed for drawn inputs (default: local 0, official a hash of the submission).")
+@click.option("--format", "fmt", type=click.Choice(["rich", "json"]), default="rich", show_default=True,
+              help="Report format written to --output (or stdout).")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the report to this file (atomically) instead of stdout.")
+@click.option("--fail-under", type=float, default=None,
+              help="Exit 1 when the score (percent of the maximum) is below this.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="Report language (default: locale).")
+@click.option("--max-examples", type=int, default=None, help="Hypothesis examples per property.")
+@click.option("--memory", type=int, default=2048, show_default=True, help="Worker memory limit in MiB.")
+def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path | None, mode: str,
+            seed: int | None, fmt: str, output: Path | None, fail_under: float | None,
+            lang: str | None, max_examples: int | None, memory: int) -> None:
+    """Grade EXERCISES (default: all) and print a report."""
+    submission, reference, mode = _resolve_paths(submission, reference, mode)
+    selected = _select(exercises)
+    lang = lang or default_lang()
+    from grader.pool import GraderError
+    from grader.reports import json_text, make_console, render_exercise, render_summary, write_atomic
+    from grader.runner import Runner
+    from grader.sandbox import choose
+
+    sandbox = choose()
+    tty = fmt == "rich" and output is None
+    console = make_console()
+    hints = all_hints()
+    streamed: dict = {}
+
+    def progress(event: str, item) -> None:
+        if event == "done" and tty:
+            streamed[item.id] = item
+            render_exercise(console, item, lang, hints.get(item.id), streamed)
+
+    try:
+        runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
+                        sandbox=sandbox, memory=memory << 20, max_examples=max_examples,
+                        progress=progress)
+        if tty and console.is_terminal:
+            with console.status("grading…", spinner="dots"):
+                result = runner.run()
+        else:
+            result = runner.run()
+    except GraderError as err:
+        click.echo(f"grader error: {err}", err=True)
+        sys.exit(EXIT_GRADER)
+    if fmt == "json":
+        text = json_text(result)
+        if output:
+            write_atomic(output, text)
+        else:
+            click.echo(text)
+    elif output:
+        from io import StringIO
+
+        buf = StringIO()
+        from grader.reports import render
+
+        render(result, make_console(file=buf, width=100), lang, hints)
+        write_atomic(output, buf.getvalue())
+    else:
+        render_summary(console, result, lang)
+    if result.grader_errors:
+        sys.exit(EXIT_GRADER)
+    if fail_under is not None and result.max_score:
+        if 100.0 * result.score / result.max_score < fail_under:
+            sys.exit(EXIT_FAIL_UNDER)
+    sys.exit(EXIT_OK)
+
+
+@main.command("hint")
+@click.argument("exercise")
+@click.option("--level", type=int, default=None, help="Show this hint level (1 = first).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None)
+def hint_cmd(exercise: str, level: int | None, lang: str | None) -> None:
+    """Show the next hint for EXERCISE (each call goes one level deeper)."""
+    from grader.metadata import load_exercises
+
+    lang = lang or default_lang()
+    known = {e.id: e for e in load_exercises()}
+    if exercise not in known:
+        raise click.UsageError(f"unknown exercise {exercise!r}")
+    ex = known[exercise]
+    state = Path.home() / ".cache" / "transformer-grader" / f"hint-{exercise}"
+    try:
+        seen = int(state.read_text()) if state.exists() else 0
+    except ValueError:
+        seen = 0
+    lvl = (level - 1) if level else seen
+    lines = []
+    for fn, levels in ex.hints.items():
+        if levels:
+            h = levels[min(lvl, len(levels) - 1)]
+            lines.append(f"{fn} (level {min(lvl, len(levels) - 1) + 1}/{len(levels)}): {h.get(lang) or h['en']}")
+    click.echo("\n".join(lines) or "no hints for this exercise")
+    if level is None:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(str(seen + 1))
+
+
+@main.command("snapshot")
+@click.argument("exercises", nargs=-1)
+@click.option("--reference", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Reference solutions (default: ./solutions).")
+def snapshot_cmd(exercises: tuple[str, ...], reference: Path | None) -> None:
+    """(Instructors) Record the reference outputs on fixed inputs for local mode."""
+    from grader.metadata import find_course_root
+    from grader.reference import Mistakes, Reference
+    from grader.snapshots import record
+
+    root = find_course_root()
+    reference = reference or (root / "solutions" if root else None)
+    if reference is None or not reference.is_dir():
+        raise click.UsageError("no solutions/ folder: pass --reference DIR")
+    ref = Reference(reference)
+    mistakes = Mistakes(ref, (root or reference.parent) / "mistakes")
+    for ex in _select(exercises):
+        path = record(ex, ref, mistakes)
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Build ``grader/data/finetune.npz``: the small task that the ``finetune`` exercise is judged on.
+
+Run from the repository root (needs the reference solutions, which are not shipped):
+
+    python grader/data/make_finetune_data.py            # writes grader/data/finetune.npz
+
+The synthetic language (seeded, so the file is reproducible up to float rounding):
+- vocabulary of 40 ids: [PAD]=0, [CLS]=1, [MASK]=2; four "topics" of 7 content words each
+  (ids 3-9, 10-16, 17-23, 24-30); 9 function words (ids 31-39) that appear in every topic.
+- a sentence is [CLS] followed by 7 to 15 words, right-padded with [PAD] to 16 positions.
+  Each word is a function word with probability 0.3; otherwise a content word of the
+  sentence's main topic with probability 0.5, or of one of the other three topics.
+- label (4 classes) = the topic with the most content words in the sentence (sentences
+  with a tie are redrawn), so it is a property of the whole sentence: which words go
+  together.
+
+A MiniBERT (V=40, max_len=16, D=32, H=2, 2 layers, d_ff=64) is pre-trained on 16,384
+unlabelled sentences of this language by mask filling (the reference ``mask_tokens`` +
+``masked_lm_loss``, AdamW); mask filling here means guessing a hidden word from the
+words around it, which needs exactly the topic structure. Then 512 labelled training and
+512 held-out sentences are drawn.
+
+File contents (np.savez_compressed, plain arrays, load with np.load(allow_pickle=False)):
+    model/<name>      float32, the MiniBERT state_dict (tok_emb.weight and the tied
+                      lm_head.proj.weight both present, as state_dict() gives them)
+    config/<name>     0-d int64: vocab_size, max_len, d_model, n_heads, n_layers, d_ff,
+                      num_labels, pad_id, cls_id, mask_id, seed
+    train_ids, test_ids        int64 [N, 16]
+    train_mask, test_mask      bool  [N, 16]   True at real tokens ([CLS] included)
+    train_labels, test_labels  int64 [N]
+
+Measured (2-core CPU, torch 2.13, torch.set_num_threads(1)): see MEASURED below; filled
+in from ``python grader/data/make_finetune_data.py --measure``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent / "finetune.npz"
+
+SEED = 20240611
+PAD, CLS, MASK = 0, 1, 2
+N_TOPICS, TOPIC_WORDS, N_FUNCTION = 4, 7, 9
+VOCAB = 3 + N_TOPICS * TOPIC_WORDS + N_FUNCTION          # 40
+MAX_LEN = 16
+MIN_WORDS, MAX_WORDS = 7, MAX_LEN - 1
+P_FUNCTION, P_MAIN = 0.3, 0.5
+CONFIG = dict(vocab_size=VOCAB, max_len=MAX_LEN, d_model=32, n_heads=2, n_layers=2, d_ff=64)
+N_PRETRAIN, N_TRAIN, N_TEST = 16384, 512, 512
+PRETRAIN_STEPS, PRETRAIN_BATCH, PRETRAIN_LR = 1500, 128, 3e-3
+
+MEASURED = """(not measured yet)"""
+
+
+def topic_words(t: int) -> np.ndarray:
+    return 3 + t * TOPIC_WORDS + np.arange(TOPIC_WORDS)
+
+
+FUNCTION_WORDS = 3 + N_TOPICS * TOPIC_WORDS + np.arange(N_FUNCTION)
+
+
+def draw_sentences(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n sentences: (ids int64 [n, MAX_LEN], mask bool [n, MAX_LEN], labels int64 [n])."""
+    ids = np.full((n, MAX_LEN), PAD, dtype=np.int64)
+    labels = np.empty(n, dtype=np.int64)
+    i = 0
+    while i < n:
+        length = rng.integers(MIN_WORDS, MAX_WORDS + 1)
+        main = rng.integers(N_TOPICS)
+        words, counts = [], np.zeros(N_TOPICS, dtype=np.int64)
+        for _ in range(length):
+            if rng.random() < P_FUNCTION:
+                words.append(rng.choice(FUNCTION_WORDS))
+                continue
+            t = main if rng.random() < P_MAIN else rng.choice([u for u in range(N_TOPICS) if u != main])
+            counts[t] += 1
+            words.append(rng.choice(topic_words(t)))
+        top = np.flatnonzero(counts == counts.max())
+        if len(top) != 1:                         # a tie: no clear topic, draw again
+            continue
+        ids[i, 0] = CLS
+        ids[i, 1 : 1 + length] = words
+        labels[i] = top[0]
+        i += 1
+    return ids, ids != PAD, labels
+
+
+def pretrain(ids: np.ndarray, mask: np.ndarray, seed: int):
+    """Mask-filling pre-training of a MiniBERT with the reference solutions."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "solutions"))
+    from models import MiniBERT
+    from objectives import mask_tokens, masked_lm_loss
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = MiniBERT(**CONFIG)
+    opt = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, PRETRAIN_LR, total_steps=PRETRAIN_STEPS)
+    ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
+    special = (ids_t == PAD) | (ids_t == CLS)
+    for step in range(PRETRAIN_STEPS):
+        idx = torch.randint(len(ids_t), (PRETRAIN_BATCH,), generator=gen)
+        inputs, labels = mask_tokens(
+            ids_t[idx], MASK, VOCAB, 0.15, special_tokens_mask=special[idx], generator=gen
+        )
+        loss = masked_lm_loss(model(inputs, mask_t[idx]), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 250 == 0 or step == PRETRAIN_STEPS - 1:
+            print(f"pretrain step {step:5d}  mlm loss {loss.item():.3f}")
+    return model.eval()
+
+
+def build(path: Path = OUT) -> None:
+    rng = np.random.default_rng(SEED)
+    pre_ids, pre_mask, _ = draw_sentences(rng, N_PRETRAIN)
+    train = draw_sentences(rng, N_TRAIN)
+    test = draw_sentences(rng, N_TEST)
+    model = pretrain(pre_ids, pre_mask, SEED)
+    arrays = {f"model/{k}": v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    config = dict(CONFIG, num_labels=N_TOPICS, pad_id=PAD, cls_id=CLS, mask_id=MASK, seed=SEED)
+    arrays.update({f"config/{k}": np.array(v, dtype=np.int64) for k, v in config.items()})
+    for name, (ids, mask, labels) in (("train", train), ("test", test)):
+        arrays.update({f"{name}_ids": ids, f"{name}_mask": mask, f"{name}_labels": labels})
+    np.savez_compressed(path, **arrays)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
+
+
+def load(path: Path = OUT):
+    """(config dict of ints, state_dict of float32 tensors, dict of data tensors)."""
+    import torch
+
+    with np.load(path, allow_pickle=False) as f:
+        config = {k[len("config/"):]: int(f[k]) for k in f.files if k.startswith("config/")}
+        state = {k[len("model/"):]: torch.from_numpy(f[k]) for k in f.files if k.startswith("model/")}
+        data = {k: torch.from_numpy(f[k]) for k in f.files if "/" not in k}
+    return config, state, data
+
+
+def measure(path: Path = OUT, seeds=(0, 1, 2)) -> None:
+    """Print what the reference finetune_classifier reaches, and what an untrained head does."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "solutions"))
+    from finetune import SequenceClassifier, finetune_classifier
+    from heads import ClassificationHead
+    from models import MiniBERT
+
+    torch.set_num_threads(1)
+    config, state, d = load(path)
+    keys = ("vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff")
+    model = MiniBERT(**{k: config[k] for k in keys})
+    model.load_state_dict(state)
+
+    def accuracy(clf) -> float:
+        with torch.no_grad():
+            pred = clf(d["test_ids"], d["test_mask"]).argmax(-1)
+        return (pred == d["test_labels"]).double().mean().item()
+
+    for seed in seeds:
+        t0 = time.perf_counter()
+        clf = finetune_classifier(model, d["train_ids"], d["train_mask"], d["train_labels"],
+                                  config["num_labels"], seed=seed)
+        dt = time.perf_counter() - t0
+        torch.manual_seed(seed)
+        untrained = SequenceClassifier(model, ClassificationHead(config["d_model"], config["num_labels"], "mean"))
+        print(f"seed {seed}: finetuned test acc {accuracy(clf):.3f} in {dt:.1f} s; "
+              f"untrained head acc {accuracy(untrained):.3f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", action="store_true", help="only measure the existing file")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    if not args.measure:
+        t0 = time.perf_counter()
+        build(args.out)
+        print(f"built in {time.perf_counter() - t0:.1f} s")
+    measure(args.out)

@@ -1,0 +1,254 @@
+"""How a score is shown: the rich terminal report and the JSON document, from one result.
+
+Colours are semantic (green/red/yellow, dim for detail) so the report reads on dark and light
+terminals; ``NO_COLOR`` and non-TTY output give plain text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from grader.runner import CheckResult, ExerciseResult, RunResult
+
+SYMBOL = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "crashed": "☠", "skipped": "-"}
+STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", "crashed": "magenta",
+         "skipped": "dim"}
+
+TEXT = {
+    "en": {
+        "not_started": "not started", "start_here": "start here", "input": "smallest failing input",
+        "expected": "expected", "got": "got", "your_code": "your code", "hint": "hint",
+        "next": "next", "all_done": "all exercises pass: well done",
+        "hidden": "hidden check", "hidden_failed": "{n} hidden check(s) failed",
+        "fix_first": "fix {dep} first (this exercise builds on it)", "output": "your program printed",
+        "score": "score", "grader_error": "grader error (not your fault; tell the course staff)",
+        "not_implemented": "not implemented yet",
+    },
+    "zh": {
+        "not_started": "尚未开始", "start_here": "从这里开始", "input": "最小的失败输入",
+        "expected": "期望", "got": "实际", "your_code": "你的代码", "hint": "提示",
+        "next": "下一步", "all_done": "所有练习均已通过，做得好",
+        "hidden": "隐藏检查", "hidden_failed": "{n} 个隐藏检查未通过",
+        "fix_first": "请先修好 {dep}（本练习依赖它）", "output": "你的程序输出",
+        "score": "得分", "grader_error": "评分器错误（不是你的问题，请告知课程助教）",
+        "not_implemented": "尚未实现",
+    },
+}
+
+
+def make_console(file: Any = None, width: int | None = None) -> Console:
+    no_color = bool(os.environ.get("NO_COLOR"))
+    return Console(file=file, no_color=no_color, width=width, highlight=False, soft_wrap=False,
+                   emoji=False)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def first_unfinished(ex: ExerciseResult) -> CheckResult | None:
+    return next((c for c in ex.checks if c.status != "passed"), None)
+
+
+def first_function(ex: ExerciseResult) -> str:
+    c = first_unfinished(ex)
+    return c.uses[0] if c and c.uses else ""
+
+
+def render_exercise(console: Console, ex: ExerciseResult, lang: str = "en", hints: dict | None = None,
+                    results: dict[str, ExerciseResult] | None = None, student: bool = True) -> None:
+    t = TEXT[lang]
+    full = ex.score >= ex.max_score
+    style = "green" if full else ("yellow" if ex.score > 0 else "red")
+    head = Text()
+    head.append(f"{ex.id}", style="bold")
+    head.append(f"  {_fmt(ex.score)}/{_fmt(ex.max_score)}", style=f"bold {style}")
+    head.append(f"  {ex.title.get(lang) or ex.title.get('en', '')}", style="dim")
+    console.print(head)
+    if ex.not_started:
+        fn = first_function(ex)
+        console.print(Text(f"  {t['not_started']} — {t['start_here']}: {ex.file}"
+                           + (f" · {fn}" if fn else ""), style="yellow"))
+        deps = [d for d in ex.after if results and d in results and results[d].score < results[d].max_score]
+        if deps:
+            console.print(Text("  " + t["fix_first"].format(dep=deps[0]), style="dim"))
+        return
+    hidden_failed = 0
+    for c in ex.checks:
+        if c.hidden and student:
+            if c.status != "passed":
+                hidden_failed += 1
+            continue
+        render_check(console, ex, c, lang, hints)
+    if hidden_failed:
+        console.print(Text("  " + t["hidden_failed"].format(n=hidden_failed), style="yellow"))
+    if ex.output.strip() and any(c.status != "passed" for c in ex.checks):
+        tail = ex.output.strip().splitlines()[-5:]
+        console.print(Text(f"      {t['output']}:", style="dim"))
+        for line in tail:
+            console.print(Text(f"        {line[:120]}", style="dim"))
+
+
+def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str,
+                 hints: dict | None) -> None:
+    t = TEXT[lang]
+    line = Text(f"  {SYMBOL.get(c.status, '?')} ", style=STYLE.get(c.status, ""))
+    title = c.title_zh if lang == "zh" and c.title_zh else c.title
+    line.append(title)
+    if c.status not in ("passed", "failed"):
+        line.append(f"  [{c.status}]", style=STYLE.get(c.status, ""))
+    line.append(f"  {_fmt(c.score)}/{_fmt(c.max_score)}", style="dim")
+    console.print(line)
+    f = c.failure
+    if c.status == "passed" or f is None:
+        return
+    pad = "      "
+    msg = t["not_implemented"] if f.not_implemented else f.message
+    console.print(Text(pad + msg, style="red" if not f.not_implemented else "yellow"))
+    if f.not_implemented:
+        return
+    if f.input:
+        console.print(Text(f"{pad}{t['input']}: {f.input}", style="dim"))
+    if f.expected or f.got:
+        console.print(Text(f"{pad}{t['expected']} {f.expected}"))
+        console.print(Text(f"{pad}{t['got']:<8} {f.got}" if lang == "en" else f"{pad}{t['got']} {f.got}"))
+    if f.error:
+        console.print(Text(pad + f.error, style="dim"))
+    if f.heatmap:
+        render_heatmap(console, f.heatmap, pad, lang)
+    if f.diagnosis:
+        sentence = f.diagnosis_zh if lang == "zh" and f.diagnosis_zh else f.diagnosis
+        console.print(Text(f"{pad}→ {sentence}", style="bold yellow"))
+    for fname, lineno, func, code in f.frames[-3:]:
+        console.print(Text(f"{pad}{t['your_code']}: exercises/{fname}:{lineno}  {code}", style="cyan"))
+    hint = hint_for(hints, c.uses[0] if c.uses else "", 0, lang)
+    if hint:
+        console.print(Text(f"{pad}{t['hint']}: {hint}", style="dim italic"))
+
+
+SHADES = " ░▒▓█"
+
+
+def render_heatmap(console: Console, heat: dict, pad: str, lang: str) -> None:
+    """Expected vs got attention weights side by side, one block per entry."""
+    exp, got = heat["expected"], heat["got"]
+    t = TEXT[lang]
+    width = len(exp[0]) if exp else 0
+    label = Text(pad)
+    label.append(f"{t['expected']:<{width + 3}}", style="dim")
+    label.append(t["got"], style="dim")
+    console.print(label)
+    lo = min(min(r) for r in exp + got)
+    hi = max(max(r) for r in exp + got)
+    span = (hi - lo) or 1.0
+    for re_, rg in zip(exp, got):
+        line = Text(pad)
+        for rows in (re_, rg):
+            for v in rows:
+                level = int(round((v - lo) / span * (len(SHADES) - 1)))
+                line.append(SHADES[max(0, min(level, len(SHADES) - 1))] * 1, style="cyan")
+            line.append("   ")
+        console.print(line)
+
+
+def hint_for(hints: dict | None, fn: str, level: int, lang: str) -> str:
+    if not hints or fn not in hints:
+        return ""
+    levels = hints[fn]
+    if not levels:
+        return ""
+    h = levels[min(level, len(levels) - 1)]
+    return h.get(lang) or h.get("en", "")
+
+
+def next_step(result: RunResult, lang: str = "en") -> str:
+    t = TEXT[lang]
+    by_id = {e.id: e for e in result.exercises}
+    for ex in result.exercises:
+        if ex.score < ex.max_score:
+            deps = [d for d in ex.after if d in by_id and by_id[d].score < by_id[d].max_score]
+            if deps:
+                return f"{t['next']}: {t['fix_first'].format(dep=deps[0])}"
+            fn = first_function(ex)
+            return f"{t['next']}: {ex.file}" + (f" · {fn}" if fn else "") + f"   (grade hint {ex.id})"
+    return t["all_done"]
+
+
+def render_summary(console: Console, result: RunResult, lang: str = "en") -> None:
+    t = TEXT[lang]
+    console.print()
+    total = Text(f"{t['score']}: {_fmt(result.score)}/{_fmt(result.max_score)}", style="bold")
+    total.append(f"   mode {result.mode} · seed {result.seed} · sandbox {result.sandbox} · "
+                 f"{result.seconds:.1f} s", style="dim")
+    console.print(total)
+    if result.grader_errors:
+        console.print(Text(t["grader_error"], style="bold magenta"))
+        for e in result.grader_errors:
+            console.print(Text("  " + escape(e.splitlines()[0]), style="magenta"))
+    console.print(Text(next_step(result, lang), style="bold"))
+
+
+def render(result: RunResult, console: Console, lang: str = "en", hints: dict | None = None,
+           student: bool = True) -> None:
+    by_id = {e.id: e for e in result.exercises}
+    for ex in result.exercises:
+        render_exercise(console, ex, lang, (hints or {}).get(ex.id), by_id, student)
+    render_summary(console, result, lang)
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
+    """The stable JSON document (DESIGN.md schema, plus details)."""
+    exercises = []
+    for ex in result.exercises:
+        checks = []
+        for c in ex.checks:
+            hide = c.hidden and student
+            f = c.failure
+            entry = {
+                "name": "hidden check" if hide else c.id,
+                "title": "hidden check" if hide else c.title,
+                "status": c.status,
+                "score": c.score,
+                "max_score": c.max_score,
+                "message": "" if hide else c.message,
+                "diagnosis": "" if hide or f is None else f.diagnosis,
+                "hidden": c.hidden,
+                "seconds": c.seconds,
+            }
+            if f is not None and not hide:
+                entry["details"] = {"input": f.input, "expected": f.expected, "got": f.got,
+                                    "error": f.error, "frames": f.frames,
+                                    "not_implemented": f.not_implemented, "diagnosis_zh": f.diagnosis_zh}
+            checks.append(entry)
+        exercises.append({"id": ex.id, "title": ex.title, "score": ex.score, "max_score": ex.max_score,
+                          "not_started": ex.not_started, "seconds": ex.seconds, "checks": checks,
+                          "output": "" if student else ex.output})
+    return {
+        "score": result.score, "max_score": result.max_score, "mode": result.mode,
+        "seed": result.seed, "sandbox": result.sandbox, "versions": result.versions,
+        "seconds": result.seconds, "grader_errors": result.grader_errors, "exercises": exercises,
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a report in one step: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def json_text(result: RunResult, student: bool = False) -> str:
+    return json.dumps(to_json(result, student), indent=2, ensure_ascii=False, allow_nan=False,
+                      default=str)

@@ -1,0 +1,454 @@
+"""How checks become a score: one fresh worker per exercise, every check run and recorded.
+
+A failure in student code (an exception, a wrong value, a hang, a crash) fails the check it
+happened in; the worker is replaced and the remaining checks go on. A failure in the grader's
+own code is a grader error, kept apart from the student's score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import __version__
+from grader.checks import Check, CheckFailed, Ctx, Failure, compare_values, describe_case, plain
+from grader.metadata import Exercise, find_course_root
+from grader.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
+from grader.sandbox import Sandbox
+from grader.wire import Array
+
+DRAWN_CASES = 6  # fresh cases per comparison check in official mode
+
+
+@dataclass
+class CheckResult:
+    id: str
+    title: str
+    status: str  # passed | failed | error | timeout | crashed | skipped
+    score: float
+    max_score: float
+    kind: str = ""
+    uses: list[str] = field(default_factory=list)
+    message: str = ""
+    failure: Failure | None = None
+    hidden: bool = False
+    seconds: float = 0.0
+    title_zh: str = ""
+
+    @property
+    def diagnosis(self) -> str:
+        return self.failure.diagnosis if self.failure else ""
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    title: dict[str, str]
+    score: float
+    max_score: float
+    checks: list[CheckResult]
+    file: str = ""
+    output: str = ""
+    seconds: float = 0.0
+    after: list[str] = field(default_factory=list)
+
+    @property
+    def not_started(self) -> bool:
+        return all(c.failure is not None and c.failure.not_implemented for c in self.checks
+                   if c.status != "passed") and not any(c.status == "passed" for c in self.checks)
+
+
+@dataclass
+class RunResult:
+    score: float
+    max_score: float
+    mode: str
+    seed: int
+    sandbox: str
+    versions: dict[str, str]
+    exercises: list[ExerciseResult]
+    seconds: float = 0.0
+    grader_errors: list[str] = field(default_factory=list)
+    submission: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def submission_seed(folder: Path, exercises: list[Exercise]) -> int:
+    """A seed from the submission's files: the same submission always gets the same inputs."""
+    h = hashlib.sha256()
+    for ex in exercises:
+        p = folder / f"{ex.id}.py"
+        h.update(ex.id.encode() + b"\0")
+        h.update(p.read_bytes() if p.is_file() else b"<missing>")
+    return int(h.hexdigest()[:12], 16)
+
+
+def versions(sandbox: str) -> dict[str, str]:
+    out = {"grader": __version__, "python": platform.python_version(), "numpy": np.__version__,
+           "sandbox": sandbox}
+    try:
+        from importlib.metadata import version
+
+        out["torch"] = version("torch")
+    except Exception:  # noqa: BLE001
+        out["torch"] = "unknown"
+    return out
+
+
+class Runner:
+    """Grades one submission folder against the course's exercises."""
+
+    def __init__(self, submission: Path, exercises: list[Exercise], *, mode: str,
+                 reference: Path | None, seed: int | None, sandbox: Sandbox,
+                 zygote: Zygote | None = None, memory: int = 2 << 30,
+                 max_examples: int | None = None, progress: Any = None) -> None:
+        self.submission = submission.resolve()
+        self.exercises = exercises
+        self.mode = mode
+        self.sandbox = sandbox
+        self.memory = memory
+        self.max_examples = max_examples
+        self.progress = progress
+        self.seed = seed if seed is not None else (
+            submission_seed(self.submission, exercises) if mode == "official" else 0)
+        self._own_zygote = zygote is None
+        self.zygote = zygote or Zygote(sandbox)
+        self.reference = None
+        self.mistakes = None
+        self.grader_errors: list[str] = []
+        if mode == "official":
+            import threading
+
+            # import torch for the reference while the zygote imports its own: two cores, one wait
+            threading.Thread(target=_import_torch, daemon=True).start()
+            from grader.reference import Mistakes, Reference
+
+            if reference is None:
+                raise GraderError("official mode needs the reference solutions (--reference)")
+            self.reference = Reference(reference)
+            root = find_course_root(reference.parent) or reference.parent
+            self.mistakes = Mistakes(self.reference, root / "mistakes")
+
+    # -- the run --
+
+    def run(self) -> RunResult:
+        start = time.monotonic()
+        results = []
+        try:
+            for ex in self.exercises:
+                if self.progress:
+                    self.progress("start", ex)
+                results.append(self.grade_exercise(ex))
+                if self.progress:
+                    self.progress("done", results[-1])
+        finally:
+            if self._own_zygote:
+                self.zygote.close()
+        return RunResult(
+            score=round(sum(r.score for r in results), 6),
+            max_score=sum(r.max_score for r in results),
+            mode=self.mode, seed=self.seed, sandbox=self.sandbox.level,
+            versions=versions(self.sandbox.level), exercises=results,
+            seconds=round(time.monotonic() - start, 3), grader_errors=self.grader_errors,
+            submission=str(self.submission),
+        )
+
+    def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
+        """A fresh worker with the exercise's module imported, or why it could not be."""
+        worker = self.zygote.spawn(self.submission, {"memory": self.memory, "cpu_seconds": 900,
+                                                     "processes": 64})
+        try:
+            worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
+        except StudentError as err:
+            f = Failure(f"could not import exercises/{ex.id}.py: {err.type}: {err.message}",
+                        frames=err.frames)
+            return worker, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
+        except WorkerLost as lost:
+            msg = f"importing exercises/{ex.id}.py: {lost.message}"
+            return worker, CheckResult("import", "import", lost.status, 0, 0, message=msg,
+                                       failure=Failure(msg))
+        return worker, None
+
+    def grade_exercise(self, ex: Exercise) -> ExerciseResult:
+        start = time.monotonic()
+        checks = ex.checks()
+        results: list[CheckResult] = []
+        snapshot = None
+        if self.mode == "local":
+            from grader.snapshots import load
+
+            snapshot = load(ex.id)
+        worker, import_fail = self._spawn(ex)
+        banned_seen: list[str] = []
+        timed_out: set[str] = set()
+        output = ""
+        for check in checks:
+            points = float(ex.checks_points.get(check.id, 0))
+            res = CheckResult(check.id, check.title, "failed", 0.0, points, kind=check.kind,
+                              uses=list(check.uses), hidden=check.id in ex.hidden,
+                              title_zh=check.title_zh)
+            t0 = time.monotonic()
+            if import_fail is not None and check.kind != "banned":
+                res.status, res.message, res.failure = import_fail.status, import_fail.message, import_fail.failure
+            elif timed_out & set(check.uses):
+                res.status = "timeout"
+                res.message = (f"not run: {', '.join(sorted(timed_out & set(check.uses)))} "
+                               "timed out in an earlier check")
+                res.failure = Failure(res.message)
+            else:
+                if worker is None or worker.dead is not None:
+                    if worker is not None:
+                        output += worker.output_tail()
+                    worker, import_fail = self._spawn(ex)
+                    if import_fail is not None:
+                        res.status, res.message, res.failure = (import_fail.status, import_fail.message,
+                                                                import_fail.failure)
+                        results.append(res)
+                        continue
+                ctx = Ctx(ex.id, check.id, worker, self.reference, self.seed,
+                          check.timeout or ex.timeout, ex.banned,
+                          self.max_examples or ex.max_examples, self.mode)
+                ctx.submission = self.submission
+                ctx.banned_seen = banned_seen
+                self._run_check(ex, check, ctx, res, snapshot, banned_seen)
+                if res.status == "timeout":
+                    timed_out.update(check.uses)
+            if res.status == "passed":
+                res.score = points
+            res.seconds = round(time.monotonic() - t0, 3)
+            results.append(res)
+        if worker is not None:
+            output += worker.output_tail()
+            worker.close()
+        self._annotate_dependencies(ex, results)
+        return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
+                              float(sum(ex.checks_points.values())), results,
+                              file=f"exercises/{ex.id}.py", output=output[-4000:],
+                              seconds=round(time.monotonic() - start, 3), after=ex.after)
+
+    def _run_check(self, ex: Exercise, check: Check, ctx: Ctx, res: CheckResult,
+                   snapshot: dict | None, banned_seen: list[str]) -> None:
+        try:
+            if check.kind in ("compare", "compare_module"):
+                self._run_compare(ex, check, ctx, snapshot)
+            else:
+                assert check.run is not None
+                check.run(ctx)
+            res.status = "passed"
+        except CheckFailed as cf:
+            res.failure = cf.failure
+            if not res.failure.input and ctx.last_input:
+                res.failure.input = ctx.last_input
+            res.message = cf.failure.message
+        except StudentError as err:
+            if err.type == "BannedAPIError":
+                banned_seen.append(err.message)
+            res.status = "failed" if err.not_implemented else "error"
+            res.message = "not implemented yet" if err.not_implemented else f"{err.type}: {err.message}"
+            res.failure = Failure(res.message, input=ctx.last_input, frames=err.frames,
+                                  not_implemented=err.not_implemented)
+        except AssertionError as err:
+            res.message = str(err) or "a property does not hold"
+            res.failure = Failure(res.message, input=ctx.last_input)
+        except WorkerLost as lost:
+            res.status = lost.status
+            res.message = lost.message
+            res.failure = Failure(lost.message, input=ctx.last_input)
+        except GraderError as err:
+            self._grader_error(ex, check, err, res)
+        except Exception as err:  # noqa: BLE001
+            # hypothesis wraps repeated failures (Flaky, ExceptionGroup): unwrap student ones
+            first = _first_of(err, (CheckFailed, AssertionError))
+            inner = _student_cause(err)
+            if first is not None:
+                failure = first.failure if isinstance(first, CheckFailed) else Failure(str(first))
+                res.failure, res.message = failure, failure.message
+                if not failure.input:
+                    failure.input = ctx.last_input
+            elif inner is not None:
+                res.status = "error"
+                res.message = f"{inner.type}: {inner.message}"
+                res.failure = Failure(res.message, input=ctx.last_input, frames=inner.frames)
+            elif type(err).__module__.startswith("hypothesis"):
+                res.message = f"the property could not be checked reliably ({type(err).__name__}: {str(err)[:300]})"
+                res.failure = Failure(res.message, input=ctx.last_input)
+            else:
+                self._grader_error(ex, check, err, res)
+
+    def _grader_error(self, ex: Exercise, check: Check, err: BaseException, res: CheckResult) -> None:
+        tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))[-3000:]
+        self.grader_errors.append(f"{ex.id}.{check.id}: {type(err).__name__}: {err}\n{tb}")
+        res.status = "skipped"
+        res.message = f"grader error (not your fault): {type(err).__name__}: {err}"
+        res.failure = Failure(res.message)
+
+    # -- comparisons with the reference --
+
+    def _entries(self, ex: Exercise, check: Check, ctx: Ctx, snapshot: dict | None) -> list[dict]:
+        from grader.snapshots import MAX_FIXED, cases_for, expected_for, fixed_rng
+
+        if self.mode == "local":
+            if snapshot is None or check.id not in snapshot:
+                raise GraderError(f"no snapshot for {ex.id}.{check.id}: run `grade snapshot`")
+            return list(snapshot[check.id])
+        module = self.reference.module(ex.id)
+        entries = []
+        rng = fixed_rng(check.id)
+        for case in cases_for(check, rng, check.fixed or MAX_FIXED):
+            entries.append({"case": case} | expected_for(check, module, case, rng))
+        drawn = ctx.rng
+        for case in cases_for(check, drawn, DRAWN_CASES):
+            entries.append({"case": case} | expected_for(check, module, case, drawn))
+        return entries
+
+    def _run_compare(self, ex: Exercise, check: Check, ctx: Ctx, snapshot: dict | None) -> None:
+        entries = self._entries(ex, check, ctx, snapshot)
+        entries.sort(key=lambda e: _size(e["case"]))  # the first failure is the smallest
+        for entry in entries:
+            case = entry["case"]
+            ctx.last_input = describe_case(check.fn, _as_case(case))
+            got = self._student_output(check, ctx, entry)
+            failure = compare_values(got, entry["expected"], check.tol)
+            if failure is None:
+                continue
+            failure.input = ctx.last_input
+            self._diagnose(ex, check, entry, got, failure)
+            failure.heatmap = _heatmap(got, entry["expected"])
+            raise CheckFailed(failure)
+
+    def _student_output(self, check: Check, ctx: Ctx, entry: dict) -> Any:
+        case = entry["case"]
+        if check.kind == "compare":
+            return ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
+                                "args": case["args"], "kwargs": case["kwargs"],
+                                "banned": ctx.banned_for(check.fn)})
+        h = ctx.new(check.fn, *case["init_args"], **(case["init"] or {}))
+        h.call_raw("to", {"$dtype": case.get("dtype") or "float64"})
+        h.load_state_dict(entry["state"])
+        if not check.backward:
+            return h.call_raw(check.method, *case["args"], **case["kwargs"])
+        return h.grad(check.method, tuple(case["args"]), case["kwargs"], case["wrt"], entry["upstream"])
+
+    def _diagnose(self, ex: Exercise, check: Check, entry: dict, got: Any, failure: Failure) -> None:
+        """Name the mistake when the wrong output matches a known one on the same input."""
+        candidates: dict[str, Any] = dict(entry.get("mistakes") or {})
+        infos: dict[str, dict] = {}
+        if self.mistakes is not None:
+            from grader.snapshots import mistake_outputs
+
+            try:
+                candidates = mistake_outputs(check, self.mistakes, ex.id, entry["case"], entry)
+                infos = {name: info for name, info, _ in self.mistakes.variants(ex.id)}
+            except Exception:  # noqa: BLE001 - diagnosis is a bonus, never a failure
+                return
+        else:
+            infos = ctx_mistake_texts(entry)
+        for name, output in candidates.items():
+            if compare_values(got, output, check.tol) is None:
+                info = infos.get(name, {"en": name.replace("_", " "), "zh": ""})
+                failure.diagnosis = info.get("en", "")
+                failure.diagnosis_zh = info.get("zh", "")
+                return
+
+    def _annotate_dependencies(self, ex: Exercise, results: list[CheckResult]) -> None:
+        failing = {u for r in results if r.status != "passed" for u in r.uses[:1]}
+        for r in results:
+            if r.status == "passed" or r.failure is None or r.failure.not_implemented:
+                continue
+            for used in r.uses[:1]:
+                deps = [d for d in ex.calls.get(used, []) if d in failing and d != used]
+                if deps:
+                    r.failure.message += f" (may fail because {deps[0]} fails: fix that first)"
+                    break
+
+
+def _import_torch() -> None:
+    import torch  # noqa: F401
+
+
+def ctx_mistake_texts(entry: dict) -> dict[str, dict]:
+    """In local mode the mistake sentences travel in the snapshot, beside the outputs."""
+    texts = entry.get("mistake_texts")
+    return texts if isinstance(texts, dict) else {}
+
+
+def _as_case(case: dict):
+    from grader.checks import Case
+
+    return Case(args=tuple(case["args"]), kwargs=dict(case["kwargs"]), init=case.get("init"),
+                init_args=tuple(case.get("init_args") or ()), label=case.get("label") or "")
+
+
+def _size(case: dict) -> int:
+    total = 0
+
+    def walk(v: Any) -> None:
+        nonlocal total
+        if isinstance(v, Array):
+            total += v.data.size
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+
+    walk(case.get("args"))
+    walk(case.get("kwargs"))
+    return total
+
+
+def _heatmap(got: Any, want: Any) -> dict | None:
+    """The first matrix of an attention-like float output, for a picture in the report."""
+    pairs = [(got, want)]
+    if isinstance(want, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(want):
+        pairs = list(zip(got, want))[::-1]  # probs come last in (out, probs)
+    for g, w in pairs:
+        if isinstance(g, Array) and isinstance(w, Array) and g.shape == w.shape and w.data.ndim >= 2:
+            if w.data.dtype.kind != "f":
+                continue
+            gm = g.data.reshape(-1, *w.shape[-2:])[0]
+            wm = w.data.reshape(-1, *w.shape[-2:])[0]
+            if gm.shape[0] <= 12 and gm.shape[1] <= 12:
+                return {"expected": wm.astype(float).round(4).tolist(), "got": gm.astype(float).round(4).tolist()}
+    return None
+
+
+def _first_of(err: BaseException, kinds: tuple) -> BaseException | None:
+    stack = list(getattr(err, "exceptions", ()) or ())
+    seen = 0
+    while stack and seen < 50:
+        e = stack.pop(0)
+        seen += 1
+        if isinstance(e, kinds):
+            return e
+        stack.extend(getattr(e, "exceptions", ()) or ())
+    return None
+
+
+def _student_cause(err: BaseException) -> StudentError | None:
+    seen = 0
+    stack = [err]
+    while stack and seen < 50:
+        e = stack.pop()
+        seen += 1
+        if isinstance(e, StudentError):
+            return e
+        stack.extend(getattr(e, "exceptions", ()) or ())
+        if e.__cause__ is not None:
+            stack.append(e.__cause__)
+        if e.__context__ is not None:
+            stack.append(e.__context__)
+    return None
+
+
+__all__ = ["Runner", "RunResult", "ExerciseResult", "CheckResult", "plain"]

@@ -1,0 +1,149 @@
+"""Recorded reference outputs on fixed inputs, for local mode (students have no reference).
+
+One file per exercise, ``grader/course/snapshots/<id>.snap``, in the wire format (read with
+the same strict decoder: no pickle). For every comparison check it holds the fixed cases,
+the reference's state_dict and upstream gradient (module checks), the expected outputs and
+the outputs of the exercise's known mistakes (to name them in local mode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import wire
+from grader.checks import Check, Tol, compare_values, to_wire
+from grader.metadata import SNAPSHOT_DIR, Exercise
+from grader.reference import (
+    Mistakes,
+    Reference,
+    build_module,
+    case_wire,
+    draw_upstream,
+    run_function,
+    run_module,
+    state_of,
+)
+
+FIXED_SEED = 20240601
+MAX_FIXED = 6
+
+
+def fixed_rng(check_id: str) -> np.random.Generator:
+    return np.random.default_rng([FIXED_SEED, int(hashlib.sha256(check_id.encode()).hexdigest()[:8], 16)])
+
+
+def cases_for(check: Check, rng: np.random.Generator, limit: int | None = None) -> list[dict]:
+    out = []
+    for case in check.cases(rng):
+        out.append(case_wire(case) | {"label": case.label})
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def expected_for(check: Check, module: Any, case: dict, rng: np.random.Generator,
+                 state: dict | None = None, upstream: Any = None) -> dict:
+    """Reference output for one case; for module checks also the state and upstream used."""
+    if check.kind == "compare":
+        return {"expected": run_function(module, check.fn, case)}
+    if state is None:
+        state = state_of(build_module(module, check.fn, case, int(rng.integers(2**31))))
+    if check.backward and upstream is None:
+        out = run_module(module, check.fn, check.method, case, state, None, backward=False)
+        upstream = draw_upstream(out, rng)
+    state, upstream = to_wire(state), to_wire(upstream)  # arrays travel as tensors
+    expected = run_module(module, check.fn, check.method, case, state, upstream, check.backward)
+    return {"expected": expected, "state": state, "upstream": upstream}
+
+
+def mistake_outputs(check: Check, mistakes: Mistakes | None, exercise: str, case: dict,
+                    entry: dict) -> dict[str, Any]:
+    """Outputs of every known mistake on this case that differ from the reference."""
+    out: dict[str, Any] = {}
+    if mistakes is None:
+        return out
+    for name, _info, mod in mistakes.variants(exercise):
+        try:
+            if check.kind == "compare":
+                got = run_function(mod, check.fn, case)
+            else:
+                got = run_module(mod, check.fn, check.method, case, entry["state"],
+                                 entry.get("upstream"), check.backward)
+        except Exception:  # noqa: BLE001 - a mistake that raises on this case names nothing
+            continue
+        if compare_values(got, entry["expected"], check.tol) is not None:
+            out[name] = got
+    return out
+
+
+def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
+           folder: Path = SNAPSHOT_DIR) -> Path:
+    """Run the reference on every comparison check's fixed cases and write the snapshot."""
+    module = reference.module(exercise.id)
+    data: dict[str, Any] = {}
+    for check in exercise.checks():
+        if check.kind not in ("compare", "compare_module"):
+            continue
+        rng = fixed_rng(check.id)
+        entries = []
+        for case in cases_for(check, rng, check.fixed or MAX_FIXED):
+            entry = {"case": case} | expected_for(check, module, case, rng)
+            entry["mistakes"] = mistake_outputs(check, mistakes, exercise.id, case, entry)
+            entry["mistake_texts"] = {
+                name: {"en": info["en"], "zh": info["zh"]}
+                for name, info, _ in (mistakes.variants(exercise.id) if mistakes else [])
+                if name in entry["mistakes"]
+            }
+            entries.append(entry)
+        data[check.id] = entries
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{exercise.id}.snap"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(wire.encode(data))
+    tmp.replace(path)
+    return path
+
+
+def load(exercise: str, folder: Path = SNAPSHOT_DIR) -> dict[str, list[dict]] | None:
+    path = folder / f"{exercise}.snap"
+    if not path.is_file():
+        return None
+    data = wire.decode(path.read_bytes())
+    if not isinstance(data, dict):
+        raise wire.WireError(f"{path.name}: not a snapshot")
+    return data
+
+
+def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR) -> list[str]:
+    """Checks whose recorded snapshot no longer matches the reference (or is missing)."""
+    data = load(exercise.id, folder)
+    module = reference.module(exercise.id)
+    problems = []
+    for check in exercise.checks():
+        if check.kind not in ("compare", "compare_module"):
+            continue
+        if data is None or check.id not in data:
+            problems.append(f"{exercise.id}.{check.id}: no snapshot")
+            continue
+        rng = fixed_rng(check.id)
+        fresh = cases_for(check, rng, check.fixed or MAX_FIXED)
+        recorded = data[check.id]
+        if len(fresh) != len(recorded) or any(
+            compare_values(wire_roundtrip(f), r["case"], Tol(0, 0)) for f, r in zip(fresh, recorded)
+        ):
+            problems.append(f"{exercise.id}.{check.id}: inputs changed")
+            continue
+        for entry in recorded:
+            now = expected_for(check, module, entry["case"], rng, entry.get("state"), entry.get("upstream"))
+            if compare_values(now["expected"], entry["expected"], check.tol):
+                problems.append(f"{exercise.id}.{check.id}: reference output changed")
+                break
+    return problems
+
+
+def wire_roundtrip(v: Any) -> Any:
+    return wire.decode(wire.encode(v))

@@ -1,0 +1,455 @@
+"""What runs student code: the student side of the trust boundary.
+
+``python -m grader.worker FD`` starts a *zygote*: it imports torch once (one thread), then
+waits on the control socket ``FD``. For every exercise the trusted side asks it to fork a
+fresh *worker*; the worker's end of a new socket pair is handed back with ``SCM_RIGHTS``.
+A worker starts its own session, sets its resource limits, points stdout/stderr at a capped
+file and stdin at /dev/null, loads the submission's modules by path and answers requests.
+
+This module imports nothing from the trusted side but the wire: no checks, no reference.
+Everything it sends is plain data (``grader.wire``); the trusted side validates all of it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import signal
+import socket
+import struct
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from grader import wire
+from grader.loader import SubmissionLoader
+from grader.procs import kill_descendants, set_subreaper
+
+MAX_REPLY = 256 << 20
+
+
+# --- the zygote --------------------------------------------------------------------------
+
+
+def _prepare_torch() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+    # Warm the kernels every exercise uses, so that each fork starts hot.
+    x = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    y = (x @ x.transpose(-2, -1)).softmax(-1).sum()
+    y.backward()
+    lin = torch.nn.Linear(5, 5)
+    lin(torch.randn(2, 5)).sum().backward()
+    torch.nn.functional.layer_norm(torch.randn(2, 5), (5,))
+
+
+def zygote_main(ctl_fd: int) -> None:
+    set_subreaper()
+    _prepare_torch()
+    ctl = socket.socket(fileno=ctl_fd)
+    ctl_file = ctl.makefile("rwb")
+    workers: set[int] = set()
+    wire.send(ctl_file, {"ready": True, "pid": os.getpid()})
+    while True:
+        try:
+            req = wire.recv(ctl_file)
+        except (EOFError, OSError, wire.WireError):
+            break
+        op = req.get("op") if isinstance(req, dict) else None
+        if op == "spawn":
+            parent_end, child_end = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:  # the worker
+                code = 0
+                try:
+                    ctl_file.close()
+                    ctl.close()
+                    parent_end.close()
+                    _worker_start(child_end, req)
+                except BaseException:  # noqa: BLE001 - the worker must never return into the zygote
+                    code = 70
+                finally:
+                    os._exit(code)
+            child_end.close()
+            workers.add(pid)
+            socket.send_fds(ctl, [struct.pack("<q", pid)], [parent_end.fileno()])
+            parent_end.close()
+        elif op == "kill":
+            pid = int(req["pid"])
+            status = _kill_and_reap(pid)
+            workers.discard(pid)
+            kill_descendants(os.getpid(), keep=workers)
+            _reap_all()
+            wire.send(ctl_file, {"pid": pid, "status": status})
+        elif op == "quit":
+            break
+    for pid in list(workers):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    kill_descendants(os.getpid())
+    _reap_all()
+    os._exit(0)  # skip interpreter teardown (torch's is slow); nothing is left to flush
+
+
+def _kill_and_reap(pid: int) -> int | None:
+    """Kill a worker and its process group; return its wait status (None if unknown)."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if done == 0:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return None
+    return status
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+# --- a worker ----------------------------------------------------------------------------
+
+
+def _set_limits(req: dict) -> None:
+    try:
+        import resource
+    except ImportError:  # not on this OS: the timeouts and the process boundary still hold
+        return
+
+    def cap(kind: int, soft: int) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            _, hard = resource.getrlimit(kind)
+            if hard != resource.RLIM_INFINITY:
+                soft = min(soft, hard)
+            resource.setrlimit(kind, (soft, hard if hard != resource.RLIM_INFINITY else soft))
+
+    mem = int(req.get("memory", 2 << 30))
+    if mem > 0:
+        # The address-space cap counts what torch already mapped; add the budget on top.
+        cap(resource.RLIMIT_AS, _vm_size() + mem)
+    cap(resource.RLIMIT_CPU, int(req.get("cpu_seconds", 600)))
+    cap(resource.RLIMIT_FSIZE, int(req.get("file_size", 64 << 20)))
+    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_NOFILE, 256)
+    if hasattr(resource, "RLIMIT_NPROC"):
+        cap(resource.RLIMIT_NPROC, int(req.get("processes", 64)))
+
+
+def _vm_size() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _worker_start(sock: socket.socket, req: dict) -> None:
+    os.setsid()
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the zygote
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    out = os.open(req["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    os.close(null)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    scratch = req.get("scratch")
+    if scratch:
+        os.chdir(scratch)
+    for key in list(os.environ):
+        if key.startswith(("GRADER_", "GITHUB_TOKEN", "CI_JOB_TOKEN")):
+            del os.environ[key]
+    _set_limits(req)
+    Server(sock, req["submission"]).serve()
+
+
+class BannedAPIError(RuntimeError):
+    """Raised inside student code when it calls an API its exercise must implement itself."""
+
+
+class Server:
+    """Answers the trusted side's requests, one at a time, inside a worker."""
+
+    def __init__(self, sock: socket.socket, submission: str) -> None:
+        import torch
+
+        self.torch = torch
+        self.sock = sock
+        self.stream = sock.makefile("rwb")
+        self.loader = SubmissionLoader(submission)
+        self.objects: dict[str, Any] = {}
+        # Kept before any student code runs, so a patched builtin cannot change replies.
+        self._send = wire.send
+        self._isinstance = builtins.isinstance
+
+    def serve(self) -> None:
+        while True:
+            try:
+                req = wire.recv(self.stream)
+            except (EOFError, OSError):
+                return
+            reply = self.handle(req)
+            try:
+                self._send(self.stream, reply)
+            except wire.WireError as exc:
+                self._send(self.stream, {"ok": False, "error": _plain_error("WireError", str(exc))})
+
+    def handle(self, req: dict) -> dict:
+        op = req.get("op")
+        try:
+            if op == "ping":
+                return {"ok": True, "value": "pong"}
+            if op == "load":
+                self.loader.load(req["module"])
+                return {"ok": True, "value": None}
+            if op == "call":
+                return self._call(req)
+            if op == "grad":
+                return self._grad(req)
+            if op == "attr":
+                value = self._resolve(req["target"])
+                return self._reply(value, req.get("store"))
+            if op == "same":
+                a = self._resolve(req["a"])
+                b = self._resolve(req["b"])
+                return {"ok": True, "value": a is b}
+            if op == "state_dict":
+                sd = self._resolve(req["target"]).state_dict()
+                return {"ok": True, "value": {k: v for k, v in sd.items()}}
+            if op == "load_state_dict":
+                module = self._resolve(req["target"])
+                state = {k: self.torch.from_numpy(v.data) if isinstance(v, wire.Array) else v
+                         for k, v in req["state"].items()}
+                result = module.load_state_dict(state, strict=bool(req.get("strict", True)))
+                return {"ok": True, "value": {"missing": list(result.missing_keys),
+                                              "unexpected": list(result.unexpected_keys)}}
+            if op == "params":
+                module = self._resolve(req["target"])
+                params = [
+                    [name, list(p.shape), bool(p.requires_grad), id(p)]
+                    for name, p in module.named_parameters(remove_duplicate=False)
+                ]
+                return {"ok": True, "value": params}
+            if op == "free":
+                self.objects.pop(req["name"], None)
+                return {"ok": True, "value": None}
+            return {"ok": False, "error": _plain_error("GraderError", f"unknown op {op!r}")}
+        except BaseException as exc:  # noqa: BLE001 - student code may raise anything
+            if self._isinstance(exc, KeyboardInterrupt):
+                raise
+            return {"ok": False, "error": self.loader.describe(exc)}
+
+    # -- argument and result conversion --
+
+    def _tensor(self, v: Any) -> Any:
+        if isinstance(v, wire.Array):
+            if v.kind == "ndarray":
+                return v.data
+            return self.torch.from_numpy(v.data)
+        return v
+
+    def _arg(self, v: Any) -> Any:
+        torch = self.torch
+        if isinstance(v, wire.Array):
+            return self._tensor(v)
+        if isinstance(v, list):
+            return [self._arg(x) for x in v]
+        if isinstance(v, tuple):
+            return tuple(self._arg(x) for x in v)
+        if isinstance(v, dict):
+            if len(v) == 1:
+                (key, inner), = v.items()
+                if key == "$ref":
+                    return self._resolve(inner)
+                if key == "$noncontig":  # same values, transposed storage
+                    t = self._tensor(inner)
+                    return t.transpose(-2, -1).contiguous().transpose(-2, -1)
+                if key == "$param":
+                    return torch.nn.Parameter(self._tensor(inner))
+                if key == "$generator":
+                    return torch.Generator().manual_seed(int(inner))
+                if key == "$dtype":
+                    return {"float32": torch.float32, "float64": torch.float64}[inner]
+                if key == "$linear":  # a fresh nn.Linear with given weight (and bias)
+                    w = self._tensor(inner["weight"])
+                    b = inner.get("bias")
+                    lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None,
+                                          dtype=w.dtype)
+                    with torch.no_grad():
+                        lin.weight.copy_(w)
+                        if b is not None:
+                            lin.bias.copy_(self._tensor(b))
+                    return lin
+            return {k: self._arg(x) for k, x in v.items()}
+        return v
+
+    def _resolve(self, target: dict) -> Any:
+        """``{"module": m, "attr": "a.b"}`` or ``{"ref": name, "attr": "a.b"}``."""
+        if "ref" in target:
+            obj = self.objects[target["ref"]]
+        else:
+            obj = self.loader.module(target["module"])
+        for part in filter(None, str(target.get("attr", "")).split(".")):
+            obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+        return obj
+
+    def _reply(self, value: Any, store: str | None) -> dict:
+        if store:
+            self.objects[store] = value
+            return {"ok": True, "value": {"type": type(value).__qualname__,
+                                          "module": isinstance(value, self.torch.nn.Module)}}
+        return {"ok": True, "value": self._plain(value)}
+
+    def _plain(self, v: Any, depth: int = 0) -> Any:
+        """Result tree to wire values; unknown objects become a description (a failed check)."""
+        torch = self.torch
+        if depth > 16:
+            raise wire.WireError("result nested too deeply")
+        if type(v) is torch.Size:
+            return {"$unsendable": "torch.Size", "value": list(v)}
+        if isinstance(v, torch.Tensor):
+            if type(v) is not torch.Tensor and not isinstance(v, torch.nn.Parameter):
+                return {"$unsendable": f"tensor subclass {type(v).__qualname__}"}
+            return v
+        if type(v) in (list, tuple):
+            return type(v)(self._plain(x, depth + 1) for x in v)
+        if type(v) is dict:
+            return {str(k): self._plain(x, depth + 1) for k, x in v.items()}
+        if v is None or type(v) in (bool, int, float, str):
+            return v
+        if type(v).__module__ == "numpy":
+            return v
+        return {"$unsendable": f"{type(v).__module__}.{type(v).__qualname__}"}
+
+    # -- calls --
+
+    @contextlib.contextmanager
+    def _banned(self, names: list[str]):
+        """Replace each banned API by a function that raises, for the duration of a call."""
+        saved = []
+        for dotted in names:
+            owner_name, _, attr = dotted.rpartition(".")
+            try:
+                owner = _import_path(owner_name)
+                original = getattr(owner, attr)
+            except (ImportError, AttributeError):
+                continue
+
+            def blocked(*_a: Any, _name: str = dotted, **_k: Any) -> Any:
+                raise BannedAPIError(f"{_name} is not allowed here: implement it yourself")
+
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(owner, attr, blocked)
+                saved.append((owner, attr, original))
+        try:
+            yield
+        finally:
+            for owner, attr, original in reversed(saved):
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(owner, attr, original)
+
+    def _invoke(self, req: dict) -> Any:
+        fn = self._resolve(req["target"])
+        args = self._arg(req.get("args", []))
+        kwargs = self._arg(req.get("kwargs", {}))
+        self.torch.manual_seed(int(req.get("seed", 0)))
+        self._last_kwargs = kwargs
+        with self._banned(req.get("banned", [])):
+            return fn(*args, **kwargs), args
+
+    def _call(self, req: dict) -> dict:
+        value, args = self._invoke(req)
+        if req.get("echo"):  # the arguments as they are after the call (in-place changes show)
+            kwargs = self._last_kwargs
+            return {"ok": True, "value": {"result": self._plain(value), "args": self._plain(list(args)),
+                                          "kwargs": self._plain(kwargs)}}
+        return self._reply(value, req.get("store"))
+
+    def _grad(self, req: dict) -> dict:
+        """Forward with some float arguments as leaves, backward with a given upstream grad."""
+        torch = self.torch
+        wrt = [int(i) for i in req.get("wrt", [])]
+        args = list(req.get("args", []))
+        req = dict(req)
+        owner = self._resolve({k: v for k, v in req["target"].items() if k != "attr"}
+                              | {"attr": req["target"].get("attr", "").rpartition(".")[0]})
+        leaves = []
+        for i in wrt:
+            t = self._tensor(args[i]).clone().requires_grad_(True)
+            leaves.append(t)
+        fn = self._resolve(req["target"])
+        call_args = self._arg(args)
+        for i, t in zip(wrt, leaves):
+            call_args[i] = t
+        kwargs = self._arg(req.get("kwargs", {}))
+        params = dict(owner.named_parameters()) if isinstance(owner, torch.nn.Module) else {}
+        for p in params.values():
+            p.grad = None
+        torch.manual_seed(int(req.get("seed", 0)))
+        with self._banned(req.get("banned", [])):
+            out = fn(*call_args, **kwargs)
+            outs = out if isinstance(out, (tuple, list)) else (out,)
+            ups = req["upstream"] if isinstance(req["upstream"], (tuple, list)) else (req["upstream"],)
+            pairs = [(o, self._tensor(u)) for o, u in zip(outs, ups) if u is not None]
+            if not all(isinstance(o, torch.Tensor) and o.requires_grad for o, _ in pairs):
+                raise TypeError("the output does not depend on the inputs through autograd "
+                                "(was it detached, or built from .numpy()/.item()?)")
+            # one scalar: sum of <output, upstream> (torch.autograd.backward on lists pulls in sympy)
+            sum((o * u.to(o.dtype)).sum() for o, u in pairs).backward()
+        grads = {
+            "out": self._plain(out),
+            "inputs": [t.grad for t in leaves],
+            "params": {n: p.grad for n, p in params.items() if p.requires_grad},
+        }
+        return {"ok": True, "value": grads}
+
+
+def _import_path(dotted: str) -> Any:
+    import importlib
+
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for part in parts[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+def _plain_error(kind: str, message: str) -> dict:
+    return {"type": kind, "message": message, "frames": [], "not_implemented": False}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = argv if argv is not None else sys.argv[1:]
+    zygote_main(int(args[0]))
+
+
+if __name__ == "__main__":
+    main()

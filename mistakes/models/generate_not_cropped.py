@@ -1,0 +1,42 @@
+"""Your generate feeds the whole sequence to the model; once it grows past max_len the model cannot take it: keep only the last max_len tokens.
+
+zh: 你的 generate 每一步都把整个序列送进模型；序列超过 max_len 后就会出错：只保留最后 max_len 个词作为上下文。
+catches:
+"""
+
+import torch
+from blocks import DecoderBlock
+from heads import LMHead, sample_next_token
+from torch import nn
+
+
+class MiniGPT(nn.Module):
+    def __init__(self, vocab_size, max_len, d_model, n_heads, n_layers, d_ff=None):
+        super().__init__()
+        self.max_len = max_len
+        self.tok_emb = nn.Embedding(vocab_size, d_model)
+        self.pos_emb = nn.Embedding(max_len, d_model)
+        self.blocks = nn.ModuleList(
+            DecoderBlock(d_model, n_heads, d_ff, activation="gelu") for _ in range(n_layers)
+        )
+        self.ln_f = nn.LayerNorm(d_model)
+        self.lm_head = LMHead(d_model, vocab_size, tied_weight=self.tok_emb.weight)
+
+    def forward(self, ids):
+        L = ids.shape[1]
+        if L > self.max_len:
+            raise ValueError(f"sequence length {L} exceeds max_len {self.max_len}")
+        x = self.tok_emb(ids) + self.pos_emb(torch.arange(L, device=ids.device))
+        for block in self.blocks:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+    @torch.no_grad()
+    def generate(self, ids, max_new_tokens, temperature=0.0, top_k=None, generator=None):
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        for _ in range(max_new_tokens):
+            logits = self(ids)[:, -1, :]
+            next_id = sample_next_token(logits, temperature=temperature, top_k=top_k, generator=generator)
+            ids = torch.cat([ids, next_id[:, None]], dim=1)
+        return ids

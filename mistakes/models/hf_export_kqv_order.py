@@ -1,0 +1,32 @@
+"""Your GPT-2 export fuses the projections in the order k, q, v; GPT-2's c_attn splits its output as [q | k | v].
+
+zh: 你导出 c_attn 时按 k、q、v 的顺序拼接；GPT-2 的 c_attn 输出按 [q | k | v] 的顺序切分。
+catches:
+"""
+
+import torch
+
+
+def to_hf_gpt2_state_dict(model):
+    sd = {
+        "transformer.wte.weight": model.tok_emb.weight,
+        "transformer.wpe.weight": model.pos_emb.weight,
+    }
+    for i, block in enumerate(model.blocks):
+        p, attn, ffn = f"transformer.h.{i}.", block.attn, block.ffn
+        sd[p + "ln_1.weight"], sd[p + "ln_1.bias"] = block.ln1.weight, block.ln1.bias
+        sd[p + "attn.c_attn.weight"] = torch.cat(
+            [attn.k_proj.weight, attn.q_proj.weight, attn.v_proj.weight]
+        ).T
+        sd[p + "attn.c_attn.bias"] = torch.cat([attn.k_proj.bias, attn.q_proj.bias, attn.v_proj.bias])
+        sd[p + "attn.c_proj.weight"] = attn.o_proj.weight.T
+        sd[p + "attn.c_proj.bias"] = attn.o_proj.bias
+        sd[p + "ln_2.weight"], sd[p + "ln_2.bias"] = block.ln2.weight, block.ln2.bias
+        sd[p + "mlp.c_fc.weight"] = ffn.up.weight.T
+        sd[p + "mlp.c_fc.bias"] = ffn.up.bias
+        sd[p + "mlp.c_proj.weight"] = ffn.down.weight.T
+        sd[p + "mlp.c_proj.bias"] = ffn.down.bias
+    sd["transformer.ln_f.weight"] = model.ln_f.weight
+    sd["transformer.ln_f.bias"] = model.ln_f.bias
+    sd["lm_head.weight"] = model.lm_head.proj.weight
+    return {k: v.detach().contiguous().clone() for k, v in sd.items()}
