@@ -452,6 +452,16 @@ class Ctx:
                              "banned": self.banned_for(cls)})
         return Handle(self, name, cls, info)
 
+    def new_from(self, module: str, cls: str, *args: Any, **kwargs: Any) -> Handle:
+        """Construct ``cls`` from another module: a student exercise module by name
+        (``"models"``), or a torch builtin with ``module="torch"`` (``cls="nn.Linear"``)."""
+        name = self.fresh()
+        target = {"torch": cls} if module == "torch" else {"module": module, "attr": cls}
+        info = self.request({"op": "call", "target": target, "args": to_wire(list(args)),
+                             "kwargs": to_wire(kwargs), "store": name,
+                             "banned": [] if module == "torch" else self.banned_for(cls)})
+        return Handle(self, name, cls, info)
+
     def store(self, fn: str, *args: Any, **kwargs: Any) -> Handle:
         """Call ``fn`` and keep its result in the worker (for functions returning modules)."""
         name = self.fresh()
@@ -467,7 +477,7 @@ class Ctx:
                               "banned": self.banned_for(fn.split(".")[0])})
         if not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}:
             fail("malformed reply")
-        before = [("argument %d" % i, a) for i, a in enumerate(args)] + list(kwargs.items())
+        before = [(f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
         after = list(reply["args"]) + [reply["kwargs"].get(k) for k in kwargs]
         for (name, old), new in zip(before, after):
             if isinstance(old, np.ndarray):

@@ -126,7 +126,7 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
     if f.diagnosis:
         sentence = f.diagnosis_zh if lang == "zh" and f.diagnosis_zh else f.diagnosis
         console.print(Text(f"{pad}→ {sentence}", style="bold yellow"))
-    for fname, lineno, func, code in f.frames[-3:]:
+    for fname, lineno, _func, code in f.frames[-3:]:
         console.print(Text(f"{pad}{t['your_code']}: exercises/{fname}:{lineno}  {code}", style="cyan"))
     hint = hint_for(hints, c.uses[0] if c.uses else "", 0, lang)
     if hint:

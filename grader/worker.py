@@ -19,7 +19,6 @@ import signal
 import socket
 import struct
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +314,8 @@ class Server:
         """``{"module": m, "attr": "a.b"}`` or ``{"ref": name, "attr": "a.b"}``."""
         if "ref" in target:
             obj = self.objects[target["ref"]]
+        elif "torch" in target:  # a torch builtin, e.g. "nn.Linear" (named by the trusted side)
+            obj = _import_path("torch." + str(target["torch"]))
         else:
             obj = self.loader.module(target["module"])
         for part in filter(None, str(target.get("attr", "")).split(".")):
