@@ -68,7 +68,7 @@ def _resolve_paths(submission: Path | None, reference: Path | None, mode: str) -
         raise click.UsageError(f"--submission {submission}: not a folder")
     if reference is None and mode != "local":
         for base in (submission.parent, root):
-            if base is not None and (base / "solutions").is_dir() and (base / "solutions") != submission:
+            if base is not None and (base / "solutions").is_dir():
                 reference = base / "solutions"
                 break
     if mode == "official" and reference is None:

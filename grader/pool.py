@@ -57,6 +57,8 @@ class StudentError(Exception):
 class Zygote:
     """A pre-loaded process (torch imported once) that forks one fresh worker per request."""
 
+    live: set[int] = set()  # zygotes of this process still in use
+
     def __init__(self, sandbox: Sandbox, start_timeout: float = 120.0) -> None:
         set_subreaper()
         self.sandbox = sandbox
@@ -72,6 +74,7 @@ class Zygote:
             env=env, start_new_session=True,
         )
         theirs.close()
+        Zygote.live.add(self.proc.pid)
         self.ctl_file = self.ctl.makefile("rwb")
         self.start_timeout = start_timeout
         self._ready = False
@@ -129,6 +132,10 @@ class Zygote:
         return status if isinstance(status, int) else None
 
     def close(self) -> None:
+        """End the zygote and everything below it; then every orphan of ours that is not
+        under another live zygote (a subreaper adopts what a dead zygote leaves behind)."""
+        Zygote.live.discard(self.proc.pid)
+        kill_descendants(self.proc.pid)
         with contextlib.suppress(OSError, wire.WireError):
             wire.send(self.ctl_file, {"op": "quit"})
         try:
@@ -139,7 +146,7 @@ class Zygote:
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        kill_descendants(os.getpid())
+        kill_descendants(os.getpid(), keep=set(Zygote.live))
         for f in self.tmp.glob("**/*"):
             with contextlib.suppress(OSError):
                 if f.is_file():

@@ -25,6 +25,7 @@ from grader.sandbox import Sandbox
 from grader.wire import Array
 
 DRAWN_CASES = 6  # fresh cases per comparison check in official mode
+MAX_TIMEOUTS = 10  # after this many checks of one exercise hang, the rest are not run
 
 
 @dataclass
@@ -110,7 +111,8 @@ class Runner:
     def __init__(self, submission: Path, exercises: list[Exercise], *, mode: str,
                  reference: Path | None, seed: int | None, sandbox: Sandbox,
                  zygote: Zygote | None = None, memory: int = 2 << 30,
-                 max_examples: int | None = None, progress: Any = None) -> None:
+                 max_examples: int | None = None, progress: Any = None,
+                 call_timeout: float | None = None) -> None:
         self.submission = submission.resolve()
         self.exercises = exercises
         self.mode = mode
@@ -118,6 +120,7 @@ class Runner:
         self.memory = memory
         self.max_examples = max_examples
         self.progress = progress
+        self.call_timeout = call_timeout  # overrides the metadata (tests of hangs use a short one)
         self.seed = seed if seed is not None else (
             submission_seed(self.submission, exercises) if mode == "official" else 0)
         self._own_zygote = zygote is None
@@ -197,12 +200,11 @@ class Runner:
                               uses=list(check.uses), hidden=check.id in ex.hidden,
                               title_zh=check.title_zh)
             t0 = time.monotonic()
-            if import_fail is not None and check.kind != "banned":
+            if import_fail is not None:
                 res.status, res.message, res.failure = import_fail.status, import_fail.message, import_fail.failure
-            elif timed_out & set(check.uses):
+            elif len(timed_out) >= MAX_TIMEOUTS:
                 res.status = "timeout"
-                res.message = (f"not run: {', '.join(sorted(timed_out & set(check.uses)))} "
-                               "timed out in an earlier check")
+                res.message = f"not run: {len(timed_out)} earlier checks of this exercise timed out"
                 res.failure = Failure(res.message)
             else:
                 if worker is None or worker.dead is not None:
@@ -215,13 +217,13 @@ class Runner:
                         results.append(res)
                         continue
                 ctx = Ctx(ex.id, check.id, worker, self.reference, self.seed,
-                          check.timeout or ex.timeout, ex.banned,
+                          self.call_timeout or check.timeout or ex.timeout, ex.banned,
                           self.max_examples or ex.max_examples, self.mode)
                 ctx.submission = self.submission
                 ctx.banned_seen = banned_seen
                 self._run_check(ex, check, ctx, res, snapshot, banned_seen)
                 if res.status == "timeout":
-                    timed_out.update(check.uses)
+                    timed_out.add(check.id)
             if res.status == "passed":
                 res.score = points
             res.seconds = round(time.monotonic() - t0, 3)

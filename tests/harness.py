@@ -63,10 +63,11 @@ def catches(path: Path) -> list[str]:
 
 
 def grade(zygote, submission: Path, ex_ids: list[str], mode: str = "official", seed: int | None = None,
-          max_examples: int | None = None) -> RunResult:
+          max_examples: int | None = None, call_timeout: float | None = None) -> RunResult:
     runner = Runner(submission, exercises(ex_ids), mode=mode,
                     reference=SOLUTIONS if mode == "official" else None, seed=seed,
-                    sandbox=choose(), zygote=zygote, max_examples=max_examples)
+                    sandbox=choose(), zygote=zygote, max_examples=max_examples,
+                    call_timeout=call_timeout)
     return runner.run()
 
 
