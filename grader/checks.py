@@ -160,7 +160,7 @@ def from_torch(v: Any) -> Any:
 
 
 def describe_value(v: Any, name: str = "") -> str:
-    prefix = f"{name} " if name else ""
+    prefix = (name if name.endswith("=") else f"{name} ") if name else ""
     if isinstance(v, Array):
         v = v.data
     if isinstance(v, np.ndarray):
@@ -185,7 +185,7 @@ def describe_case(fn: str, case: Case) -> str:
     if case.label:
         return case.label
     parts = [describe_value(a) for a in case.args]
-    parts += [describe_value(v, f"{k}=") .replace("= ", "=", 1) for k, v in case.kwargs.items()]
+    parts += [describe_value(v, f"{k}=") for k, v in case.kwargs.items()]
     head = fn
     if case.init is not None or case.init_args:
         init = [repr(a) for a in case.init_args] + [f"{k}={v!r}" for k, v in (case.init or {}).items()]

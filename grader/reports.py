@@ -13,6 +13,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 from grader.runner import CheckResult, ExerciseResult, RunResult
@@ -99,41 +101,48 @@ def render_exercise(console: Console, ex: ExerciseResult, lang: str = "en", hint
 def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str,
                  hints: dict | None) -> None:
     t = TEXT[lang]
-    line = Text(f"  {SYMBOL.get(c.status, '?')} ", style=STYLE.get(c.status, ""))
-    title = c.title_zh if lang == "zh" and c.title_zh else c.title
-    line.append(title)
+    grid = Table.grid(expand=True, padding=(0, 1))
+    grid.add_column(width=3, no_wrap=True)
+    grid.add_column(ratio=1)
+    grid.add_column(justify="right", no_wrap=True)
+    title = Text(c.title_zh if lang == "zh" and c.title_zh else c.title)
     if c.status not in ("passed", "failed"):
-        line.append(f"  [{c.status}]", style=STYLE.get(c.status, ""))
-    line.append(f"  {_fmt(c.score)}/{_fmt(c.max_score)}", style="dim")
-    console.print(line)
+        title.append(f"  [{c.status}]", style=STYLE.get(c.status, ""))
+    grid.add_row(Text(f"  {SYMBOL.get(c.status, '?')}", style=STYLE.get(c.status, "")), title,
+                 Text(f"{_fmt(c.score)}/{_fmt(c.max_score)}", style="dim"))
+    console.print(grid)
     f = c.failure
     if c.status == "passed" or f is None:
         return
-    pad = "      "
+    def say(text: Text | str, style: str = "") -> None:
+        console.print(Padding(text if isinstance(text, Text) else Text(text, style=style), (0, 0, 0, 6),
+                              expand=False))
+
     msg = t["not_implemented"] if f.not_implemented else f.message
-    console.print(Text(pad + msg, style="red" if not f.not_implemented else "yellow"))
+    say(msg, "red" if not f.not_implemented else "yellow")
     if f.not_implemented:
         return
     if f.input:
-        console.print(Text(f"{pad}{t['input']}: {f.input}", style="dim"))
+        say(f"{t['input']}: {f.input}", "dim")
     if f.expected or f.got:
-        console.print(Text(f"{pad}{t['expected']} {f.expected}"))
-        console.print(Text(f"{pad}{t['got']:<8} {f.got}" if lang == "en" else f"{pad}{t['got']} {f.got}"))
+        width = max(len(t["expected"]), len(t["got"]))
+        say(f"{t['expected']:<{width}} {f.expected}")
+        say(f"{t['got']:<{width}} {f.got}")
     if f.error:
-        console.print(Text(pad + f.error, style="dim"))
+        say(f.error, "dim")
     if f.heatmap:
-        render_heatmap(console, f.heatmap, pad, lang)
+        render_heatmap(console, f.heatmap, " " * 6, lang)
     if f.diagnosis:
         sentence = f.diagnosis_zh if lang == "zh" and f.diagnosis_zh else f.diagnosis
-        console.print(Text(f"{pad}→ {sentence}", style="bold yellow"))
+        say(f"→ {sentence}", "bold yellow")
     for fname, lineno, _func, code in f.frames[-3:]:
-        console.print(Text(f"{pad}{t['your_code']}: exercises/{fname}:{lineno}  {code}", style="cyan"))
+        say(f"{t['your_code']}: exercises/{fname}:{lineno}  {code}", "cyan")
     hint = hint_for(hints, c.uses[0] if c.uses else "", 0, lang)
     if hint:
-        console.print(Text(f"{pad}{t['hint']}: {hint}", style="dim italic"))
+        say(f"{t['hint']}: {hint}", "dim italic")
 
 
-SHADES = " ░▒▓█"
+SHADES = "·░▒▓█"
 
 
 def render_heatmap(console: Console, heat: dict, pad: str, lang: str) -> None:
@@ -141,8 +150,9 @@ def render_heatmap(console: Console, heat: dict, pad: str, lang: str) -> None:
     exp, got = heat["expected"], heat["got"]
     t = TEXT[lang]
     width = len(exp[0]) if exp else 0
+    col = max(width + 3, len(t["expected"]) + 2)
     label = Text(pad)
-    label.append(f"{t['expected']:<{width + 3}}", style="dim")
+    label.append(f"{t['expected']:<{col}}", style="dim")
     label.append(t["got"], style="dim")
     console.print(label)
     lo = min(min(r) for r in exp + got)
@@ -153,8 +163,8 @@ def render_heatmap(console: Console, heat: dict, pad: str, lang: str) -> None:
         for rows in (re_, rg):
             for v in rows:
                 level = int(round((v - lo) / span * (len(SHADES) - 1)))
-                line.append(SHADES[max(0, min(level, len(SHADES) - 1))] * 1, style="cyan")
-            line.append("   ")
+                line.append(SHADES[max(0, min(level, len(SHADES) - 1))], style="cyan")
+            line.append(" " * (col - len(rows)))
         console.print(line)
 
 
