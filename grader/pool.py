@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -65,9 +66,10 @@ class Zygote:
         self.tmp = Path(tempfile.mkdtemp(prefix="grader-"))
         os.chmod(self.tmp, 0o755)
         self.ctl, theirs = socket.socketpair()
-        cmd = sandbox.command([sys.executable, "-m", "grader.worker", str(theirs.fileno())],
-                              scratch=self.tmp)
-        env = sandbox.environment()
+        lib = sandbox.install_worker(self.tmp)
+        cmd = sandbox.command([sys.executable, "-m", "grader.worker", str(theirs.fileno()),
+                               *sandbox.worker_flags()], self.tmp)
+        env = sandbox.environment(sandbox.inside(lib, self.tmp))
         self.proc = subprocess.Popen(
             cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=open(self.tmp / "zygote.err", "wb"),  # noqa: SIM115
@@ -98,12 +100,16 @@ class Zygote:
     def spawn(self, submission: Path, limits: dict) -> Worker:
         self.wait_ready()
         self.counter += 1
+        stage = stage_submission(submission, self.tmp / f"s{self.counter}")
         scratch = self.tmp / f"w{self.counter}"
         scratch.mkdir()
         os.chmod(scratch, 0o777)
         output = self.tmp / f"w{self.counter}.out"
-        req = {"op": "spawn", "submission": str(submission), "scratch": str(scratch),
-               "output": str(output)} | limits
+        output.touch()
+        os.chmod(output, 0o666)
+        inside = self.sandbox.inside
+        req = {"op": "spawn", "submission": inside(stage, self.tmp), "scratch": inside(scratch, self.tmp),
+               "output": inside(output, self.tmp)} | limits
         try:
             wire.send(self.ctl_file, req)
             self.ctl.settimeout(30)
@@ -151,10 +157,26 @@ class Zygote:
             with contextlib.suppress(OSError):
                 if f.is_file():
                     f.unlink()
-        with contextlib.suppress(OSError):
-            import shutil
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
-            shutil.rmtree(self.tmp, ignore_errors=True)
+
+MAX_SUBMISSION_BYTES = 16 << 20
+
+
+def stage_submission(submission: Path, stage: Path) -> Path:
+    """Copy the submission's modules into a read-only folder of the run: student code can
+    neither change the originals nor another exercise's view of them."""
+    stage.mkdir(mode=0o755)
+    total = 0
+    for f in sorted(Path(submission).glob("*.py")):
+        if not f.is_file():
+            continue
+        total += f.stat().st_size
+        if total > MAX_SUBMISSION_BYTES:
+            raise GraderError(f"the submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB")
+        shutil.copyfile(f, stage / f.name)
+        os.chmod(stage / f.name, 0o644)
+    return stage
 
 
 class Worker:

@@ -49,8 +49,14 @@ def _prepare_torch() -> None:
     torch.nn.functional.layer_norm(torch.randn(2, 5), (5,))
 
 
-def zygote_main(ctl_fd: int) -> None:
+def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     set_subreaper()
+    if "--confine" in flags or "--seccomp" in flags:
+        from grader.confine import drop_privileges, install_seccomp
+
+        if "--confine" in flags:
+            drop_privileges()
+        install_seccomp()
     _prepare_torch()
     ctl = socket.socket(fileno=ctl_fd)
     ctl_file = ctl.makefile("rwb")
@@ -170,7 +176,7 @@ def _worker_start(sock: socket.socket, req: dict) -> None:
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the zygote
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    out = os.open(req["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    out = os.open(req["output"], os.O_WRONLY | os.O_TRUNC)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(out, 1)
@@ -449,7 +455,7 @@ def _plain_error(kind: str, message: str) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
-    zygote_main(int(args[0]))
+    zygote_main(int(args[0]), args[1:])
 
 
 if __name__ == "__main__":

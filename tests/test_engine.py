@@ -159,10 +159,12 @@ def softmax(x, dim=-1):
     for _ in range(3):
         if os.fork() == 0:
             os.setsid()
-            if os.fork() == 0:
-                open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "daemon-%d" % os.getpid()), "w").close()
-                time.sleep(600)
-            os._exit(0)
+            try:
+                if os.fork() == 0:
+                    open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "daemon-%d" % os.getpid()), "w").close()
+                    time.sleep(600)
+            finally:
+                os._exit(0)
     time.sleep(600)
 '''
     sub = submission_from_reference(tmp_path, {"attention": code})
