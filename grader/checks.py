@@ -182,8 +182,11 @@ def describe_value(v: Any, name: str = "") -> str:
 
 
 def describe_case(fn: str, case: Case) -> str:
-    if case.label:
-        return case.label
+    text = _describe_call(fn, case)
+    return f"{case.label} — {text}" if case.label else text
+
+
+def _describe_call(fn: str, case: Case) -> str:
     parts = [describe_value(a) for a in case.args]
     parts += [describe_value(v, f"{k}=") for k, v in case.kwargs.items()]
     head = fn
@@ -554,6 +557,7 @@ class Check:
     backward: bool = False
     tol: Tol | None = None
     fixed: int = 0  # how many fixed (snapshot) cases; 0 = all the function yields
+    staged: bool = False  # cases are stages (simplest first): report the first stage that fails
     timeout: float | None = None
     title_zh: str = ""
 
@@ -572,12 +576,14 @@ class Checks:
         return check
 
     def compare(self, id: str, title: str, fn: str, tol: Tol | None = None,
-                timeout: float | None = None, zh: str = "") -> Callable:
-        """``fn`` called on each case must match the reference (snapshot in local mode)."""
+                timeout: float | None = None, zh: str = "", staged: bool = False) -> Callable:
+        """``fn`` called on each case must match the reference (snapshot in local mode).
+        With ``staged``, the cases are stages from simplest to fullest (their ``label`` names
+        the stage) and the report names the first stage that fails."""
 
         def deco(cases: Callable) -> Callable:
             self._add(Check(id, title, "compare", (fn,), fn=fn, cases=cases, tol=tol,
-                            timeout=timeout, title_zh=zh))
+                            timeout=timeout, title_zh=zh, staged=staged))
             return cases
 
         return deco

@@ -7,6 +7,7 @@ failed (a bug or a broken install: never the student's fault).
 
 from __future__ import annotations
 
+import json
 import locale
 import os
 import sys
@@ -99,6 +100,9 @@ def all_hints() -> dict:
     return {e.id: e.hints for e in load_exercises()}
 
 
+FORMATS = ["rich", "json", "gradescope", "junit", "markdown", "html"]
+
+
 @main.command("run")
 @click.argument("exercises", nargs=-1)
 @click.option("--submission", type=click.Path(path_type=Path, file_okay=False),
@@ -110,72 +114,161 @@ def all_hints() -> dict:
               help="local: properties and snapshots; official: also fresh inputs against the reference.")
 @click.option("--seed", type=int, default=None,
               help="Seed for drawn inputs (default: local 0, official a hash of the submission).")
-@click.option("--format", "fmt", type=click.Choice(["rich", "json"]), default="rich", show_default=True,
-              help="Report format written to --output (or stdout).")
+@click.option("--format", "fmts", type=click.Choice(FORMATS), multiple=True,
+              help="Report format; repeat it (with --output-dir) to write several at once. Default: rich.")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the report to this file (atomically) instead of stdout.")
+              help="Write the (single) report to this file, atomically, instead of stdout.")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Write every --format into this folder (report.json, results.json, junit.xml, "
+                   "summary.md, report.html, report.txt).")
 @click.option("--fail-under", type=float, default=None,
               help="Exit 1 when the score (percent of the maximum) is below this.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="Report language (default: locale).")
 @click.option("--max-examples", type=int, default=None, help="Hypothesis examples per property.")
 @click.option("--memory", type=int, default=2048, show_default=True, help="Worker memory limit in MiB.")
+@click.option("--sandbox", "sandbox_level", type=click.Choice(["auto", "bwrap", "process"]), default="auto",
+              show_default=True, help="Confinement of student code (auto: the strongest available).")
+@click.option("--require-sandbox", is_flag=True,
+              help="Refuse to grade (exit 3) unless the strong bubblewrap sandbox is available.")
+@click.option("--watch", is_flag=True, help="Re-grade an exercise whenever its file is saved (Ctrl-C to stop).")
 def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path | None, mode: str,
-            seed: int | None, fmt: str, output: Path | None, fail_under: float | None,
-            lang: str | None, max_examples: int | None, memory: int) -> None:
+            seed: int | None, fmts: tuple[str, ...], output: Path | None, output_dir: Path | None,
+            fail_under: float | None, lang: str | None, max_examples: int | None, memory: int,
+            sandbox_level: str, require_sandbox: bool, watch: bool) -> None:
     """Grade EXERCISES (default: all) and print a report."""
     submission, reference, mode = _resolve_paths(submission, reference, mode)
     selected = _select(exercises)
     lang = lang or default_lang()
+    fmts = fmts or ("rich",)
+    if len(fmts) > 1 and output_dir is None:
+        raise click.UsageError("several --format values need --output-dir")
+    if output is not None and output_dir is not None:
+        raise click.UsageError("give --output or --output-dir, not both")
     from grader.pool import GraderError
-    from grader.reports import json_text, make_console, render_exercise, render_summary, write_atomic
+    from grader.reports import make_console, render_exercise
     from grader.runner import Runner
-    from grader.sandbox import choose
+    from grader.sandbox import SandboxUnavailable, choose
 
-    sandbox = choose()
-    tty = fmt == "rich" and output is None
+    try:
+        sandbox = choose(require_strong=require_sandbox or sandbox_level == "bwrap",
+                         hide=[p for p in (reference,) if p is not None],
+                         prefer="process" if sandbox_level == "process" else "auto")
+    except SandboxUnavailable as err:
+        click.echo(f"grader error: {err}", err=True)
+        sys.exit(EXIT_GRADER)
+    to_terminal = fmts == ("rich",) and output is None and output_dir is None
     console = make_console()
     hints = all_hints()
     streamed: dict = {}
 
     def progress(event: str, item) -> None:
-        if event == "done" and tty:
+        if event == "done" and to_terminal:
             streamed[item.id] = item
             render_exercise(console, item, lang, hints.get(item.id), streamed)
 
+    if watch:
+        from grader.watch import watch_loop
+
+        sys.exit(watch_loop(submission, selected, mode=mode, reference=reference, seed=seed,
+                            sandbox=sandbox, console=console, lang=lang, hints=hints))
     try:
         runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
                         sandbox=sandbox, memory=memory << 20, max_examples=max_examples,
                         progress=progress)
-        if tty and console.is_terminal:
-            with console.status("grading…", spinner="dots"):
+        if to_terminal and console.is_terminal:
+            with console.status(f"grading {len(selected)} exercise(s)…", spinner="dots"):
                 result = runner.run()
         else:
             result = runner.run()
     except GraderError as err:
         click.echo(f"grader error: {err}", err=True)
         sys.exit(EXIT_GRADER)
-    if fmt == "json":
-        text = json_text(result)
-        if output:
-            write_atomic(output, text)
-        else:
-            click.echo(text)
-    elif output:
-        from io import StringIO
-
-        buf = StringIO()
-        from grader.reports import render
-
-        render(result, make_console(file=buf, width=100), lang, hints)
-        write_atomic(output, buf.getvalue())
-    else:
-        render_summary(console, result, lang)
+    _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal)
     if result.grader_errors:
         sys.exit(EXIT_GRADER)
     if fail_under is not None and result.max_score:
         if 100.0 * result.score / result.max_score < fail_under:
             sys.exit(EXIT_FAIL_UNDER)
     sys.exit(EXIT_OK)
+
+
+def _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal) -> None:
+    from grader.reports import json_text, render_summary, write_atomic
+
+    if to_terminal:
+        render_summary(console, result, lang)
+        return
+    if output_dir is not None:
+        from grader.formats import write_all
+
+        for name, path in write_all(result, output_dir, list(fmts), lang).items():
+            click.echo(f"wrote {name}: {path}", err=True)
+        return
+    fmt = fmts[0]
+    if fmt == "json":
+        text = json_text(result)
+    elif fmt == "rich":
+        from io import StringIO
+
+        from grader.reports import make_console, render
+
+        buf = StringIO()
+        render(result, make_console(file=buf, width=100), lang, hints)
+        text = buf.getvalue()
+    else:
+        from grader import formats
+
+        text = {"gradescope": lambda: json.dumps(formats.gradescope(result), indent=2, ensure_ascii=False),
+                "junit": lambda: formats.junit(result),
+                "markdown": lambda: formats.markdown(result, lang),
+                "html": lambda: formats.html(result, lang)}[fmt]()
+    if output:
+        write_atomic(output, text)
+    else:
+        click.echo(text)
+
+
+@main.command("batch")
+@click.argument("submissions", nargs=-1, required=True,
+                type=click.Path(path_type=Path, exists=True))
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="One folder of reports per submission, plus grades.csv and grades.json.")
+@click.option("--jobs", "-j", type=int, default=None, help="Submissions graded at once (default: CPU count).")
+@click.option("--exercise", "exercise_ids", multiple=True, help="Grade only these exercises (repeatable).")
+@click.option("--reference", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Reference solutions (official mode; default: ./solutions when present).")
+@click.option("--mode", type=click.Choice(["auto", "local", "official"]), default="auto", show_default=True)
+@click.option("--seed", type=int, default=None, help="Fixed seed (default: per submission, from its files).")
+@click.option("--format", "fmts", type=click.Choice(FORMATS), multiple=True,
+              help="Report formats per submission (default: json).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None)
+@click.option("--require-sandbox", is_flag=True, help="Refuse to grade unless bubblewrap is available.")
+def batch_cmd(submissions: tuple[Path, ...], output_dir: Path, jobs: int | None, exercise_ids: tuple[str, ...],
+              reference: Path | None, mode: str, seed: int | None, fmts: tuple[str, ...], lang: str | None,
+              require_sandbox: bool) -> None:
+    """(Course staff) Grade many SUBMISSIONS (folders or .zip files) in parallel."""
+    from grader.batch import cpu_count, run_batch
+    from grader.metadata import find_course_root
+
+    _select(exercise_ids)
+    if reference is None and mode != "local":
+        root = find_course_root()
+        if root is not None and (root / "solutions").is_dir():
+            reference = root / "solutions"
+    if mode == "official" and reference is None:
+        raise click.UsageError("--mode official needs --reference")
+    mode = ("official" if reference is not None else "local") if mode == "auto" else mode
+    if mode == "local":
+        reference = None
+
+    def progress(row: dict) -> None:
+        click.echo(f"{row['name']}: {row['status']} {row['score']:g}/{row['max_score']:g}", err=True)
+
+    rows = run_batch(list(submissions), output_dir, jobs=jobs or cpu_count(), mode=mode, reference=reference,
+                     seed=seed, exercises=list(exercise_ids), formats=list(fmts or ("json",)),
+                     lang=lang or default_lang(), require_sandbox=require_sandbox, progress=progress)
+    click.echo(f"graded {len(rows)} submission(s): {output_dir / 'grades.csv'}")
+    sys.exit(EXIT_GRADER if any(r["status"] == "grader error" for r in rows) else EXIT_OK)
 
 
 @main.command("hint")

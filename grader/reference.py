@@ -23,6 +23,9 @@ class Reference:
     """The reference solutions in a folder, importable by plain module name."""
 
     def __init__(self, folder: Path) -> None:
+        import torch
+
+        torch.set_num_threads(1)
         self.folder = folder.resolve()
         if str(self.folder) not in sys.path:
             sys.path.insert(0, str(self.folder))

@@ -38,8 +38,8 @@ def fixed_rng(check_id: str) -> np.random.Generator:
 
 def cases_for(check: Check, rng: np.random.Generator, limit: int | None = None) -> list[dict]:
     out = []
-    for case in check.cases(rng):
-        out.append(case_wire(case) | {"label": case.label})
+    for i, case in enumerate(check.cases(rng)):
+        out.append(case_wire(case) | {"label": case.label, "order": i})
         if limit and len(out) >= limit:
             break
     return out

@@ -1,0 +1,205 @@
+"""Grading many submissions: folders or .zip files, in parallel, one report each plus a CSV.
+
+Each pool process starts one zygote (torch imported once per pool process, not once per
+submission) and grades the submissions it is handed one after the other. A submission that
+breaks or attacks its workers only fails its own checks; one that breaks a pool process is
+recorded as a grader error and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+MAX_ZIP_BYTES = 64 << 20
+MAX_ZIP_FILES = 2000
+
+
+class BadSubmission(ValueError):
+    """A submission that cannot even be unpacked."""
+
+
+@dataclass
+class Job:
+    name: str
+    source: str
+    mode: str
+    reference: str | None
+    seed: int | None
+    exercises: list[str]
+    formats: list[str]
+    out_dir: str
+    lang: str
+    require_sandbox: bool
+
+
+def unpack(source: Path, dest: Path) -> Path:
+    """The folder holding a submission's modules: the folder itself, or a .zip unpacked safely
+    (no absolute paths, no ``..``, no links, size and count capped)."""
+    if source.is_dir():
+        return _modules_root(source)
+    if source.suffix.lower() != ".zip" or not source.is_file():
+        raise BadSubmission(f"{source.name}: not a folder or a .zip file")
+    try:
+        zf = zipfile.ZipFile(source)
+    except zipfile.BadZipFile as exc:
+        raise BadSubmission(f"{source.name}: {exc}") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_ZIP_FILES or sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+            raise BadSubmission(f"{source.name}: too large")
+        dest.mkdir(parents=True, exist_ok=True)
+        for info in infos:
+            name = info.filename.replace("\\", "/")
+            parts = [p for p in name.split("/") if p not in ("", ".")]
+            if name.startswith("/") or ".." in parts or not parts:
+                continue
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link
+                continue
+            target = dest.joinpath(*parts)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    return _modules_root(dest)
+
+
+def _modules_root(folder: Path) -> Path:
+    """``exercises/`` inside the folder when there is one, else the folder, else its only child."""
+    for cand in (folder / "exercises", folder):
+        if cand.is_dir() and any(cand.glob("*.py")):
+            return cand
+    children = [c for c in folder.iterdir() if c.is_dir() and not c.name.startswith((".", "__"))]
+    if len(children) == 1:
+        return _modules_root(children[0])
+    return folder
+
+
+# --- pool side ---------------------------------------------------------------------------
+
+_ZYGOTE = None
+
+
+def _init_pool(require_sandbox: bool) -> None:
+    global _ZYGOTE
+    from grader.pool import Zygote
+    from grader.sandbox import choose
+
+    _ZYGOTE = Zygote(choose(require_strong=require_sandbox))
+
+
+def _grade_one(job: Job) -> dict[str, Any]:
+    """Grade one submission in a pool process; return a summary (plain data)."""
+    from grader.formats import write_all as write_reports
+    from grader.metadata import load_exercises
+    from grader.runner import Runner
+
+    tmp = Path(tempfile.mkdtemp(prefix="grade-batch-"))
+    try:
+        folder = unpack(Path(job.source), tmp / "unpacked")
+        exercises = [e for e in load_exercises() if not job.exercises or e.id in job.exercises]
+        runner = Runner(folder, exercises, mode=job.mode,
+                        reference=Path(job.reference) if job.reference else None, seed=job.seed,
+                        sandbox=_ZYGOTE.sandbox, zygote=_ZYGOTE)
+        result = runner.run()
+        paths = write_reports(result, Path(job.out_dir), job.formats, job.lang)
+        return {"name": job.name, "status": "graded" if not result.grader_errors else "grader error",
+                "score": result.score, "max_score": result.max_score, "seed": result.seed,
+                "exercises": {e.id: e.score for e in result.exercises},
+                "reports": {k: str(v) for k, v in paths.items()}}
+    except BadSubmission as exc:
+        return {"name": job.name, "status": "bad submission", "score": 0.0, "max_score": 0.0,
+                "error": str(exc), "exercises": {}}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def names_for(sources: list[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for s in sources:
+        base = s.stem if s.suffix.lower() == ".zip" else s.name
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "submission"
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.append(base if n == 0 else f"{base}-{n + 1}")
+    return out
+
+
+def run_batch(sources: list[Path], out_dir: Path, *, jobs: int, mode: str, reference: Path | None,
+              seed: int | None, exercises: list[str], formats: list[str], lang: str,
+              require_sandbox: bool = False, progress: Any = None) -> list[dict[str, Any]]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = [Job(name, str(src.resolve()), mode, str(reference.resolve()) if reference else None, seed,
+                exercises, formats, str(out_dir / name), lang, require_sandbox)
+            for name, src in zip(names_for(sources), sources)]
+    results: dict[str, dict[str, Any]] = {}
+    while todo:
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx, initializer=_init_pool,
+                                 initargs=(require_sandbox,)) as pool:
+            futures = {pool.submit(_grade_one, job): job for job in todo}
+            broken = False
+            for fut in as_completed(futures):
+                job = futures[fut]
+                try:
+                    results[job.name] = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one submission never stops the batch
+                    results[job.name] = {"name": job.name, "status": "grader error", "score": 0.0,
+                                         "max_score": 0.0, "error": f"{type(exc).__name__}: {exc}",
+                                         "exercises": {}}
+                if progress:
+                    progress(results[job.name])
+        pending = [j for j in todo if j.name not in results]
+        if broken and pending:
+            # a pool process died: grade the rest again, but each failing one only once more
+            for job in pending[:1]:
+                results[job.name] = {"name": job.name, "status": "grader error", "score": 0.0,
+                                     "max_score": 0.0, "error": "the grading process died",
+                                     "exercises": {}}
+            pending = pending[1:]
+        todo = pending
+    ordered = [results[n] for n in names_for(sources)]
+    write_csv(ordered, out_dir / "grades.csv")
+    from grader.reports import write_atomic
+
+    write_atomic(out_dir / "grades.json", json.dumps(ordered, indent=2, ensure_ascii=False))
+    return ordered
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    from grader.reports import write_atomic
+
+    ex_ids: list[str] = []
+    for r in rows:
+        for k in r.get("exercises", {}):
+            if k not in ex_ids:
+                ex_ids.append(k)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["submission", "status", "score", "max_score", "percent", *ex_ids])
+    for r in rows:
+        pct = 100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0
+        w.writerow([r["name"], r["status"], f"{r['score']:g}", f"{r['max_score']:g}", f"{pct:.1f}",
+                    *[f"{r.get('exercises', {}).get(e, 0):g}" for e in ex_ids]])
+    write_atomic(path, buf.getvalue())
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

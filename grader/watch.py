@@ -1,0 +1,80 @@
+"""Watch mode: re-grade an exercise each time its file is saved, with one warm zygote.
+
+Polls modification times (no extra dependency, works on every OS); Ctrl-C stops cleanly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from grader.metadata import Exercise
+from grader.pool import Zygote
+from grader.reports import TEXT, first_unfinished, render_exercise, render_summary
+from grader.runner import Runner
+from grader.sandbox import Sandbox
+
+POLL_SECONDS = 0.4
+
+
+def _mtimes(submission: Path, exercises: list[Exercise]) -> dict[str, float]:
+    out = {}
+    for ex in exercises:
+        try:
+            out[ex.id] = (submission / f"{ex.id}.py").stat().st_mtime_ns
+        except OSError:
+            out[ex.id] = -1
+    return out
+
+
+def next_failing(result, lang: str) -> str:
+    for ex in result.exercises:
+        c = first_unfinished(ex)
+        if c is not None:
+            title = c.title_zh if lang == "zh" and c.title_zh else c.title
+            msg = TEXT[lang]["not_implemented"] if c.failure and c.failure.not_implemented else c.message
+            return f"{TEXT[lang]['next']}: {ex.id} · {title} — {msg[:160]}"
+    return TEXT[lang]["all_done"]
+
+
+def watch_loop(submission: Path, exercises: list[Exercise], *, mode: str, reference: Path | None,
+               seed: int | None, sandbox: Sandbox, console: Console, lang: str, hints: dict[str, Any],
+               max_rounds: int | None = None) -> int:
+    zygote = Zygote(sandbox)
+    rounds = 0
+
+    def grade(selected: list[Exercise]):
+        runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
+                        sandbox=sandbox, zygote=zygote)
+        return runner.run()
+
+    try:
+        result = grade(exercises)
+        by_id = {e.id: e for e in result.exercises}
+        for ex in result.exercises:
+            render_exercise(console, ex, lang, hints.get(ex.id), by_id)
+        render_summary(console, result, lang)
+        seen = _mtimes(submission, exercises)
+        console.print(Text(f"watching {submission} — save a file to re-grade it, Ctrl-C to stop", style="dim"))
+        while max_rounds is None or rounds < max_rounds:
+            time.sleep(POLL_SECONDS)
+            now = _mtimes(submission, exercises)
+            changed = [ex for ex in exercises if now[ex.id] != seen[ex.id]]
+            seen = now
+            if not changed:
+                continue
+            rounds += 1
+            result = grade(changed)
+            for ex in result.exercises:
+                by_id[ex.id] = ex
+                render_exercise(console, ex, lang, hints.get(ex.id), by_id)
+            console.print(Text(next_failing(result, lang), style="bold"))
+    except KeyboardInterrupt:
+        console.print(Text("stopped", style="dim"))
+    finally:
+        zygote.close()
+    return 0

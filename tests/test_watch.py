@@ -1,0 +1,57 @@
+"""Watch mode: a saved file is re-graded with the warm zygote; Ctrl-C exits cleanly."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from grader.reports import make_console
+from grader.sandbox import choose
+from grader.watch import watch_loop
+from tests.harness import EXERCISES, ROOT, SOLUTIONS, exercises
+
+
+def test_saving_a_file_regrades_it(tmp_path):
+    sub = tmp_path / "exercises"
+    shutil.copytree(EXERCISES, sub)
+    buf = io.StringIO()
+    console = make_console(file=buf, width=100)
+    t = threading.Thread(target=watch_loop, kwargs=dict(
+        submission=sub, exercises=exercises(["masking"]), mode="local", reference=None, seed=0,
+        sandbox=choose(), console=console, lang="en", hints={}, max_rounds=1))
+    t.start()
+    deadline = time.time() + 120
+    while "watching" not in buf.getvalue() and time.time() < deadline:
+        time.sleep(0.2)
+    assert "masking  0/12" in buf.getvalue()
+    time.sleep(0.5)
+    shutil.copy(SOLUTIONS / "masking.py", sub / "masking.py")
+    t.join(timeout=120)
+    out = buf.getvalue()
+    assert not t.is_alive()
+    assert "masking  12/12" in out
+    assert "all exercises pass" in out
+
+
+def test_ctrl_c_exits_cleanly(tmp_path):
+    env = os.environ | {"NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "grader.cli", "masking", "--mode", "local", "--watch"],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = p.stdout.readline()
+        lines.append(line)
+        if "watching" in line:
+            break
+    p.send_signal(signal.SIGINT)
+    rest, _ = p.communicate(timeout=60)
+    assert p.returncode == 0, "".join(lines) + rest
+    assert "stopped" in rest
+    assert "Traceback" not in rest
