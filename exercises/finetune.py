@@ -63,8 +63,8 @@ def finetune_classifier(
     num_labels: int,
     r: int = 4,
     alpha: float = 8.0,
-    epochs: int = 30,
-    lr: float = 3e-3,
+    epochs: int = 10,
+    lr: float = 5e-3,
     seed: int = 0,
 ) -> nn.Module:
     """LoRA fine-tuning of a pretrained MiniBERT for classification / 用 LoRA 微调分类器.
@@ -84,15 +84,17 @@ def finetune_classifier(
         r, alpha: the LoRA rank and scale (update = alpha / r · B · A).
         epochs, lr: the defaults must train well within the grader's time budget.
         seed: everything random (head and LoRA initialisation, batch order) follows from it:
-            the same arguments give the same classifier. Do not change the caller's global
-            random state (tip: torch.random.fork_rng).
+            the same arguments give the same classifier (tip: torch.random.fork_rng and
+            torch.manual_seed(seed) inside it also leave the caller's random state alone).
     Returns:
         an nn.Module (here a SequenceClassifier with ``encoder`` and ``head``) mapping
         (ids Long[B, L], attention_mask Bool[B, L]) to logits [B, num_labels], in eval mode.
         Its pretrained weights equal ``model``'s (LoRA left unmerged), and its trainable
         parameters are exactly the LoRA and head parameters.
-    Judged by accuracy on held-out sentences of a small shipped task, by ``model`` and the
-    pretrained weights being unchanged, and by time (see ``grade hint finetune``).
+    Judged by accuracy on held-out sentences of a small shipped task (a pretrained MiniBERT
+    and 512 labelled sentences, 4 classes), by ``model`` and the pretrained weights being
+    unchanged, by the same seed giving the same classifier, and by a time budget that the
+    grader states (the reference takes a few seconds on one CPU core).
 
     先 deepcopy，再对注意力的四个投影加 LoRA（其余参数全部冻结），接上分类头，
     只训练 LoRA 和分类头。同样的 seed 必须得到同样的分类器。

@@ -363,6 +363,20 @@ class Handle:
                                  "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
                                  "banned": self.ctx.banned_for(self.scope)})
 
+    def raises(self, exc_type: str, method: str, *args: Any, **kwargs: Any) -> None:
+        """Fail unless ``method(*args, **kwargs)`` raises ``exc_type`` (e.g. "ValueError")."""
+        try:
+            self.call_raw(method, *args, **kwargs)
+        except StudentError as err:
+            if err.not_implemented:
+                raise
+            if err.type != exc_type:
+                fail(f"{self.scope}.{method} raised {err.type} ({err.message[:100]}); expected {exc_type}",
+                     frames=err.frames)
+            return
+        fail(f"{self.scope}.{method} accepted invalid arguments; expected {exc_type}",
+             input=describe_case(f"{self.scope}.{method}", Case(args=args, kwargs=kwargs)))
+
     def store(self, method: str, *args: Any, **kwargs: Any) -> Handle:
         """Call a method and keep its result in the worker as a new handle."""
         name = self.ctx.fresh()

@@ -322,5 +322,10 @@ def snapshot_cmd(exercises: tuple[str, ...], reference: Path | None) -> None:
         click.echo(f"wrote {path}")
 
 
+from grader.instructor import register as _register_instructor  # noqa: E402 - after main exists
+
+_register_instructor(main)
+
+
 if __name__ == "__main__":
     main()

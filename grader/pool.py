@@ -65,7 +65,14 @@ class Zygote:
         self.sandbox = sandbox
         self.tmp = Path(tempfile.mkdtemp(prefix="grader-"))
         os.chmod(self.tmp, 0o755)
+        self.start_timeout = start_timeout
+        self.counter = 0
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
         self.ctl, theirs = socket.socketpair()
+        sandbox = self.sandbox
         lib = sandbox.install_worker(self.tmp)
         cmd = sandbox.command([sys.executable, "-m", "grader.worker", str(theirs.fileno()),
                                *sandbox.worker_flags()], self.tmp)
@@ -78,9 +85,21 @@ class Zygote:
         theirs.close()
         Zygote.live.add(self.proc.pid)
         self.ctl_file = self.ctl.makefile("rwb")
-        self.start_timeout = start_timeout
         self._ready = False
-        self.counter = 0
+
+    def _restart_if_dead(self) -> None:
+        """A submission may kill its zygote (its parent): start a fresh one, a few times."""
+        if self.proc.poll() is None:
+            return
+        if self.restarts >= 20:
+            raise GraderError("the worker factory keeps dying")
+        self.restarts += 1
+        Zygote.live.discard(self.proc.pid)
+        kill_descendants(self.proc.pid)
+        with contextlib.suppress(OSError):
+            self.ctl_file.close()
+            self.ctl.close()
+        self._start()
 
     def wait_ready(self) -> None:
         if self._ready:
@@ -98,6 +117,7 @@ class Zygote:
         self._ready = True
 
     def spawn(self, submission: Path, limits: dict) -> Worker:
+        self._restart_if_dead()
         self.wait_ready()
         self.counter += 1
         stage = stage_submission(submission, self.tmp / f"s{self.counter}")

@@ -410,8 +410,8 @@ class Server:
                               | {"attr": req["target"].get("attr", "").rpartition(".")[0]})
         leaves = []
         for i in wrt:
-            t = self._tensor(args[i]).clone().requires_grad_(True)
-            leaves.append(t)
+            t = self._arg(args[i]).detach().clone()  # a leaf (non-contiguous inputs arrive contiguous)
+            leaves.append(t.requires_grad_(True))
         fn = self._resolve(req["target"])
         call_args = self._arg(args)
         for i, t in zip(wrt, leaves):

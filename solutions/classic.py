@@ -97,7 +97,7 @@ class SimpleRNN(nn.Module):
         W_ih: (hidden, input)    b_ih: (hidden,)
         W_hh: (hidden, hidden)   b_hh: (hidden,)
 
-    Banned here: nn.RNN, nn.RNNCell.
+    Banned here: nn.RNN, nn.RNNCell (and the built-in steps torch.rnn_tanh, torch.rnn_tanh_cell).
 
     Lecture: "🤗RNN" (预测下一个词) and "🤗长距离依赖？".
     """

@@ -59,7 +59,9 @@ def mask_tokens(
     Returns:
         (inputs, labels): two new Long tensors shaped like ids.
 
-    Judged statistically (selection rate, the 80/10/10 split, specials never selected).
+    Judged statistically (selection rate, the 80/10/10 split, specials never selected), so
+    how you draw is up to you (torch.rand, torch.bernoulli, ...), as long as every draw uses
+    ``generator``.
 
     例如 "北京在北纬40度" → inputs "北京在北纬[MASK]度"，labels 只在被选中的位置保存原词 "40"。
     每个非特殊位置以 mlm_probability 的概率被选中；被选中的位置 80% 换成 [MASK]，10% 换成随机词，

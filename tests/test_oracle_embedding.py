@@ -247,9 +247,9 @@ def test_train_word_vectors_finds_planted_topics_quickly(seed):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        start = time.perf_counter()
+        start = time.process_time()   # CPU time: robust to other jobs on a shared machine
         vecs = embedding.train_word_vectors(corpus, 60, dim=32, seed=seed)
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
     finally:
         torch.set_num_threads(threads)
     assert vecs.shape == (60, 32) and vecs.dtype == torch.get_default_dtype()
@@ -257,7 +257,7 @@ def test_train_word_vectors_finds_planted_topics_quickly(seed):
     assert torch.equal(corpus, corpus0)
     assert same_topic_rate(vecs, topic_of) >= 0.9
     assert same_topic_rate(torch.randn(60, 32), topic_of) < 0.5   # the test can fail
-    assert elapsed < 5.0, f"took {elapsed:.2f} s"
+    assert elapsed < 5.0, f"took {elapsed:.2f} s of CPU time"
 
 
 def test_train_word_vectors_is_deterministic_and_validates():

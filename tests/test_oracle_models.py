@@ -218,6 +218,47 @@ def test_generate_crops_the_context_to_max_len():
     assert gpt.generate(long_ids, 2).shape == (B, MAX_LEN + 5)
 
 
+def test_generate_feeds_the_last_max_len_tokens():
+    """Spy on forward: every call sees exactly the last min(len, max_len) tokens."""
+    gpt = make_gpt()
+    seen = []
+    forward = gpt.forward
+
+    def spy(ids):
+        seen.append(ids.clone())
+        return forward(ids)
+
+    gpt.forward = spy
+    ids = rand_ids(B, MAX_LEN - 2)
+    out = gpt.generate(ids, 6, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    assert len(seen) == 6
+    for step, context in enumerate(seen):
+        j = MAX_LEN - 2 + step                     # tokens known before this step
+        assert torch.equal(context, out[:, max(0, j - MAX_LEN):j])
+
+
+def test_generate_sampling_matches_a_step_by_step_loop():
+    """Sampling past max_len equals sample_next_token on the cropped context, draw for draw.
+
+    A random model's greedy continuation soon repeats one token, which hides cropping
+    mistakes; sampling at a high temperature keeps the contexts apart.
+    """
+    import heads
+
+    gpt = make_gpt()
+    ids = rand_ids(32, MAX_LEN - 2, seed=3)
+    new = 8
+    out = gpt.generate(ids, new, temperature=3.0, generator=torch.Generator().manual_seed(9))
+    g = torch.Generator().manual_seed(9)
+    expected = ids
+    with torch.no_grad():
+        for _ in range(new):
+            logits = gpt(expected[:, -MAX_LEN:])[:, -1]
+            nxt = heads.sample_next_token(logits, temperature=3.0, generator=g)
+            expected = torch.cat([expected, nxt[:, None]], dim=1)
+    assert torch.equal(out, expected)
+
+
 def test_generate_sampling_uses_the_generator():
     gpt = make_gpt()
     ids = rand_ids(B, 3)

@@ -1,7 +1,7 @@
 """Your DecoderBlock uses the given mask instead of the causal mask; it must be AND-ed with it.
 
 zh: 传入 mask 时你的解码器层用它替换了因果掩码；应该与因果掩码取“与”。
-catches:
+catches: decoder_block_reference, decoder_block_causal
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your DecoderBlock is not causal: a position can attend to tokens after it.
 
 zh: 你的解码器层没有因果掩码：每个词都能看到它后面的词（Masked Attention 只能加权到之前的词）。
-catches:
+catches: decoder_block_reference, decoder_block_causal
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your DecoderBlock is post-LN (ln1(x + attn(x))); the GPT-2 style block is pre-LN: x + attn(ln1(x)).
 
 zh: 你的 GPT 解码器层写成了 post-LN；GPT-2 风格是 pre-LN：x + attn(ln1(x))。
-catches:
+catches: decoder_block_reference
 """
 
 import torch

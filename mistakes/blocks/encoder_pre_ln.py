@@ -1,7 +1,7 @@
 """Your EncoderBlock is pre-LN (x + attn(ln1(x))); the encoder here is post-LN: ln1(x + attn(x)).
 
 zh: 你的编码器层写成了 pre-LN（x + attn(ln1(x))）；这里的编码器是 post-LN：ln1(x + attn(x))。
-catches:
+catches: encoder_block_reference
 """
 
 import torch

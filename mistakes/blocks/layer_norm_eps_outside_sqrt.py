@@ -1,7 +1,7 @@
 """Your layer_norm adds eps after the square root (sqrt(var) + eps); it belongs inside: sqrt(var + eps).
 
 zh: 你的 layer_norm 把 eps 加在了开方之后（sqrt(var) + eps）；应加在根号里面：sqrt(var + eps)。
-catches:
+catches: layer_norm_reference
 """
 
 import torch

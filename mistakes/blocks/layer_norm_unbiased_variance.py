@@ -1,7 +1,7 @@
 """Your layer_norm uses the unbiased variance (divide by D - 1); LayerNorm divides by D.
 
 zh: 你的 layer_norm 用了无偏方差（除以 D - 1）；LayerNorm 用有偏方差（除以 D）。
-catches:
+catches: layer_norm_reference
 """
 
 import torch

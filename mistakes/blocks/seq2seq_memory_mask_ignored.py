@@ -1,7 +1,7 @@
 """Your Seq2SeqDecoderBlock never passes memory_mask to the cross-attention, so padded memory positions are attended.
 
 zh: 你的 seq2seq 解码器层没有把 memory_mask 传给交叉注意力，编码器输出中的 padding 也被注意到了。
-catches:
+catches: seq2seq_block_reference
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your Seq2SeqDecoderBlock's self-attention is not causal: the decoder can see its future tokens.
 
 zh: 你的 seq2seq 解码器层的自注意力没有因果掩码，解码器能看到未来的词。
-catches:
+catches: seq2seq_block_reference
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your SimpleRNN ignores h0 and always starts from zeros.
 
 zh: 你的 SimpleRNN 忽略了 h0，总是从全零状态开始。
-catches:
+catches: rnn_reference, rnn_properties
 """
 import math
 

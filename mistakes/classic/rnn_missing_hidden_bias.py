@@ -1,7 +1,7 @@
 """Your SimpleRNN leaves out the bias b_hh.
 
 zh: 你的 SimpleRNN 漏掉了偏置 b_hh。
-catches:
+catches: rnn_reference
 """
 import math
 

@@ -1,7 +1,7 @@
 """Your SimpleRNN never feeds h_{t-1} back in: each h_t depends on x_t only.
 
 zh: 你的 SimpleRNN 没有把 h_{t-1} 传回去：每个 h_t 只依赖 x_t。
-catches:
+catches: rnn_reference
 """
 import math
 

@@ -1,7 +1,7 @@
 """Your SimpleRNN returns the first hidden state as h_last; it must be the last one, h_{L-1}.
 
 zh: 你的 SimpleRNN 把第一个隐状态当作 h_last 返回；应返回最后一个 h_{L-1}。
-catches:
+catches: rnn_reference, rnn_properties
 """
 import math
 

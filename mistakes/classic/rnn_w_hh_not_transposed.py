@@ -1,7 +1,7 @@
 """Your SimpleRNN multiplies h_{t-1} by W_hh instead of W_hhᵀ.
 
 zh: 你的 SimpleRNN 用 h_{t-1} 乘 W_hh，应当乘 W_hh 的转置。
-catches:
+catches: rnn_reference
 """
 import math
 

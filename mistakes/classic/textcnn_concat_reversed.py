@@ -1,7 +1,7 @@
 """Your TextCNN concatenates the pooled features in reverse kernel-size order; keep the order of kernel_sizes.
 
 zh: 你的 TextCNN 按相反的卷积核顺序拼接特征；应按 kernel_sizes 的顺序拼接。
-catches:
+catches: textcnn_reference
 """
 import torch
 import torch.nn.functional as F

@@ -1,7 +1,7 @@
 """Your TextCNN takes the max over channels instead of over time.
 
 zh: 你的 TextCNN 在通道维而不是时间维上取最大值。
-catches:
+catches: textcnn_reference
 """
 import torch
 import torch.nn.functional as F

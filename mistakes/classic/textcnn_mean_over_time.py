@@ -1,7 +1,7 @@
 """Your TextCNN averages each filter over time; TextCNN keeps the maximum (max over time).
 
 zh: 你的 TextCNN 在时间维上取平均；TextCNN 应取最大值（max over time）。
-catches:
+catches: textcnn_reference
 """
 import torch
 import torch.nn.functional as F

@@ -1,7 +1,7 @@
 """Your TextCNN skips the ReLU after each convolution, so negative responses reach the classifier.
 
 zh: 你的 TextCNN 在卷积之后没有 ReLU，负的响应直接进入了分类层。
-catches:
+catches: textcnn_reference
 """
 import torch
 from torch import nn

@@ -1,7 +1,7 @@
 """Your cbow_windows puts the right context before the left; the contract is left then right, in order.
 
 zh: 你的 cbow_windows 把右侧上下文放在了左侧之前；应当先左后右并保持原顺序。
-catches:
+catches: cbow_windows_reference, cbow_windows_properties
 """
 import torch
 

@@ -1,7 +1,7 @@
 """Your cosine_similarity clamps the product of the two norms at eps; each norm must be clamped on its own.
 
 zh: 你的 cosine_similarity 把两个范数的乘积与 eps 取最大值；应当对每个范数分别取最大值。
-catches:
+catches: cosine_similarity_reference, cosine_similarity_properties
 """
 import torch
 

@@ -1,7 +1,7 @@
 """Your prefix_logits multiplies by the temperature instead of dividing by it.
 
 zh: 你的 prefix_logits 乘以了 temperature，应当除以 temperature。
-catches:
+catches: prefix_logits_reference
 """
 import torch
 

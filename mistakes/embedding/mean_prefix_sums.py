@@ -1,7 +1,7 @@
 """Your mean_prefix_embedding sums the prefix vectors instead of averaging them (E_predict is the mean).
 
 zh: 你的 mean_prefix_embedding 对前缀词向量求和而没有取平均（E_predict 是平均值）。
-catches:
+catches: mean_prefix_reference
 """
 import torch
 

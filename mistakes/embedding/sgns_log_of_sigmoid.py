@@ -1,7 +1,7 @@
 """Your sgns_loss computes log(sigmoid(x)), which is log(0) = -inf for large dot products; use F.logsigmoid.
 
 zh: 你的 sgns_loss 写成了 log(sigmoid(x))，点积很大时变成 log(0) = -inf；请使用 F.logsigmoid 这类稳定写法。
-catches:
+catches: sgns_loss_stable
 """
 import torch
 

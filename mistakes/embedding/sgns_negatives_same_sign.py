@@ -1,7 +1,7 @@
 """Your sgns_loss uses log σ(c·n) for the negatives; they must be pushed away with log σ(-c·n).
 
 zh: 你的 sgns_loss 对负样本用了 log σ(c·n)；负样本应当用 log σ(-c·n) 推远。
-catches:
+catches: sgns_loss_reference, sgns_loss_stable
 """
 import torch
 import torch.nn.functional as F

@@ -1,7 +1,7 @@
 """Your skipgram_pairs are ordered by offset first; order them by center position, then context position.
 
 zh: 你的 skipgram_pairs 先按偏移量排序；应先按中心词位置、再按上下文位置排序。
-catches:
+catches: skipgram_pairs_reference, skipgram_pairs_properties
 """
 import torch
 

@@ -1,7 +1,7 @@
 """Your skipgram_pairs stops one word short: context must include words exactly `window` positions away.
 
 zh: 你的 skipgram_pairs 少取了一个词：距离恰好为 window 的词也是上下文。
-catches:
+catches: skipgram_pairs_reference, skipgram_pairs_properties
 """
 import torch
 

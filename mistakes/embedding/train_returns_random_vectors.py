@@ -1,7 +1,7 @@
 """Your train_word_vectors returns vectors that were never trained.
 
 zh: 你的 train_word_vectors 返回的词向量没有经过训练。
-catches:
+catches: train_word_vectors_quality
 """
 import torch
 

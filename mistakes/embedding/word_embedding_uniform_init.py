@@ -1,7 +1,7 @@
 """Your WordEmbedding starts from torch.rand (uniform in [0, 1)); the contract draws the table from N(0, 1) (torch.randn).
 
 zh: 你的 WordEmbedding 用 torch.rand（[0, 1) 均匀分布）初始化；约定是从 N(0, 1)（torch.randn）抽取。
-catches:
+catches: word_embedding_init
 """
 import torch
 from torch import nn

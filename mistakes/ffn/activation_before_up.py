@@ -1,7 +1,7 @@
 """Your FeedForward applies the activation to the input before the up projection instead of between up and down.
 
 zh: 你的前馈网络在 up 之前就对输入做了激活；激活函数应放在 up 与 down 之间：down(f(up(x)))。
-catches:
+catches: feedforward_reference
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your default inner width is 2 * d_model; the lecture (and the contract) use 4 * d_model.
 
 zh: 你的 d_ff 默认值是 2 * d_model；课程与接口约定的默认值是 4 * d_model。
-catches:
+catches: feedforward_reference, feedforward_structure, ffn_param_count_values
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your "gelu" is the tanh approximation; the contract asks for the exact erf form (F.gelu with approximate="none").
 
 zh: 你的 gelu 用了 tanh 近似；要求的是精确的 erf 形式（F.gelu 默认的 approximate="none"）。
-catches:
+catches: feedforward_reference
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your neural_memory mixes the values with the raw scores x Kᵀ; they must go through softmax first.
 
 zh: 你的 neural_memory 直接用原始分数 x Kᵀ 加权 values，忘了先做 softmax 得到 p(k_i|x)。
-catches:
+catches: neural_memory_reference
 """
 
 import torch

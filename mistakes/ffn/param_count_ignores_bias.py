@@ -1,7 +1,7 @@
 """Your ffn_param_count leaves out the two bias vectors (d_ff + d_model) when bias is True.
 
 zh: 你的 ffn_param_count 在 bias=True 时漏算了两个偏置向量（d_ff + d_model 个参数）。
-catches:
+catches: ffn_param_count_values
 """
 
 

@@ -1,7 +1,7 @@
 """Your "cls" pooling takes the last position; [CLS] is at position 0.
 
 zh: 你的 “cls” 池化取了最后一个位置；[CLS] 在第 0 个位置。
-catches:
+catches: classification_head_reference
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your LMHead copies tied_weight into a new Parameter; tying means proj.weight IS tied_weight (the same object).
 
 zh: 你的 LMHead 把 tied_weight 拷贝成了一个新的 Parameter；权重共享要求 proj.weight 就是 tied_weight 这个对象本身。
-catches:
+catches: lm_head_tying
 """
 
 import torch

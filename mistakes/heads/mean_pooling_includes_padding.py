@@ -1,7 +1,7 @@
 """Your mean pooling averages over every position, padding included; only real tokens may count.
 
 zh: 你的平均池化把 padding 位置也算进去了；只能对真实词（attention_mask 为 True）求平均。
-catches:
+catches: classification_head_reference, classification_head_padding
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your sampler accepts a negative temperature or top_k < 1 instead of raising ValueError.
 
 zh: 温度为负或 top_k < 1 时，你的采样函数没有抛出 ValueError。
-catches:
+catches: sample_greedy_and_invalid
 """
 
 import torch

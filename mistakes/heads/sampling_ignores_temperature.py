@@ -1,7 +1,7 @@
 """Your sampler ignores the temperature: it samples from softmax(logits), not softmax(logits / temperature).
 
 zh: 你的采样忽略了温度：应从 softmax(logits / temperature) 中采样，而不是 softmax(logits)。
-catches:
+catches: sample_temperature_statistics
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your sampler multiplies the logits by the temperature; it must divide: softmax(logits / temperature).
 
 zh: 你把 logits 乘以了温度；应当除以温度：softmax(logits / temperature)。
-catches:
+catches: sample_temperature_statistics
 """
 
 import torch

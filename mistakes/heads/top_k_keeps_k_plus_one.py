@@ -1,7 +1,7 @@
 """Your top-k cut keeps k + 1 tokens (it compares with the (k+1)-th largest logit, not the k-th).
 
 zh: 你的 top-k 截断保留了 k + 1 个词（用第 k+1 大的 logit 作阈值，应为第 k 大）。
-catches:
+catches: sample_top_k_statistics
 """
 
 import torch

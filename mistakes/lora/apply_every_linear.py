@@ -1,7 +1,7 @@
 """Your apply_lora wraps every nn.Linear in the model, not only those whose name is in target_names.
 
 zh: 你的 apply_lora 包装了模型中所有的 nn.Linear，而不只是名字在 target_names 中的那些。
-catches:
+catches: apply_lora_targets
 """
 from torch import nn
 

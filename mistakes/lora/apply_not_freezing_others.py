@@ -1,7 +1,7 @@
 """Your apply_lora does not freeze the model's other parameters (embeddings, LayerNorms, FFN, untargeted layers stay trainable).
 
 zh: 你的 apply_lora 没有冻结模型中其余的参数（词向量、LayerNorm、FFN 等仍可训练）。
-catches:
+catches: apply_lora_targets
 """
 from torch import nn
 

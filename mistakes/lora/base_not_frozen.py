@@ -1,7 +1,7 @@
 """Your LoRALinear leaves the base layer's weight and bias trainable (requires_grad stays True).
 
 zh: 你的 LoRALinear 没有冻结原来线性层的 weight 和 bias（requires_grad 仍为 True）。
-catches:
+catches: lora_linear_structure, lora_linear_reference, apply_lora_targets
 """
 import math
 

@@ -1,7 +1,7 @@
 """Your forward() still adds the low-rank path after merge(), so a merged layer counts the update twice.
 
 zh: merge() 之后你的 forward() 仍然加上低秩路径，增量被算了两次。
-catches:
+catches: lora_merge
 """
 
 

@@ -1,7 +1,7 @@
 """Your merge() and unmerge() do not check the merged flag, so calling merge() twice adds the update twice.
 
 zh: 你的 merge()/unmerge() 没有检查 merged 标志，调用两次 merge() 会把增量加两次。
-catches:
+catches: lora_merge, lora_unmerge
 """
 import torch
 

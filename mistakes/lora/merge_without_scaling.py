@@ -1,7 +1,7 @@
 """Your merge() folds B @ A into the weight without the alpha / r scaling, so merging changes the layer's output.
 
 zh: 你的 merge() 把 B @ A 合并进权重时没有乘以 alpha / r，合并后层的输出变了。
-catches:
+catches: lora_merge
 """
 import torch
 

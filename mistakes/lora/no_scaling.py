@@ -1,7 +1,7 @@
 """Your LoRA update is not multiplied by scaling = alpha / r.
 
 zh: 你的 LoRA 增量没有乘以 scaling = alpha / r。
-catches:
+catches: lora_linear_forward, lora_linear_reference, lora_merge
 """
 import math
 

@@ -1,7 +1,7 @@
 """Your lora_B starts random instead of zero, so the wrapped layer does not equal the base layer at initialisation.
 
 zh: 你的 lora_B 是随机初始化的而不是全 0，所以刚包装好的层与原来的层不相同。
-catches:
+catches: lora_linear_init
 """
 import math
 

@@ -1,7 +1,7 @@
 """Your scaling is alpha, not alpha / r.
 
 zh: 你的 scaling 是 alpha，而不是 alpha / r。
-catches:
+catches: lora_linear_structure, lora_linear_forward, lora_linear_reference, lora_merge
 """
 import math
 

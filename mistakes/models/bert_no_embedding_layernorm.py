@@ -1,7 +1,7 @@
 """Your MiniBERT does not apply ln_emb to the sum of token and position embeddings.
 
 zh: 你的 MiniBERT 没有对"词向量 + 位置向量"做 ln_emb（LayerNorm）。
-catches:
+catches: minibert_encode_reference, minibert_reference
 """
 
 import torch

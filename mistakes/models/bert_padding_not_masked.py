@@ -1,7 +1,7 @@
 """Your MiniBERT ignores attention_mask: real tokens still attend to the padding.
 
 zh: 你的 MiniBERT 没有使用 attention_mask：真实的词仍然会"看到" padding，结果随 padding 的内容而变。
-catches:
+catches: minibert_encode_reference, minibert_reference, minibert_padding
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your generate crops the context to the FIRST max_len tokens; it must condition on the LAST max_len tokens (the most recent ones).
 
 zh: 你的 generate 截取的是前 max_len 个词；应当保留最后（最近的）max_len 个词作为上下文。
-catches:
+catches: generate_reference, generate_context
 """
 
 import torch

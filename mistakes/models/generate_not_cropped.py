@@ -1,7 +1,7 @@
-"""Your generate feeds the whole sequence to the model; once it grows past max_len the model cannot take it: keep only the last max_len tokens.
+"""Your generate feeds the whole sequence to the model instead of only the last max_len tokens, so it fails once the sequence grows past max_len.
 
 zh: 你的 generate 每一步都把整个序列送进模型；序列超过 max_len 后就会出错：只保留最后 max_len 个词作为上下文。
-catches:
+catches: generate_reference, generate_context
 """
 
 import torch

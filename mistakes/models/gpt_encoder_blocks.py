@@ -1,7 +1,7 @@
 """Your MiniGPT is built from EncoderBlocks, so its attention is not causal: position t sees the tokens it must predict.
 
 zh: 你的 MiniGPT 用的是 EncoderBlock，注意力不是因果的：第 t 个位置能看到它要预测的后面的词。
-catches:
+catches: minigpt_structure, minigpt_reference, minigpt_causal, generate_reference
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your MiniGPT's lm_head has its own weight instead of sharing tok_emb.weight (pass tied_weight to LMHead).
 
 zh: 你的 MiniGPT 的 lm_head 有自己单独的权重，没有与 tok_emb.weight 共享（构造 LMHead 时要传 tied_weight）。
-catches:
+catches: minigpt_structure, minigpt_reference
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your MiniGPT feeds the last block's output to the LM head without the final LayerNorm ln_f.
 
 zh: 你的 MiniGPT 在 LM Head 之前没有做最后的 LayerNorm（ln_f）；pre-LN 的块输出是没有归一化的。
-catches:
+catches: minigpt_reference, generate_reference
 """
 
 import torch

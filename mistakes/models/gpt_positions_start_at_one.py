@@ -1,7 +1,7 @@
-"""Your MiniGPT numbers positions from 1 instead of 0, so the first token gets pos_emb[1] (and L = max_len runs off the table).
+"""Your MiniGPT numbers positions from 1 instead of 0 (and runs off the position table at L = max_len).
 
 zh: 你的 MiniGPT 的位置编号从 1 开始而不是从 0 开始：第一个词用了 pos_emb[1]（L = max_len 时还会越界）。
-catches:
+catches: minigpt_reference, max_len_checks, generate_reference, generate_context
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your GPT-2 export fuses the projections in the order k, q, v; GPT-2's c_attn splits its output as [q | k | v].
 
 zh: 你导出 c_attn 时按 k、q、v 的顺序拼接；GPT-2 的 c_attn 输出按 [q | k | v] 的顺序切分。
-catches:
+catches: hf_export
 """
 
 import torch

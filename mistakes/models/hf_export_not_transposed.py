@@ -1,7 +1,7 @@
 """Your GPT-2 export copies the nn.Linear weights as they are; GPT-2's Conv1D stores them transposed, as (in, out).
 
 zh: 你导出 GPT-2 权重时直接复制了 nn.Linear 的权重；GPT-2 的 Conv1D 权重是转置存放的，形状为 (in, out)。
-catches:
+catches: hf_export
 """
 
 import torch

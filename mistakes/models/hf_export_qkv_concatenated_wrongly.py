@@ -1,7 +1,7 @@
-"""Your GPT-2 export concatenates q, k, v weights along the input dim: the shape (D, 3D) is right, but each block is untransposed; concatenate along the output dim, then transpose.
+"""Your GPT-2 export concatenates the q, k, v weights along the input dim, so c_attn has the right shape (D, 3D) but every block is untransposed.
 
 zh: 你导出 c_attn 时沿输入维拼接了 q、k、v 的权重：形状 (D, 3D) 虽然对，但每一块都没有转置；应沿输出维拼接后再转置。
-catches:
+catches: hf_export
 """
 
 import torch

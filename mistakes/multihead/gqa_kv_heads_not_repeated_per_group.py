@@ -1,29 +1,16 @@
 """Your GroupedQueryAttention gives query head h the kv head h % n_kv_heads instead of h // (n_heads // n_kv_heads).
 
 zh: 你的分组查询注意力让第 h 个查询头使用第 h % n_kv_heads 个 K/V 头，应为 h // (n_heads // n_kv_heads)。
-catches:
+catches: gqa_reference
 """
 
+# split_heads, merge_heads and the class come from the reference module this is appended to.
+# ruff: noqa: F821
 import torch
 from attention import scaled_dot_product_attention
-from torch import nn
 
 
-class GroupedQueryAttention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, bias: bool = False):
-        super().__init__()
-        if n_heads < 1 or d_model % n_heads != 0:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        if n_kv_heads < 1 or n_heads % n_kv_heads != 0:
-            raise ValueError(f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}")
-        self.n_heads = n_heads
-        self.n_kv_heads = n_kv_heads
-        d_head = d_model // n_heads
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, n_kv_heads * d_head, bias=bias)
-        self.v_proj = nn.Linear(d_model, n_kv_heads * d_head, bias=bias)
-        self.o_proj = nn.Linear(d_model, d_model, bias=bias)
-
+class GroupedQueryAttention(GroupedQueryAttention):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         n_rep = self.n_heads // self.n_kv_heads
         q = split_heads(self.q_proj(x), self.n_heads)

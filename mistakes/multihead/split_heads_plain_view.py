@@ -1,7 +1,7 @@
 """Your split_heads views x straight as (B, H, L, dh), which mixes positions into the heads.
 
 zh: 你的 split_heads 直接把 x view 成 (B, H, L, dh)，把不同位置的特征混进了同一个头；应先 view 成 (B, L, H, dh) 再交换 L 和 H。
-catches:
+catches: split_heads_reference, mha_self_reference, mha_cross_reference, gqa_reference
 """
 
 import torch

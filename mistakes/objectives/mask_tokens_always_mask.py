@@ -1,7 +1,7 @@
 """Your mask_tokens replaces every selected position with [MASK]; BERT uses [MASK] 80% of the time, a random id 10%, and keeps the original 10%.
 
 zh: 你的 mask_tokens 把所有被选中的位置都换成了 [MASK]；BERT 是 80% 换成 [MASK]、10% 换成随机词、10% 保持不变。
-catches:
+catches: mask_tokens_statistics
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your mask_tokens draws from torch's global random generator instead of the generator it was given, so a seeded generator does not make it repeatable.
 
 zh: 你的 mask_tokens 使用了 torch 的全局随机数生成器，而不是传入的 generator，所以固定种子也无法复现结果。
-catches:
+catches: mask_tokens_generator
 """
 
 import torch

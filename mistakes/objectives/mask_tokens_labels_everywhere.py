@@ -1,7 +1,7 @@
 """Your mask_tokens keeps the original id as the label at every position; labels must be -100 where the position was not selected.
 
 zh: 你的 mask_tokens 在所有位置都保留了原词作为标签；没有被选中的位置标签应为 -100。
-catches:
+catches: mask_tokens_structure, mask_tokens_statistics
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your mask_tokens writes [MASK] into the ids you were given (in place); build new tensors and leave ids unchanged.
 
 zh: 你的 mask_tokens 直接在传入的 ids 上写入了 [MASK]（原地修改）；应当创建新的张量，保持 ids 不变。
-catches:
+catches: mask_tokens_structure
 """
 
 import torch

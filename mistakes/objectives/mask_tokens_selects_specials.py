@@ -1,7 +1,7 @@
 """Your mask_tokens also selects special tokens ([CLS], [SEP], padding); positions in special_tokens_mask must never be selected.
 
 zh: 你的 mask_tokens 也会选中特殊词（[CLS]、[SEP]、padding）；special_tokens_mask 为 True 的位置永远不能被选中。
-catches:
+catches: mask_tokens_structure, mask_tokens_statistics
 """
 
 import torch

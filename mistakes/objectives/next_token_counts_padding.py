@@ -1,7 +1,7 @@
 """Your next_token_loss ignores attention_mask, so the model is also trained to predict padding.
 
 zh: 你的 next_token_loss 忽略了 attention_mask，padding 也被当成了要预测的目标。
-catches:
+catches: next_token_loss_reference, sft_loss_reference
 """
 
 import torch.nn.functional as F

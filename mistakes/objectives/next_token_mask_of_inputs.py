@@ -1,7 +1,7 @@
-"""Your next_token_loss masks with attention_mask[:, :-1] (the inputs) instead of attention_mask[:, 1:] (the targets), so the first padding token is predicted.
+"""Your next_token_loss masks with attention_mask[:, :-1] (the inputs) instead of attention_mask[:, 1:] (the targets).
 
 zh: 你的 next_token_loss 用 attention_mask[:, :-1]（输入位置）而不是 attention_mask[:, 1:]（目标位置）来屏蔽，于是第一个 padding 被当成了目标。
-catches:
+catches: next_token_loss_reference, sft_loss_reference
 """
 
 

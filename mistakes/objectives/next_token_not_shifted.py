@@ -1,7 +1,7 @@
 """Your next_token_loss compares the logits at position t with the token AT t instead of the next token at t+1.
 
 zh: 你的 next_token_loss 用位置 t 的 logits 去预测第 t 个词本身，而不是下一个词（第 t+1 个）。
-catches:
+catches: next_token_loss_reference, sft_loss_reference, losses_behaviour
 """
 
 

@@ -1,7 +1,7 @@
 """Your next_token_loss shifts by two: position t is scored against the token at t+2.
 
 zh: 你的 next_token_loss 错位了两次：位置 t 的 logits 被拿去预测第 t+2 个词。
-catches:
+catches: next_token_loss_reference, sft_loss_reference
 """
 
 

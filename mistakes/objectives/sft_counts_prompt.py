@@ -1,7 +1,7 @@
 """Your sft_loss also counts the prompt tokens as targets; only the response (positions >= the prompt length) should be learned.
 
 zh: 你的 sft_loss 把 prompt 部分也算进了损失；只应在回答部分（位置 >= prompt 长度）计算损失。
-catches:
+catches: sft_loss_reference, losses_behaviour
 """
 
 

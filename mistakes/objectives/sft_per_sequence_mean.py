@@ -1,7 +1,7 @@
 """Your sft_loss averages each sequence first and then averages the sequences; the loss is a mean over all counted response tokens of the batch.
 
 zh: 你的 sft_loss 先在每个序列内求平均，再对序列求平均；应当对整个 batch 中所有被计数的回答词求平均。
-catches:
+catches: sft_loss_reference
 """
 
 import torch

@@ -1,7 +1,7 @@
 """Your sft_loss does not count the first response token (the one predicted from the last prompt position).
 
 zh: 你的 sft_loss 没有计算回答的第一个词（它由 prompt 的最后一个位置预测）。
-catches:
+catches: sft_loss_reference
 """
 
 import torch

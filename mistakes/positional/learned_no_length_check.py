@@ -1,7 +1,7 @@
 """Your LearnedPositionalEmbedding does not raise ValueError when L > max_len.
 
 zh: 当 L > max_len 时，你的 LearnedPositionalEmbedding 没有抛出 ValueError。
-catches:
+catches: learned_positional_behaviour
 """
 import torch
 from torch import nn

@@ -1,7 +1,7 @@
 """Your LearnedPositionalEmbedding returns weight[:L] without adding it to x.
 
 zh: 你的 LearnedPositionalEmbedding 只返回了 weight[:L]，没有加到 x 上。
-catches:
+catches: learned_positional_reference
 """
 import torch
 from torch import nn

@@ -1,7 +1,7 @@
 """Your apply_rope rotates neighbouring pairs (2i, 2i+1); the Llama layout pairs feature j with j + d/2 (rotate_half).
 
 zh: 你的 apply_rope 旋转的是相邻两维 (2i, 2i+1)；Llama 的布局是第 j 维与第 j + d/2 维配对（rotate_half）。
-catches:
+catches: rope_reference, rope_properties
 """
 import torch
 

@@ -1,7 +1,7 @@
 """Your apply_rope uses inv_freq = base^(-i/d) for i = 0..d/2-1; the exponent is -(2i)/d.
 
 zh: 你的 apply_rope 用了 inv_freq = base^(-i/d)；指数应为 -(2i)/d。
-catches:
+catches: rope_reference, rope_properties
 """
 import torch
 

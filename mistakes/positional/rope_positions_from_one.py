@@ -1,7 +1,7 @@
 """Your apply_rope numbers positions 1..L by default; they start at 0 (position 0 is left unrotated).
 
 zh: 你的 apply_rope 默认位置从 1 开始；位置应为 0..L-1（位置 0 不旋转）。
-catches:
+catches: rope_reference, rope_properties
 """
 import torch
 

@@ -1,7 +1,7 @@
 """Your rotate_half negates the wrong half: it is cat(-x[..., d/2:], x[..., :d/2]).
 
 zh: 你的 rotate_half 取负的是错误的一半：应为 cat(-x[..., d/2:], x[..., :d/2])。
-catches:
+catches: rope_reference, rope_properties
 """
 import torch
 

@@ -1,7 +1,7 @@
 """Your sinusoidal_positions puts cos in the even columns and sin in the odd ones; even columns hold sin.
 
 zh: 你的 sinusoidal_positions 把 cos 放在偶数列、sin 放在奇数列；偶数列应为 sin。
-catches:
+catches: sinusoidal_reference, sinusoidal_properties
 """
 import torch
 

@@ -1,7 +1,7 @@
 """Your sinusoidal_positions uses base^(i/D) for pair i; the exponent is 2i/D.
 
 zh: 你的 sinusoidal_positions 对第 i 对使用了 base^(i/D)；指数应为 2i/D。
-catches:
+catches: sinusoidal_reference, sinusoidal_properties
 """
 import torch
 

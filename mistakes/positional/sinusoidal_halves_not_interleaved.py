@@ -1,7 +1,7 @@
 """Your sinusoidal_positions puts all sines in the first half and all cosines in the second; they alternate (PE[p, 2i] = sin, PE[p, 2i+1] = cos).
 
 zh: 你的 sinusoidal_positions 把所有 sin 放在前一半、cos 放在后一半；应当交替排列（偶数列 sin，奇数列 cos）。
-catches:
+catches: sinusoidal_reference, sinusoidal_properties
 """
 import torch
 

@@ -1,0 +1,174 @@
+"""Checks for `finetune`: LoRA fine-tuning of a small pretrained MiniBERT on a shipped task.
+
+The task (``grader/data/finetune.npz``, built by ``grader/data/make_finetune_data.py``; read
+here with ``np.load(allow_pickle=False)``): a synthetic language of 40 ids, four topics of
+seven words plus nine function words; the label of a sentence (4 classes) is the topic with
+the most words in it. A MiniBERT (D=32, 2 layers, 2 heads, max_len 16) was pre-trained on
+it by mask filling. 512 labelled training and 512 held-out sentences.
+
+Measured on one CPU core (see the builder's docstring): the reference (10 epochs) reaches
+0.967-0.975 held-out accuracy in 1-4 s, other reasonable choices ([CLS] pooling, lr 1e-3 for
+20 epochs) 0.93-0.98; a random head on the same encoder 0.05-0.34 (chance 0.25). The pass
+mark is 0.80 within 60 s (a generous budget: the grading machine may be slow or busy).
+
+The student's MiniBERT (exercise `models`) is built in the worker and loaded with the
+checkpoint, so this exercise needs `models`, `heads` and `lora` to work.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from grader.checks import Checks, expect_array, fail
+
+checks = Checks("finetune")
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "finetune.npz"
+THRESHOLD = 0.80
+BUDGET_S = 60
+CONFIG_KEYS = ("vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff")
+
+
+@lru_cache(maxsize=1)
+def task() -> tuple[dict[str, int], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(config, pretrained state_dict, data arrays), read without pickle."""
+    with np.load(DATA, allow_pickle=False) as f:
+        config = {k[len("config/"):]: int(f[k]) for k in f.files if k.startswith("config/")}
+        state = {k[len("model/"):]: f[k] for k in f.files if k.startswith("model/")}
+        data = {k: f[k] for k in f.files if "/" not in k}
+    return config, state, data
+
+
+def _pretrained(ctx):
+    """The student's MiniBERT, loaded with the shipped checkpoint (kept in the worker)."""
+    config, state, _ = task()
+    bert = ctx.new_from("models", "MiniBERT", *(config[k] for k in CONFIG_KEYS))
+    bert.load_state_dict(state)
+    return bert
+
+
+def _logits(clf, ids: np.ndarray, mask: np.ndarray, num_labels: int) -> np.ndarray:
+    out = expect_array(clf(ids, mask), (len(ids), num_labels), what="classifier(ids, attention_mask)")
+    if out.dtype.kind != "f" or not np.all(np.isfinite(out)):
+        fail("the classifier's logits must be finite floats", got=f"{out.dtype}, finite: {np.isfinite(out).all()}")
+    return out
+
+
+def _short_run(ctx, bert, n: int = 128, **kwargs):
+    """A quick fine-tune (2 epochs on n sentences) for the structural checks."""
+    config, _, data = task()
+    kwargs = {"epochs": 2, **kwargs}
+    args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    ctx.last_input = f"finetune_classifier(pretrained MiniBERT, first {n} training sentences, num_labels=4, {args})"
+    return ctx.store("finetune_classifier", bert, data["train_ids"][:n], data["train_mask"][:n],
+                     data["train_labels"][:n], config["num_labels"], **kwargs)
+
+
+@checks.quality("finetune_quality",
+                f"finetune_classifier reaches >= {THRESHOLD:.2f} held-out accuracy (4 classes, 512 sentences) "
+                f"within {BUDGET_S} s",
+                uses=("finetune_classifier", "SequenceClassifier"), timeout=BUDGET_S,
+                zh=f"finetune_classifier 在 512 个留出句子上（4 类）准确率至少 {THRESHOLD:.2f}，限时 {BUDGET_S} 秒")
+def _(ctx):
+    config, _, data = task()
+    bert = _pretrained(ctx)
+    ctx.last_input = ("finetune_classifier(pretrained MiniBERT, 512 training sentences [512, 16], num_labels=4, "
+                      "default r, alpha, epochs, lr, seed=0); accuracy on 512 held-out sentences")
+    clf = ctx.store("finetune_classifier", bert, data["train_ids"], data["train_mask"], data["train_labels"],
+                    config["num_labels"], seed=0)
+    logits = _logits(clf, data["test_ids"], data["test_mask"], config["num_labels"])
+    acc = float((logits.argmax(-1) == data["test_labels"]).mean())
+    if acc < THRESHOLD:
+        fail("the fine-tuned classifier is not accurate enough: is the loss going down? Are the head and "
+             "the LoRA parameters the ones the optimizer steps?",
+             expected=f">= {THRESHOLD:.2f} (reference: about 0.96; an untrained head: about 0.25)",
+             got=f"{acc:.3f}")
+
+
+@checks.behaviour("finetune_model_unchanged",
+                  "finetune_classifier works on a copy: the MiniBERT it was given is unchanged",
+                  uses=("finetune_classifier",), timeout=BUDGET_S,
+                  zh="finetune_classifier 在副本上微调：传入的 MiniBERT 保持不变")
+def _(ctx):
+    _, state, _ = task()
+    bert = _pretrained(ctx)
+    _short_run(ctx, bert)
+    after = bert.state_dict()
+    if set(after) != set(state):
+        fail("the model you were given was changed (LoRA was added to it?): copy.deepcopy(model) first",
+             expected=", ".join(sorted(state)[:3]) + ", …",
+             got="new or renamed: " + ", ".join(sorted(set(after) ^ set(state))[:3]))
+    changed = [k for k in state if not np.array_equal(np.asarray(after[k]), state[k])]
+    if changed:
+        fail("the weights of the model you were given changed: copy.deepcopy(model) and train the copy",
+             got="changed: " + ", ".join(changed[:4]))
+    frozen = [name for name, _, grad, _ in bert.params() if not grad]
+    if frozen:
+        fail("the parameters of the model you were given were frozen (requires_grad changed): "
+             "apply_lora to a copy", got=", ".join(frozen[:4]))
+
+
+@checks.behaviour("finetune_frozen_base",
+                  "the returned classifier still holds every pretrained weight unchanged (only LoRA and head train)",
+                  uses=("finetune_classifier",), timeout=BUDGET_S,
+                  zh="返回的分类器中所有预训练权重保持不变（只训练 LoRA 与分类头）")
+def _(ctx):
+    _, state, _ = task()
+    clf = _short_run(ctx, _pretrained(ctx))
+    held = [np.asarray(v) for v in clf.state_dict().values()]
+    missing = [k for k, v in state.items()
+               if not any(h.shape == v.shape and np.array_equal(h, v) for h in held)]
+    if missing:
+        fail("pretrained weights changed during fine-tuning: only the LoRA matrices and the head may train "
+             "(apply_lora freezes the rest; optimise only parameters with requires_grad; do not merge)",
+             expected="every pretrained weight of the checkpoint, unchanged, inside the returned classifier",
+             got="changed: " + ", ".join(missing[:4]))
+
+
+@checks.behaviour("finetune_lora_targets",
+                  "the returned classifier trains exactly LoRA(r) on q_proj, k_proj, v_proj, o_proj of every "
+                  "block plus the head",
+                  uses=("finetune_classifier",), timeout=BUDGET_S,
+                  zh="返回的分类器可训练的参数恰好是每个块的 q_proj、k_proj、v_proj、o_proj 上的 LoRA(r) 与分类头")
+def _(ctx):
+    config, _, _ = task()
+    r = 2
+    clf = _short_run(ctx, _pretrained(ctx), r=r, alpha=4.0)
+    seen: set[int] = set()
+    n = 0
+    for _, shape, grad, ident in clf.params():
+        if grad and ident not in seen:
+            seen.add(ident)
+            n += int(np.prod(shape))
+    D, L, C = config["d_model"], config["n_layers"], config["num_labels"]
+    lora = 4 * L * r * (D + D)
+    head = D * C + C
+    if n != lora + head:
+        why = ("only the head is trainable: apply_lora to the attention projections" if n == head else
+               "everything is trainable: the pretrained weights must be frozen" if n > 10 * (lora + head) else
+               "LoRA on the wrong layers, or with the wrong r?")
+        fail(f"wrong number of trainable parameters in the returned classifier: {why}",
+             expected=f"{lora + head} = LoRA 4 projections × {L} blocks × r·(D + D) = {lora}, + head {head}",
+             got=str(n))
+
+
+@checks.behaviour("finetune_seed",
+                  "finetune_classifier follows its seed: the same seed gives the same classifier, another "
+                  "seed another one",
+                  uses=("finetune_classifier",), timeout=BUDGET_S,
+                  zh="finetune_classifier 遵循 seed：相同的 seed 得到相同的分类器，不同的 seed 得到不同的分类器")
+def _(ctx):
+    config, _, data = task()
+    bert = _pretrained(ctx)
+    ids, mask = data["test_ids"][:32], data["test_mask"][:32]
+    runs = [_logits(_short_run(ctx, bert, 64, epochs=1, seed=s), ids, mask, config["num_labels"])
+            for s in (1, 1, 2)]
+    ctx.last_input = "finetune_classifier(..., epochs=1, seed=s) on 64 sentences for s = 1, 1, 2"
+    if not np.array_equal(runs[0], runs[1]):
+        fail("two runs with seed=1 gave different classifiers: seed everything from `seed` "
+             "(torch.manual_seed(seed) for the initialisation, a torch.Generator for the batch order)")
+    if np.array_equal(runs[0], runs[2]):
+        fail("seed=1 and seed=2 gave exactly the same classifier: the seed is ignored")

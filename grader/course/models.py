@@ -1,0 +1,410 @@
+"""Checks for `models`: MiniBERT (encode, forward), MiniGPT (forward, generate) and the
+export to Hugging Face GPT-2 names.
+
+Module checks load the reference's weights into the student's model (strict state_dict, so
+the submodule names of the contract must hold) and compare logits, hidden states and every
+parameter gradient (the tied head shows up as ONE parameter). Sizes keep B != L != D, several
+heads, L up to max_len. Properties need no reference and run the same in local mode:
+- padding invariance of MiniBERT and causality of MiniGPT use the student's own weights;
+- generate and the GPT-2 export use weights drawn here (a freshly initialised GPT's greedy
+  continuation soon repeats one token, which would hide context mistakes; weights of
+  larger scale keep the contexts apart). The expected GPT-2 state_dict is computed here in
+  numpy from the same weights: the mapping is the contract.
+Tolerances: F64 / F32 (grader/checks.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks import Case, Checks, Handle, expect_array, fail
+from grader.pool import StudentError
+from grader.strategies import normal
+
+checks = Checks("models")
+
+
+def _init(rng: np.random.Generator, d_ff: bool = True) -> dict:
+    """Constructor arguments with D = H * dh, V != D, a few layers, d_ff != 4·D when given."""
+    H, dh = (int(v) for v in rng.choice([2, 3, 4], size=2, replace=False))
+    init = {"vocab_size": int(rng.integers(9, 16)), "max_len": int(rng.integers(6, 9)),
+            "d_model": H * dh, "n_heads": H, "n_layers": int(rng.integers(1, 3))}
+    if d_ff:
+        init["d_ff"] = int(rng.integers(5, 11))
+    return init
+
+
+def _ids(rng: np.random.Generator, V: int, B: int, L: int) -> np.ndarray:
+    return rng.integers(0, V, size=(B, L)).astype(np.int64)
+
+
+def _batch(rng: np.random.Generator, max_len: int) -> tuple[int, int]:
+    B = int(rng.integers(1, 4))
+    L = int(rng.choice([v for v in range(2, max_len + 1) if v != B]))
+    return B, L
+
+
+def _padding(rng: np.random.Generator, B: int, L: int) -> np.ndarray:
+    """Right padding, every row keeps at least one real token; row 0 is the longest."""
+    lengths = rng.integers(1, L + 1, size=B)
+    lengths[0] = L
+    return np.arange(L)[None, :] < lengths[:, None]
+
+
+def _raises(ctx, h: Handle, method: str, *args, what: str = "") -> None:
+    """Fail unless ``h.method(*args)`` raises ValueError (NotImplementedError propagates)."""
+    try:
+        h.call_raw(method, *args)
+    except StudentError as err:
+        if err.not_implemented:
+            raise
+        if err.type != "ValueError":
+            fail(f"{what} raised {err.type} ({err.message[:100]}); expected ValueError",
+                 frames=err.frames)
+        return
+    fail(f"{what} accepted it; expected ValueError")
+
+
+def _block_params(prefix: str, D: int, d_ff: int, order: tuple[str, ...]) -> dict[str, tuple]:
+    shapes = {}
+    for part in order:
+        if part == "attn":
+            for p in ("q_proj", "k_proj", "v_proj", "o_proj"):
+                shapes[f"{prefix}attn.{p}.weight"] = (D, D)
+                shapes[f"{prefix}attn.{p}.bias"] = (D,)
+        elif part == "ffn":
+            shapes[f"{prefix}ffn.up.weight"] = (d_ff, D)
+            shapes[f"{prefix}ffn.up.bias"] = (d_ff,)
+            shapes[f"{prefix}ffn.down.weight"] = (D, d_ff)
+            shapes[f"{prefix}ffn.down.bias"] = (D,)
+        else:
+            shapes[f"{prefix}{part}.weight"] = (D,)
+            shapes[f"{prefix}{part}.bias"] = (D,)
+    return shapes
+
+
+def _gpt_state(rng: np.random.Generator, init: dict) -> dict[str, np.ndarray]:
+    """Random MiniGPT weights under the contract's names (head tied: the same values)."""
+    V, ML, D, N = init["vocab_size"], init["max_len"], init["d_model"], init["n_layers"]
+    d_ff = init.get("d_ff") or 4 * D
+    state = {"tok_emb.weight": normal(rng, (V, D)), "pos_emb.weight": normal(rng, (ML, D))}
+    for i in range(N):
+        for name, shape in _block_params(f"blocks.{i}.", D, d_ff, ("ln1", "attn", "ln2", "ffn")).items():
+            scale = 2.0 / np.sqrt(shape[1]) if len(shape) == 2 else 1.0
+            state[name] = normal(rng, shape, scale=scale) + (1.0 if name.endswith("ln1.weight")
+                                                              or name.endswith("ln2.weight") else 0.0)
+    state["ln_f.weight"] = normal(rng, (D,)) + 1.0
+    state["ln_f.bias"] = normal(rng, (D,))
+    state["lm_head.proj.weight"] = state["tok_emb.weight"]
+    return state
+
+
+def _gpt(ctx, init: dict, state: dict[str, np.ndarray] | None = None) -> Handle:
+    ctx.last_input = "MiniGPT(" + ", ".join(f"{k}={v}" for k, v in init.items()) + ")"
+    h = ctx.new("MiniGPT", **init)
+    h.call_raw("to", {"$dtype": "float64"})
+    if state is not None:
+        h.load_state_dict(state)
+    return h
+
+
+# --- MiniBERT ---------------------------------------------------------------------------------------
+
+
+@checks.behaviour("minibert_structure",
+                  "MiniBERT has tok_emb, pos_emb, ln_emb, blocks (EncoderBlocks) and an lm_head tied "
+                  "to tok_emb.weight", uses=("MiniBERT",),
+                  zh="MiniBERT 的子模块符合约定，lm_head 与 tok_emb.weight 共享权重")
+def _(ctx):
+    init = {"vocab_size": 11, "max_len": 7, "d_model": 6, "n_heads": 2, "n_layers": 2, "d_ff": 10}
+    ctx.last_input = "MiniBERT(" + ", ".join(f"{k}={v}" for k, v in init.items()) + ")"
+    h = ctx.new("MiniBERT", **init)
+    _check_structure(h, init, "MiniBERT", "EncoderBlock",
+                     {"tok_emb.weight": (11, 6), "pos_emb.weight": (7, 6), "ln_emb.weight": (6,),
+                      "ln_emb.bias": (6,)},
+                     ("attn", "ln1", "ffn", "ln2"))
+
+
+def _check_structure(h: Handle, init: dict, cls: str, block: str, top: dict, order: tuple) -> None:
+    D, d_ff = init["d_model"], init["d_ff"]
+    want = dict(top)
+    for i in range(init["n_layers"]):
+        want |= _block_params(f"blocks.{i}.", D, d_ff, order)
+    want["lm_head.proj.weight"] = (init["vocab_size"], D)
+    rows = h.params()
+    got = {name: shape for name, shape, _, _ in rows}
+    if set(got) != set(want) or any(got[k] != want[k] for k in want):
+        missing = sorted(set(want) - set(got))
+        extra = sorted(set(got) - set(want))
+        wrong = sorted(k for k in set(want) & set(got) if got[k] != want[k])
+        fail(f"{cls}'s parameters differ from the contract",
+             expected=(f"missing: {', '.join(missing[:6])}" if missing else "")
+             + (f"  shapes: {', '.join(f'{k} {list(want[k])}' for k in wrong[:4])}" if wrong else ""),
+             got=(f"unexpected: {', '.join(extra[:6])}" if extra else "")
+             + (f"  shapes: {', '.join(f'{k} {list(got[k])}' for k in wrong[:4])}" if wrong else ""))
+    ids = {name: pid for name, _, _, pid in rows}
+    if ids["lm_head.proj.weight"] != ids["tok_emb.weight"]:
+        fail(f"{cls}.lm_head.proj.weight is not tok_emb.weight: pass tied_weight=self.tok_emb.weight "
+             "to LMHead (the same Parameter object, not a copy)")
+    kind = h.sub("blocks.0").info
+    if not isinstance(kind, dict) or kind.get("type") != block:
+        got_type = kind.get("type") if isinstance(kind, dict) else kind
+        fail(f"{cls}.blocks[0] is a {got_type}, expected a {block}")
+
+
+@checks.compare_module("minibert_encode_reference",
+                       "MiniBERT.encode matches the reference with the same weights (hidden states "
+                       "and gradients; padding keys masked)",
+                       cls="MiniBERT", method="encode",
+                       zh="相同权重下 MiniBERT.encode 的隐藏状态与梯度与参考一致（padding 作为键被屏蔽）")
+def _(rng):
+    for with_mask, d_ff in ((False, False), (True, True)):
+        init = _init(rng, d_ff)
+        B, L = _batch(rng, init["max_len"])
+        kwargs = {"attention_mask": _padding(rng, B, L)} if with_mask else {}
+        yield Case(init=init, args=(_ids(rng, init["vocab_size"], B, L),), kwargs=kwargs)
+    init = _init(rng)
+    B = 2
+    yield Case(init=init, args=(_ids(rng, init["vocab_size"], B, init["max_len"]),),
+               kwargs={"attention_mask": _padding(rng, B, init["max_len"])}, dtype="float32")
+
+
+@checks.compare_module("minibert_reference",
+                       "MiniBERT matches the reference with the same weights (logits and gradients)",
+                       cls="MiniBERT", zh="相同权重下 MiniBERT 的 logits 与梯度与参考一致")
+def _(rng):
+    for with_mask in (False, True):
+        init = _init(rng)
+        B, L = _batch(rng, init["max_len"])
+        kwargs = {"attention_mask": _padding(rng, B, L)} if with_mask else {}
+        yield Case(init=init, args=(_ids(rng, init["vocab_size"], B, L),), kwargs=kwargs)
+    init = _init(rng, d_ff=False)
+    yield Case(init=init, args=(_ids(rng, init["vocab_size"], 3, init["max_len"]),),
+               kwargs={"attention_mask": _padding(rng, 3, init["max_len"])}, dtype="float32")
+
+
+@checks.property("minibert_padding",
+                 "MiniBERT ignores padding: a padded row equals the sentence alone, and the ids at "
+                 "padding positions do not matter", uses=("MiniBERT",),
+                 zh="MiniBERT 忽略 padding：带 padding 的句子与单独计算的结果相同，padding 的内容不影响结果")
+def _(ctx):
+    rng = ctx.rng
+    for _ in range(2):
+        init = _init(rng)
+        V, L = init["vocab_size"], init["max_len"]
+        B = 3
+        ctx.last_input = "MiniBERT(" + ", ".join(f"{k}={v}" for k, v in init.items()) + ")"
+        h = ctx.new("MiniBERT", **init)
+        h.call_raw("to", {"$dtype": "float64"})
+        ids = _ids(rng, V, B, L)
+        mask = _padding(rng, B, L)
+        mask[1, L // 2:] = False
+        out = expect_array(h(ids, mask), (B, L, V), np.float64, "logits")
+        other = np.where(mask, ids, (ids + 1 + rng.integers(0, V - 1, size=ids.shape)) % V)
+        out2 = expect_array(h(other, mask), (B, L, V), np.float64, "logits")
+        ctx.last_input = f"ids {list(ids.shape)} with padding, lengths {mask.sum(1).tolist()}"
+        if not np.allclose(out2[mask], out[mask], rtol=1e-9, atol=1e-9):
+            fail("changing the ids at padding positions changed the logits at real tokens: "
+                 "mask the padding keys (attention_mask[:, None, None, :]) in every block",
+                 got=f"max change {float(np.abs(out2[mask] - out[mask]).max()):.3g}")
+        for b in range(B):
+            n = int(mask[b].sum())
+            alone = expect_array(h(ids[b:b + 1, :n]), (1, n, V), np.float64, "logits")
+            ctx.close(out[b:b + 1, :n], alone, f"logits of row {b} (length {n}) in the padded batch "
+                      "vs the same sentence alone")
+
+
+# --- MiniGPT ----------------------------------------------------------------------------------------
+
+
+@checks.behaviour("minigpt_structure",
+                  "MiniGPT has tok_emb, pos_emb, blocks (DecoderBlocks), ln_f and an lm_head tied to "
+                  "tok_emb.weight", uses=("MiniGPT",),
+                  zh="MiniGPT 的子模块符合约定（DecoderBlock、ln_f），lm_head 与 tok_emb.weight 共享权重")
+def _(ctx):
+    init = {"vocab_size": 13, "max_len": 5, "d_model": 8, "n_heads": 2, "n_layers": 2, "d_ff": 12}
+    ctx.last_input = "MiniGPT(" + ", ".join(f"{k}={v}" for k, v in init.items()) + ")"
+    h = ctx.new("MiniGPT", **init)
+    _check_structure(h, init, "MiniGPT", "DecoderBlock",
+                     {"tok_emb.weight": (13, 8), "pos_emb.weight": (5, 8), "ln_f.weight": (8,),
+                      "ln_f.bias": (8,)},
+                     ("ln1", "attn", "ln2", "ffn"))
+
+
+@checks.compare_module("minigpt_reference",
+                       "MiniGPT matches the reference with the same weights (logits and gradients)",
+                       cls="MiniGPT", zh="相同权重下 MiniGPT 的 logits 与梯度与参考一致")
+def _(rng):
+    for d_ff in (False, True):
+        init = _init(rng, d_ff)
+        B, L = _batch(rng, init["max_len"])
+        yield Case(init=init, args=(_ids(rng, init["vocab_size"], B, L),))
+    init = _init(rng)
+    yield Case(init=init, args=(_ids(rng, init["vocab_size"], 2, init["max_len"]),))
+    init = _init(rng)
+    yield Case(init=init, args=(_ids(rng, init["vocab_size"], 3, init["max_len"] - 1),), dtype="float32")
+
+
+@checks.property("minigpt_causal",
+                 "MiniGPT is causal: changing later tokens never changes earlier logits",
+                 uses=("MiniGPT",), zh="MiniGPT 是因果的：改变后面的词不会改变前面位置的 logits")
+def _(ctx):
+    rng = ctx.rng
+    init = _init(rng)
+    h = _gpt(ctx, init)
+    V, L = init["vocab_size"], init["max_len"]
+    ids = _ids(rng, V, 3, L)
+    out = expect_array(h(ids), (3, L, V), np.float64, "logits")
+    for t in range(1, L):
+        changed = ids.copy()
+        changed[:, t:] = (changed[:, t:] + 1 + rng.integers(0, V - 1, size=changed[:, t:].shape)) % V
+        ctx.last_input = f"ids {list(ids.shape)}, tokens at positions >= {t} changed"
+        out2 = expect_array(h(changed), (3, L, V), np.float64, "logits")
+        if not np.allclose(out2[:, :t], out[:, :t], rtol=1e-9, atol=1e-9):
+            fail(f"changing tokens at positions >= {t} changed the logits at earlier positions: "
+                 "position t may only see tokens 0..t (DecoderBlocks are causal)",
+                 got=f"max change {float(np.abs(out2[:, :t] - out[:, :t]).max()):.3g}")
+
+
+@checks.behaviour("max_len_checks",
+                  "sequences longer than max_len raise ValueError (MiniBERT.forward, MiniBERT.encode, "
+                  "MiniGPT.forward); exactly max_len works", uses=("MiniBERT", "MiniGPT"),
+                  zh="长度超过 max_len 时抛出 ValueError；恰好等于 max_len 时正常")
+def _(ctx):
+    init = {"vocab_size": 9, "max_len": 5, "d_model": 6, "n_heads": 3, "n_layers": 1}
+    rng = ctx.rng
+    too_long, ok = _ids(rng, 9, 2, 6), _ids(rng, 9, 2, 5)
+    for cls, methods in (("MiniBERT", ("forward", "encode")), ("MiniGPT", ("forward",))):
+        ctx.last_input = f"{cls}(vocab_size=9, max_len=5, d_model=6, n_heads=3, n_layers=1) on ids [2, 6]"
+        h = ctx.new(cls, **init)
+        h.call_raw("to", {"$dtype": "float64"})
+        for m in methods:
+            _raises(ctx, h, m, too_long, what=f"{cls}.{m} on 6 tokens with max_len = 5")
+        ctx.last_input = f"{cls}(..., max_len=5) on ids [2, 5]"
+        expect_array(h(ok), (2, 5, 9), np.float64, f"{cls} logits at L = max_len")
+
+
+# --- generate ----------------------------------------------------------------------------------------
+
+
+@checks.compare_module("generate_reference",
+                       "MiniGPT.generate (greedy) matches the reference with the same weights",
+                       cls="MiniGPT", method="generate", backward=False,
+                       zh="相同权重下 MiniGPT.generate（贪心）与参考一致")
+def _(rng):
+    init = _init(rng)
+    yield Case(init=init, args=(_ids(rng, init["vocab_size"], 2, 3), 2))
+    init = _init(rng)
+    yield Case(init=init, args=(_ids(rng, init["vocab_size"], 3, 2), init["max_len"] + 2))
+    init = _init(rng)
+    yield Case(init=init, args=(_ids(rng, init["vocab_size"], 2, init["max_len"] + 1), 3),
+               kwargs={"temperature": 0.0})
+    init = _init(rng)
+    yield Case(init=init, args=(_ids(rng, init["vocab_size"], 1, 4), 0))
+
+
+@checks.property("generate_context",
+                 "generate picks each token with sample_next_token from the last max_len tokens "
+                 "(greedy past max_len; sampling with the generator it is given)",
+                 uses=("MiniGPT.generate", "MiniGPT"),
+                 zh="generate 每一步只用最后 max_len 个词，并用 sample_next_token 选出下一个词")
+def _(ctx):
+    rng = ctx.rng
+    init = _init(rng)
+    V, ML = init["vocab_size"], init["max_len"]
+    h = _gpt(ctx, init, _gpt_state(rng, init))
+    B, L0, new = 8, ML - 2, 5
+    ids = _ids(rng, V, B, L0)
+    # greedy: every new token is the argmax at the last position of the last max_len tokens
+    ctx.last_input = f"generate(ids [{B}, {L0}], max_new_tokens={new}) with max_len = {ML}"
+    out = expect_array(h.call("generate", ids, new), (B, L0 + new), np.int64, "generate output")
+    if not np.array_equal(out[:, :L0], ids):
+        fail("the output must start with the prompt ids unchanged")
+    for j in range(L0, L0 + new):
+        context = out[:, max(0, j - ML):j]
+        logits = expect_array(h(context), (B, context.shape[1], V), np.float64, "logits")
+        want = logits[:, -1].argmax(-1)
+        if not np.array_equal(out[:, j], want):
+            fail(f"token {j} is not the greedy choice given the last {context.shape[1]} tokens "
+                 f"(positions {max(0, j - ML)}..{j - 1}): crop to ids[:, -max_len:] and take the "
+                 "logits at the last position",
+                 expected=np.array2string(want), got=np.array2string(out[:, j]))
+    # sampling: the generator decides the draws, draw for draw like sample_next_token
+    temp = 50.0  # nearly flat: a sampled continuation of 8 x 5 tokens cannot be the greedy one
+    g1 = ctx.new_from("torch", "Generator")
+    g1.call_raw("manual_seed", 1234)
+    ctx.last_input = (f"generate(ids [{B}, {L0}], max_new_tokens={new}, temperature={temp}, "
+                      "generator=torch.Generator().manual_seed(1234))")
+    sampled = expect_array(h.call("generate", ids, new, temperature=temp, generator=g1),
+                           (B, L0 + new), np.int64, "generate output")
+    g2 = ctx.new_from("torch", "Generator")
+    g2.call_raw("manual_seed", 1234)
+    for j in range(L0, L0 + new):
+        context = sampled[:, max(0, j - ML):j]
+        logits = expect_array(h(context), (B, context.shape[1], V), np.float64, "logits")
+        want = expect_array(ctx.call("sample_next_token", logits[:, -1], temperature=temp, generator=g2),
+                            (B,), np.int64, "sample_next_token")
+        if not np.array_equal(sampled[:, j], want):
+            fail(f"with temperature={temp}, token {j} is not what sample_next_token(logits at the last "
+                 "position, temperature, top_k, generator) draws: pass temperature, top_k and the "
+                 "generator on, once per new token",
+                 expected=np.array2string(want), got=np.array2string(sampled[:, j]))
+    if np.array_equal(sampled, out):
+        fail(f"temperature={temp} gave exactly the greedy output for {B} prompts: is the temperature "
+             "passed to sample_next_token?")
+
+
+# --- Hugging Face export -----------------------------------------------------------------------------
+
+
+def _hf_expected(state: dict[str, np.ndarray], n_layers: int) -> dict[str, np.ndarray]:
+    """The GPT-2 names and layouts (Conv1D weights are (in, out); c_attn fuses [q | k | v])."""
+    out = {"transformer.wte.weight": state["tok_emb.weight"],
+           "transformer.wpe.weight": state["pos_emb.weight"]}
+    for i in range(n_layers):
+        s, p = f"blocks.{i}.", f"transformer.h.{i}."
+        for ours, theirs in (("ln1", "ln_1"), ("ln2", "ln_2")):
+            out[p + theirs + ".weight"] = state[s + ours + ".weight"]
+            out[p + theirs + ".bias"] = state[s + ours + ".bias"]
+        qkv = ("q_proj", "k_proj", "v_proj")
+        out[p + "attn.c_attn.weight"] = np.concatenate([state[f"{s}attn.{n}.weight"] for n in qkv]).T
+        out[p + "attn.c_attn.bias"] = np.concatenate([state[f"{s}attn.{n}.bias"] for n in qkv])
+        out[p + "attn.c_proj.weight"] = state[s + "attn.o_proj.weight"].T
+        out[p + "attn.c_proj.bias"] = state[s + "attn.o_proj.bias"]
+        out[p + "mlp.c_fc.weight"] = state[s + "ffn.up.weight"].T
+        out[p + "mlp.c_fc.bias"] = state[s + "ffn.up.bias"]
+        out[p + "mlp.c_proj.weight"] = state[s + "ffn.down.weight"].T
+        out[p + "mlp.c_proj.bias"] = state[s + "ffn.down.bias"]
+    out["transformer.ln_f.weight"] = state["ln_f.weight"]
+    out["transformer.ln_f.bias"] = state["ln_f.bias"]
+    out["lm_head.weight"] = state["lm_head.proj.weight"]
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+@checks.property("hf_export",
+                 "to_hf_gpt2_state_dict gives GPT-2's names and layouts (fused c_attn [q|k|v], "
+                 "Conv1D weights transposed)", uses=("to_hf_gpt2_state_dict", "MiniGPT"),
+                 zh="to_hf_gpt2_state_dict 的键名与形状符合 GPT-2（c_attn 按 [q|k|v] 融合，Conv1D 权重转置）")
+def _(ctx):
+    rng = ctx.rng
+    for _ in range(2):
+        init = _init(rng)
+        state = _gpt_state(rng, init)
+        h = _gpt(ctx, init, state)
+        ctx.last_input = ctx.last_input + " loaded with random weights"
+        got = ctx.call("to_hf_gpt2_state_dict", h)
+        if not isinstance(got, dict):
+            fail(f"expected a dict of tensors, got {type(got).__name__}")
+        want = _hf_expected(state, init["n_layers"])
+        missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+        if missing or extra:
+            fail("the keys differ from GPT2LMHeadModel's state_dict",
+                 expected=f"missing: {', '.join(missing[:5])}" if missing else "all keys",
+                 got=f"unexpected: {', '.join(extra[:5])}" if extra else "no extra keys")
+        for k, w in want.items():
+            g = expect_array(got[k], None, np.float64, k)
+            if g.shape != w.shape:
+                hint = " (Conv1D stores weights as (in, out): transpose the nn.Linear weight)" \
+                    if g.shape == w.shape[::-1] else ""
+                fail(f"{k}: shape {list(g.shape)}, expected {list(w.shape)}{hint}")
+            ctx.close(g, w, k)

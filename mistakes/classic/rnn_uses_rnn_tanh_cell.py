@@ -1,0 +1,34 @@
+"""Your SimpleRNN calls torch.rnn_tanh_cell, the built-in RNN step this exercise asks you to write yourself.
+
+zh: 你的 SimpleRNN 调用了内置的 torch.rnn_tanh_cell，本练习要求你自己写出这一步。
+catches: banned_apis
+"""
+import math
+
+import torch
+from torch import nn
+
+
+class SimpleRNN(nn.Module):
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        bound = 1 / math.sqrt(hidden_size)
+        self.W_ih = nn.Parameter(torch.empty(hidden_size, input_size).uniform_(-bound, bound))
+        self.W_hh = nn.Parameter(torch.empty(hidden_size, hidden_size).uniform_(-bound, bound))
+        self.b_ih = nn.Parameter(torch.empty(hidden_size).uniform_(-bound, bound))
+        self.b_hh = nn.Parameter(torch.empty(hidden_size).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
+        hidden, inp = self.W_ih.shape
+        if x.dim() != 3 or x.shape[1] == 0 or x.shape[2] != inp:
+            raise ValueError(f"x must be [B, L >= 1, {inp}], got {tuple(x.shape)}")
+        B, L = x.shape[0], x.shape[1]
+        if h0 is None:
+            h0 = x.new_zeros(B, hidden)
+        if h0.shape != (B, hidden):
+            raise ValueError(f"h0 must be [{B}, {hidden}], got {tuple(h0.shape)}")
+        h, outputs = h0, []
+        for t in range(L):
+            h = torch.rnn_tanh_cell(x[:, t], h, self.W_ih, self.W_hh, self.b_ih, self.b_hh)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h

@@ -1,0 +1,26 @@
+"""Your training loop computes the loss and its gradients but never calls optimizer.step(), so nothing is learned: the head stays random.
+
+zh: 你的训练循环计算了 loss 和梯度，但从未调用 optimizer.step()，什么也没学到：分类头仍是随机的。
+catches: finetune_quality
+"""
+import copy
+
+import torch
+import torch.nn.functional as F
+from heads import ClassificationHead
+from lora import apply_lora
+
+
+def finetune_classifier(model, train_ids, train_mask, train_labels, num_labels,
+                        r=4, alpha=8.0, epochs=10, lr=5e-3, seed=0):
+    torch.manual_seed(seed)
+    encoder = apply_lora(copy.deepcopy(model), ["q_proj", "k_proj", "v_proj", "o_proj"], r, alpha)
+    clf = SequenceClassifier(encoder, ClassificationHead(model.tok_emb.embedding_dim, num_labels, "mean"))  # noqa: F821
+    opt = torch.optim.AdamW([p for p in clf.parameters() if p.requires_grad], lr=lr)
+    n = train_ids.shape[0]
+    for _ in range(epochs):
+        for idx in torch.randperm(n).split(32):
+            loss = F.cross_entropy(clf(train_ids[idx], train_mask[idx]), train_labels[idx])
+            opt.zero_grad()
+            loss.backward()
+    return clf.eval()

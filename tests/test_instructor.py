@@ -1,0 +1,152 @@
+"""The instructor commands: `grade stubs`, `grade new`, `grade check`, `grade release`
+(the release itself: tests/test_release.py). Everything that writes runs in a copy of the
+course in a temporary folder, with the copy's grader package on PYTHONPATH; the repository
+itself is only read."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.instructor import find_leaks
+from tests.harness import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def course_copy(tmp_path: Path, mistakes: dict[str, list[str]] | None = None) -> Path:
+    """solutions/, exercises/, mistakes/, grader/ (and pyproject.toml) copied into tmp;
+    ``mistakes`` keeps only the named known mistakes of some exercises (for speed)."""
+    copy = tmp_path / "course"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for name in ("solutions", "exercises", "mistakes", "grader"):
+        shutil.copytree(ROOT / name, copy / name, ignore=ignore)
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    for ex, keep in (mistakes or {}).items():
+        for f in (copy / "mistakes" / ex).glob("*.py"):
+            if f.stem not in keep:
+                f.unlink()
+    return copy
+
+
+def grade(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if cwd != ROOT:
+        env["PYTHONPATH"] = str(cwd)  # the copy's grader package, not the repository's
+    env.update(NO_COLOR="1", COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_stubs_check_and_regenerate(tmp_path):
+    assert grade(ROOT, "stubs", "--check").returncode == 0  # read-only on the repository
+    copy = course_copy(tmp_path)
+    sol = copy / "solutions" / "masking.py"
+    sol.write_text(sol.read_text(encoding="utf-8").replace(
+        "# TODO: add the head axis and the query axis.", "# TODO: add two axes: heads, then queries."),
+        encoding="utf-8")
+    p = grade(copy, "stubs", "--check")
+    assert p.returncode == 1 and "exercises/masking.py" in p.stdout, p.stdout + p.stderr
+    assert "add two axes" not in (copy / "exercises" / "masking.py").read_text(encoding="utf-8")
+    p = grade(copy, "stubs")
+    assert p.returncode == 0 and "wrote: exercises/masking.py" in p.stdout
+    assert "# TODO: add two axes: heads, then queries." in (copy / "exercises" / "masking.py").read_text()
+    assert grade(copy, "stubs", "--check").returncode == 0
+
+
+def test_new_snapshot_check(tmp_path):
+    copy = course_copy(tmp_path)
+    p = grade(copy, "new", "demo", "--title", "A demo exercise")
+    assert p.returncode == 0, p.stdout + p.stderr
+    for rel in ("solutions/demo.py", "exercises/demo.py", "grader/course/demo.py",
+                "mistakes/demo/center_global_mean.py"):
+        assert (copy / rel).is_file(), rel
+    stub = (copy / "exercises" / "demo.py").read_text(encoding="utf-8")
+    assert 'raise NotImplementedError("center")' in stub and "SOLUTION" not in stub
+    assert 'id = "demo"' in (copy / "grader" / "course" / "course.toml").read_text(encoding="utf-8")
+    assert grade(copy, "stubs", "--check").returncode == 0
+
+    # existing names, stdlib modules and bad names are refused, and nothing changes
+    toml = (copy / "grader" / "course" / "course.toml").read_text(encoding="utf-8")
+    for bad in ("demo", "masking", "math", "Bad-Name"):
+        q = grade(copy, "new", bad)
+        assert q.returncode == 2, (bad, q.stdout, q.stderr)
+    assert (copy / "grader" / "course" / "course.toml").read_text(encoding="utf-8") == toml
+
+    p = grade(copy, "snapshot", "demo")
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = grade(copy, "check", "demo", "--seeds", "2")
+    assert p.returncode == 0, p.stdout + p.stderr
+    row = next(line for line in p.stdout.splitlines() if "demo" in line and "full" in line)
+    assert "1/1" in row and "ok" in row and "none" in row
+    assert "known mistakes named in the report: 1/1" in p.stdout
+
+
+def test_check_masking_passes_on_the_repository():
+    p = grade(ROOT, "check", "masking")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "1/1 exercises pass" in p.stdout
+
+
+def test_check_fails_on_a_mistake_that_is_not_caught(tmp_path):
+    copy = course_copy(tmp_path, {"masking": ["causal_strict"]})
+    (copy / "mistakes" / "masking" / "padding_off_by_one.py").write_text('''"""Your padding mask is wrong (it is not: this file is broken on purpose).
+
+zh: 测试用。
+catches: causal_mask_pattern, padding_mask_lengths
+"""
+import torch
+
+
+def padding_mask(lengths, max_len):
+    if lengths.numel() and (lengths.min() < 0 or lengths.max() > max_len):
+        raise ValueError("bad lengths")
+    return torch.arange(max_len)[None, :] < lengths[:, None]
+''', encoding="utf-8")
+    p = grade(copy, "check", "masking", "--seeds", "1")
+    assert p.returncode == 1, p.stdout + p.stderr
+    out = " ".join(p.stdout.split())
+    assert "padding_off_by_one: passes causal_mask_pattern, padding_mask_lengths" in out, p.stdout
+    assert "mistake padding_off_by_one: scores full marks" in out
+    assert "mistake causal_strict" not in out  # the sound mistake raises nothing
+
+
+def test_check_usage_errors():
+    assert grade(ROOT, "check", "no_such_exercise").returncode == 2
+    assert grade(ROOT, "check", "--seeds", "0").returncode == 2
+
+
+def test_release_refuses_drifted_stubs_and_nonempty_folders(tmp_path):
+    copy = course_copy(tmp_path)
+    stub = copy / "exercises" / "masking.py"
+    stub.write_text(stub.read_text(encoding="utf-8") + "\n# edited by hand\n", encoding="utf-8")
+    out = tmp_path / "out"
+    p = grade(copy, "release", str(out))
+    assert p.returncode == 1 and "exercises/masking.py differs from its solution" in p.stderr, p.stderr
+    assert not out.exists()
+    out.mkdir()
+    (out / "something").write_text("x")
+    assert grade(copy, "release", str(out), "--no-verify").returncode == 2
+
+
+def test_leak_scan_finds_solutions_and_mistakes(tmp_path):
+    out = tmp_path / "out"
+    (out / "grader").mkdir(parents=True)
+    assert find_leaks(out, ROOT) == []
+    shutil.copy(ROOT / "solutions" / "masking.py", out / "grader" / "helper.py")
+    assert any("BEGIN SOLUTION" in s for s in find_leaks(out, ROOT))
+    text = (ROOT / "solutions" / "masking.py").read_text(encoding="utf-8")
+    (out / "grader" / "helper.py").write_text(
+        "\n".join(line for line in text.splitlines() if "SOLUTION" not in line), encoding="utf-8")
+    assert any("code from solutions/masking.py" in s for s in find_leaks(out, ROOT))
+    (out / "grader" / "helper.py").unlink()
+    mistake = ROOT / "mistakes" / "masking" / "causal_padding_hides_queries.py"
+    shutil.copy(mistake, out / "grader" / "helper.py")
+    assert any("code from mistakes/masking/" in s for s in find_leaks(out, ROOT))
+    (out / "grader" / "helper.py").write_text("# see mistakes/masking/combine_or.py\n")
+    assert any("names a file under mistakes/" in s for s in find_leaks(out, ROOT))
