@@ -7,7 +7,6 @@ failed (a bug or a broken install: never the student's fault).
 
 from __future__ import annotations
 
-import json
 import locale
 import os
 import sys
@@ -131,10 +130,11 @@ FORMATS = ["rich", "json", "gradescope", "junit", "markdown", "html"]
 @click.option("--require-sandbox", is_flag=True,
               help="Refuse to grade (exit 3) unless the strong bubblewrap sandbox is available.")
 @click.option("--watch", is_flag=True, help="Re-grade an exercise whenever its file is saved (Ctrl-C to stop).")
+@click.option("--staff", is_flag=True, help="Show hidden checks in the report (course staff view).")
 def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path | None, mode: str,
             seed: int | None, fmts: tuple[str, ...], output: Path | None, output_dir: Path | None,
             fail_under: float | None, lang: str | None, max_examples: int | None, memory: int,
-            sandbox_level: str, require_sandbox: bool, watch: bool) -> None:
+            sandbox_level: str, require_sandbox: bool, watch: bool, staff: bool) -> None:
     """Grade EXERCISES (default: all) and print a report."""
     submission, reference, mode = _resolve_paths(submission, reference, mode)
     selected = _select(exercises)
@@ -183,7 +183,7 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
     except GraderError as err:
         click.echo(f"grader error: {err}", err=True)
         sys.exit(EXIT_GRADER)
-    _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal)
+    _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
     if result.grader_errors:
         sys.exit(EXIT_GRADER)
     if fail_under is not None and result.max_score:
@@ -192,40 +192,31 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
     sys.exit(EXIT_OK)
 
 
-def _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal) -> None:
-    from grader.reports import json_text, render_summary, write_atomic
+def _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff: bool = False) -> None:
+    from grader.reports import render_summary, write_atomic
 
     if to_terminal:
         render_summary(console, result, lang)
-        return
-    if output_dir is not None:
+    elif output_dir is not None:
         from grader.formats import write_all
 
-        for name, path in write_all(result, output_dir, list(fmts), lang).items():
+        for name, path in write_all(result, output_dir, list(fmts), lang, student=not staff,
+                                    hints=hints).items():
             click.echo(f"wrote {name}: {path}", err=True)
-        return
-    fmt = fmts[0]
-    if fmt == "json":
-        text = json_text(result)
-    elif fmt == "rich":
-        from io import StringIO
-
-        from grader.reports import make_console, render
-
-        buf = StringIO()
-        render(result, make_console(file=buf, width=100), lang, hints)
-        text = buf.getvalue()
     else:
-        from grader import formats
+        from grader.formats import render_format
 
-        text = {"gradescope": lambda: json.dumps(formats.gradescope(result), indent=2, ensure_ascii=False),
-                "junit": lambda: formats.junit(result),
-                "markdown": lambda: formats.markdown(result, lang),
-                "html": lambda: formats.html(result, lang)}[fmt]()
-    if output:
-        write_atomic(output, text)
-    else:
-        click.echo(text)
+        text = render_format(result, fmts[0], lang, student=not staff, hints=hints)
+        if output:
+            write_atomic(output, text)
+        else:
+            click.echo(text)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and not to_terminal:
+        from grader.formats import markdown
+
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(markdown(result, lang) + "\n")
 
 
 @main.command("batch")

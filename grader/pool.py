@@ -117,6 +117,18 @@ class Zygote:
         self._ready = True
 
     def spawn(self, submission: Path, limits: dict) -> Worker:
+        try:
+            return self._spawn(submission, limits)
+        except GraderError:
+            # the zygote may have been killed by the previous worker: let it finish dying,
+            # then start a fresh one and try once more
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+            if self.proc.poll() is None:
+                raise
+            return self._spawn(submission, limits)
+
+    def _spawn(self, submission: Path, limits: dict) -> Worker:
         self._restart_if_dead()
         self.wait_ready()
         self.counter += 1
