@@ -161,10 +161,18 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
     hints = all_hints()
     streamed: dict = {}
 
+    bar = None
+
     def progress(event: str, item) -> None:
-        if event == "done" and to_terminal:
+        if not to_terminal:
+            return
+        if event == "start" and bar is not None:
+            bar.update(task, description=f"grading {item.id}")
+        if event == "done":
             streamed[item.id] = item
             render_exercise(console, item, lang, hints.get(item.id), streamed)
+            if bar is not None:
+                bar.advance(task)
 
     if watch:
         from grader.watch import watch_loop
@@ -176,7 +184,11 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
                         sandbox=sandbox, memory=memory << 20, max_examples=max_examples,
                         progress=progress)
         if to_terminal and console.is_terminal:
-            with console.status(f"grading {len(selected)} exercise(s)…", spinner="dots"):
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console, transient=True) as bar:
+                task = bar.add_task("starting the worker…", total=len(selected))
                 result = runner.run()
         else:
             result = runner.run()
@@ -306,11 +318,18 @@ def snapshot_cmd(exercises: tuple[str, ...], reference: Path | None) -> None:
     reference = reference or (root / "solutions" if root else None)
     if reference is None or not reference.is_dir():
         raise click.UsageError("no solutions/ folder: pass --reference DIR")
+    from grader.pool import Zygote
+    from grader.sandbox import choose
+
     ref = Reference(reference)
     mistakes = Mistakes(ref, (root or reference.parent) / "mistakes")
-    for ex in _select(exercises):
-        path = record(ex, ref, mistakes)
-        click.echo(f"wrote {path}")
+    zygote = Zygote(choose(hide=[reference]))
+    try:
+        for ex in _select(exercises):
+            path = record(ex, ref, mistakes, zygote=zygote)
+            click.echo(f"wrote {path}")
+    finally:
+        zygote.close()
 
 
 from grader.instructor import register as _register_instructor  # noqa: E402 - after main exists

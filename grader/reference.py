@@ -64,6 +64,19 @@ class Mistakes:
         return self._cache[exercise]
 
 
+    def submission(self, exercise: str, name: str, dest: Path) -> Path:
+        """A submission folder: every reference module, with one known mistake appended."""
+        import shutil
+
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in self.reference.folder.glob("*.py"):
+            shutil.copyfile(f, dest / f.name)
+        path = self.folder / exercise / f"{name}.py"
+        with open(dest / f"{exercise}.py", "a", encoding="utf-8") as out:
+            out.write("\n\n# --- known mistake ---\n" + path.read_text(encoding="utf-8"))
+        return dest
+
+
 def case_wire(case: Case) -> dict:
     return {"args": to_wire(list(case.args)), "kwargs": to_wire(case.kwargs),
             "init": to_wire(case.init), "init_args": to_wire(list(case.init_args)),

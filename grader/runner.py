@@ -43,6 +43,7 @@ class CheckResult:
     hidden: bool = False
     seconds: float = 0.0
     title_zh: str = ""
+    raw_message: str = ""  # the message before dependency notes are added
 
     @property
     def diagnosis(self) -> str:
@@ -113,7 +114,7 @@ class Runner:
                  reference: Path | None, seed: int | None, sandbox: Sandbox,
                  zygote: Zygote | None = None, memory: int = 2 << 30,
                  max_examples: int | None = None, progress: Any = None,
-                 call_timeout: float | None = None) -> None:
+                 call_timeout: float | None = None, name_mistakes: bool = True) -> None:
         self.submission = submission.resolve()
         self.exercises = exercises
         self.mode = mode
@@ -122,6 +123,9 @@ class Runner:
         self.max_examples = max_examples
         self.progress = progress
         self.call_timeout = call_timeout  # overrides the metadata (tests of hangs use a short one)
+        self.name_mistakes = name_mistakes
+        self._mistake_workers: dict[tuple[str, str], Worker] = {}
+        self._mistake_dirs: list[Path] = []
         self.seed = seed if seed is not None else (
             submission_seed(self.submission, exercises) if mode == "official" else 0)
         self._own_zygote = zygote is None
@@ -223,6 +227,10 @@ class Runner:
                 ctx.submission = self.submission
                 ctx.banned_seen = banned_seen
                 self._run_check(ex, check, ctx, res, snapshot, banned_seen)
+                res.raw_message = res.message
+                if res.status == "failed" and res.failure and not res.failure.not_implemented \
+                        and check.kind not in ("compare", "compare_module") and self.name_mistakes:
+                    self._name_by_replay(ex, check, res.failure, snapshot)
                 if res.status == "timeout":
                     timed_out.add(check.id)
             if res.status == "passed":
@@ -233,6 +241,7 @@ class Runner:
             output += worker.output_tail()
             worker.close()
         self._annotate_dependencies(ex, results)
+        self._close_mistake_workers()
         return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
                               float(sum(ex.checks_points.values())), results,
                               file=f"exercises/{ex.id}.py", output=output[-4000:],
@@ -371,6 +380,65 @@ class Runner:
                 failure.diagnosis = info.get("en", "")
                 failure.diagnosis_zh = info.get("zh", "")
                 return
+
+    # -- naming a mistake found by a property, behaviour or statistical check --
+
+    def _name_by_replay(self, ex: Exercise, check: Check, failure: Failure, snapshot: dict | None) -> None:
+        """Name the mistake when a known one fails this check with exactly the same message.
+
+        Official mode replays the check, with the same seed, on each known mistake (the
+        reference with that mistake, in a worker of its own); local mode looks the message up
+        in the fingerprints recorded with the snapshot (seed 0)."""
+        if self.mistakes is None:
+            prints = (snapshot or {}).get("$fingerprints", {})
+            name = prints.get(check.id, {}).get(failure.message) if isinstance(prints, dict) else None
+            texts = (snapshot or {}).get("$mistake_texts", {})
+            if isinstance(name, str) and isinstance(texts, dict) and name in texts:
+                failure.diagnosis = str(texts[name].get("en", ""))
+                failure.diagnosis_zh = str(texts[name].get("zh", ""))
+            return
+        for path in self.mistakes.files(ex.id):
+            message = self._replay(ex, check, path.stem)
+            if message is not None and message == failure.message:
+                from grader.metadata import mistake_info
+
+                info = mistake_info(path)
+                failure.diagnosis, failure.diagnosis_zh = info["en"], info["zh"]
+                return
+
+    def _replay(self, ex: Exercise, check: Check, name: str) -> str | None:
+        import tempfile
+
+        key = (ex.id, name)
+        worker = self._mistake_workers.get(key)
+        if worker is None or worker.dead is not None:
+            tmp = Path(tempfile.mkdtemp(prefix="grader-mistake-"))
+            self._mistake_dirs.append(tmp)
+            folder = self.mistakes.submission(ex.id, name, tmp / "sub")
+            worker = self.zygote.spawn(folder, {"memory": self.memory, "cpu_seconds": 900, "processes": 64})
+            self._mistake_workers[key] = worker
+            try:
+                worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
+            except (StudentError, WorkerLost):
+                return None
+        ctx = Ctx(ex.id, check.id, worker, self.reference, self.seed,
+                  self.call_timeout or check.timeout or ex.timeout, ex.banned,
+                  self.max_examples or ex.max_examples, self.mode)
+        ctx.submission = self.submission
+        ctx.banned_seen = []
+        res = CheckResult(check.id, check.title, "failed", 0.0, 0.0)
+        self._run_check(ex, check, ctx, res, None, [])
+        return res.message if res.status == "failed" else None
+
+    def _close_mistake_workers(self) -> None:
+        import shutil
+
+        for w in self._mistake_workers.values():
+            w.close()
+        self._mistake_workers.clear()
+        for d in self._mistake_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self._mistake_dirs.clear()
 
     def _annotate_dependencies(self, ex: Exercise, results: list[CheckResult]) -> None:
         failing = {u for r in results if r.status != "passed" for u in r.uses[:1]}

@@ -81,7 +81,7 @@ def mistake_outputs(check: Check, mistakes: Mistakes | None, exercise: str, case
 
 
 def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
-           folder: Path = SNAPSHOT_DIR) -> Path:
+           folder: Path = SNAPSHOT_DIR, zygote: Any = None) -> Path:
     """Run the reference on every comparison check's fixed cases and write the snapshot."""
     module = reference.module(exercise.id)
     data: dict[str, Any] = {}
@@ -100,12 +100,59 @@ def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
             }
             entries.append(entry)
         data[check.id] = entries
+    path = _write(data, exercise.id, folder)
+    if mistakes is not None and zygote is not None:
+        data["$fingerprints"], data["$mistake_texts"] = fingerprints(exercise, mistakes, zygote, folder)
+        _write(data, exercise.id, folder)
+    return path
+
+
+def _write(data: dict, exercise: str, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{exercise.id}.snap"
+    path = folder / f"{exercise}.snap"
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(wire.encode(data))
     tmp.replace(path)
     return path
+
+
+def fingerprints(exercise: Exercise, mistakes: Mistakes, zygote: Any, folder: Path) -> tuple[dict, dict]:
+    """How each known mistake fails the property-style checks in local mode (seed 0): the
+    exact message, so that a student whose code fails the same way is told which mistake it is.
+    A message two mistakes share names neither."""
+    import shutil
+    import tempfile
+
+    from grader.metadata import mistake_info
+    from grader.runner import Runner
+
+    prints: dict[str, dict[str, str]] = {}
+    ambiguous: set[tuple[str, str]] = set()
+    texts: dict[str, dict[str, str]] = {}
+    for path in mistakes.files(exercise.id):
+        tmp = Path(tempfile.mkdtemp(prefix="grader-fp-"))
+        try:
+            sub = mistakes.submission(exercise.id, path.stem, tmp / "sub")
+            result = Runner(sub, [exercise], mode="local", reference=None, seed=0, sandbox=zygote.sandbox,
+                            zygote=zygote, name_mistakes=False).run()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        info = mistake_info(path)
+        texts[path.stem] = {"en": info["en"], "zh": info["zh"]}
+        for c in result.exercises[0].checks:
+            if c.status != "failed" or c.kind in ("compare", "compare_module", "banned"):
+                continue
+            if c.failure is None or c.failure.not_implemented or not c.raw_message:
+                continue
+            key = (c.id, c.raw_message)
+            if key in ambiguous:
+                continue
+            if c.raw_message in prints.get(c.id, {}):
+                ambiguous.add(key)
+                del prints[c.id][c.raw_message]
+                continue
+            prints.setdefault(c.id, {})[c.raw_message] = path.stem
+    return prints, texts
 
 
 def load(exercise: str, folder: Path = SNAPSHOT_DIR) -> dict[str, list[dict]] | None:
