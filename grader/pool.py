@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class Zygote:
         self.start_timeout = start_timeout
         self.counter = 0
         self.restarts = 0
+        self.lock = threading.RLock()
         self._start()
 
     def _start(self) -> None:
@@ -117,6 +119,10 @@ class Zygote:
         self._ready = True
 
     def spawn(self, submission: Path, limits: dict) -> Worker:
+        with self.lock:  # one request at a time on the control socket (exercises run in threads)
+            return self._spawn_or_restart(submission, limits)
+
+    def _spawn_or_restart(self, submission: Path, limits: dict) -> Worker:
         try:
             return self._spawn(submission, limits)
         except GraderError:
@@ -157,6 +163,10 @@ class Zygote:
 
     def kill(self, pid: int) -> int | None:
         """Kill a worker (and everything it started); return its wait status if known."""
+        with self.lock:
+            return self._kill(pid)
+
+    def _kill(self, pid: int) -> int | None:
         try:
             wire.send(self.ctl_file, {"op": "kill", "pid": pid})
             self.ctl.settimeout(30)

@@ -114,7 +114,7 @@ class Runner:
                  reference: Path | None, seed: int | None, sandbox: Sandbox,
                  zygote: Zygote | None = None, memory: int = 2 << 30,
                  max_examples: int | None = None, progress: Any = None,
-                 call_timeout: float | None = None, name_mistakes: bool = True) -> None:
+                 call_timeout: float | None = None, name_mistakes: bool = True, jobs: int = 1) -> None:
         self.submission = submission.resolve()
         self.exercises = exercises
         self.mode = mode
@@ -124,8 +124,9 @@ class Runner:
         self.progress = progress
         self.call_timeout = call_timeout  # overrides the metadata (tests of hangs use a short one)
         self.name_mistakes = name_mistakes
+        self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
-        self._mistake_dirs: list[Path] = []
+        self._mistake_dirs: dict[str, list[Path]] = {}
         self.seed = seed if seed is not None else (
             submission_seed(self.submission, exercises) if mode == "official" else 0)
         self._own_zygote = zygote is None
@@ -150,14 +151,17 @@ class Runner:
 
     def run(self) -> RunResult:
         start = time.monotonic()
-        results = []
+        results: list[ExerciseResult] = []
         try:
-            for ex in self.exercises:
-                if self.progress:
-                    self.progress("start", ex)
-                results.append(self.grade_exercise(ex))
-                if self.progress:
-                    self.progress("done", results[-1])
+            if self.jobs > 1 and len(self.exercises) > 1:
+                results = self._run_parallel()
+            else:
+                for ex in self.exercises:
+                    if self.progress:
+                        self.progress("start", ex)
+                    results.append(self.grade_exercise(ex))
+                    if self.progress:
+                        self.progress("done", results[-1])
         finally:
             if self._own_zygote:
                 self.zygote.close()
@@ -169,6 +173,38 @@ class Runner:
             seconds=round(time.monotonic() - start, 3), grader_errors=self.grader_errors,
             submission=str(self.submission),
         )
+
+    def _run_parallel(self) -> list[ExerciseResult]:
+        """Exercises in ``jobs`` threads (each with its own worker): while one exercise's
+        student code runs, another's checks run here. Results keep the course order, and
+        each check's inputs depend only on its seed, so the outcome is the same."""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        done: dict[str, ExerciseResult] = {}
+        lock = threading.Lock()
+        shown = 0
+
+        def one(ex: Exercise) -> None:
+            nonlocal shown
+            if self.progress:
+                with lock:
+                    self.progress("start", ex)
+            res = self.grade_exercise(ex)
+            with lock:
+                done[ex.id] = res
+                # report in course order: show every finished exercise not blocked by an earlier one
+                while shown < len(self.exercises) and self.exercises[shown].id in done:
+                    if self.progress:
+                        self.progress("done", done[self.exercises[shown].id])
+                    shown += 1
+
+        # longest first keeps both threads busy until the end
+        order = sorted(self.exercises, key=lambda e: -e.timeout)
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            for fut in [pool.submit(one, ex) for ex in order]:
+                fut.result()
+        return [done[ex.id] for ex in self.exercises]
 
     def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
         """A fresh worker with the exercise's module imported, or why it could not be."""
@@ -241,7 +277,7 @@ class Runner:
             output += worker.output_tail()
             worker.close()
         self._annotate_dependencies(ex, results)
-        self._close_mistake_workers()
+        self._close_mistake_workers(ex.id)
         return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
                               float(sum(ex.checks_points.values())), results,
                               file=f"exercises/{ex.id}.py", output=output[-4000:],
@@ -413,7 +449,7 @@ class Runner:
         worker = self._mistake_workers.get(key)
         if worker is None or worker.dead is not None:
             tmp = Path(tempfile.mkdtemp(prefix="grader-mistake-"))
-            self._mistake_dirs.append(tmp)
+            self._mistake_dirs.setdefault(ex.id, []).append(tmp)
             folder = self.mistakes.submission(ex.id, name, tmp / "sub")
             worker = self.zygote.spawn(folder, {"memory": self.memory, "cpu_seconds": 900, "processes": 64})
             self._mistake_workers[key] = worker
@@ -430,15 +466,13 @@ class Runner:
         self._run_check(ex, check, ctx, res, None, [])
         return res.message if res.status == "failed" else None
 
-    def _close_mistake_workers(self) -> None:
+    def _close_mistake_workers(self, exercise: str) -> None:
         import shutil
 
-        for w in self._mistake_workers.values():
-            w.close()
-        self._mistake_workers.clear()
-        for d in self._mistake_dirs:
+        for key in [k for k in self._mistake_workers if k[0] == exercise]:
+            self._mistake_workers.pop(key).close()
+        for d in self._mistake_dirs.pop(exercise, []):
             shutil.rmtree(d, ignore_errors=True)
-        self._mistake_dirs.clear()
 
     def _annotate_dependencies(self, ex: Exercise, results: list[CheckResult]) -> None:
         failing = {u for r in results if r.status != "passed" for u in r.uses[:1]}

@@ -6,10 +6,12 @@ the submodule names of the contract must hold) and compare logits, hidden states
 parameter gradient (the tied head shows up as ONE parameter). Sizes keep B != L != D, several
 heads, L up to max_len. Properties need no reference and run the same in local mode:
 - padding invariance of MiniBERT and causality of MiniGPT use the student's own weights;
-- generate and the GPT-2 export use weights drawn here (a freshly initialised GPT's greedy
-  continuation soon repeats one token, which would hide context mistakes; weights of
-  larger scale keep the contexts apart). The expected GPT-2 state_dict is computed here in
-  numpy from the same weights: the mapping is the contract.
+- generate is checked against the student's own forward and sample_next_token: greedy on a
+  hand-built model that copies the first token of its context (a random GPT's greedy
+  continuation soon repeats one token, which would hide a wrong context window), and
+  sampling draw for draw with a seeded generator on random weights drawn here;
+- the GPT-2 export is compared with the mapping computed here in numpy from weights drawn
+  here: the names and layouts are the contract.
 Tolerances: F64 / F32 (grader/checks.py).
 """
 
@@ -97,6 +99,47 @@ def _gpt_state(rng: np.random.Generator, init: dict) -> dict[str, np.ndarray]:
     state["ln_f.bias"] = normal(rng, (D,))
     state["lm_head.proj.weight"] = state["tok_emb.weight"]
     return state
+
+
+def _copy_first_gpt(rng: np.random.Generator) -> tuple[dict, dict[str, np.ndarray]]:
+    """A one-layer MiniGPT whose greedy next token is perm[the FIRST token of its context].
+
+    Slots of the width D = 24: token one-hot, position one-hot, "copy" one-hot. Head 0's
+    query is a constant that only the key of position 0 answers (score gap ~40), its value
+    carries the token code, and o_proj writes perm[token] into the copy slots, which the
+    tied head reads (logit gap > 4). The FFN is zero. Cropping to the first instead of the
+    last max_len tokens then changes the next token whenever the two windows start with
+    different tokens: for random prompts, almost surely within a few steps.
+    """
+    V, ML = int(rng.integers(5, 10)), int(rng.integers(5, 7))
+    H, dh, d_ff = 2, 12, 8
+    D = H * dh
+    init = {"vocab_size": V, "max_len": ML, "d_model": D, "n_heads": H, "n_layers": 1, "d_ff": d_ff}
+    perm = rng.permutation(V)
+    tok, pos, copy = np.arange(V), V + np.arange(ML), V + ML + np.arange(V)
+    E = np.zeros((V, D))
+    E[tok, tok] = 1.0
+    E[tok, copy] = 1.0
+    P = np.zeros((ML, D))
+    P[np.arange(ML), pos] = 1.0
+    wq, bq, wk, wv, wo = (np.zeros((D, D)), np.zeros(D), np.zeros((D, D)), np.zeros((D, D)),
+                          np.zeros((D, D)))
+    bq[0] = 40.0                       # every query of head 0 looks for "position 0"
+    wk[0, pos[0]] = 1.0                # only the key at position 0 answers
+    wv[tok, tok] = 1.0                 # head 0 carries the token code ...
+    wo[copy[perm], tok] = 8.0          # ... written back as perm[token] in the copy slots
+    b = "blocks.0."
+    state = {"tok_emb.weight": E, "pos_emb.weight": P, "lm_head.proj.weight": E,
+             "ln_f.weight": np.ones(D), "ln_f.bias": np.zeros(D),
+             b + "ln1.weight": np.ones(D), b + "ln1.bias": np.zeros(D),
+             b + "ln2.weight": np.ones(D), b + "ln2.bias": np.zeros(D),
+             b + "attn.q_proj.weight": wq, b + "attn.q_proj.bias": bq,
+             b + "attn.k_proj.weight": wk, b + "attn.k_proj.bias": np.zeros(D),
+             b + "attn.v_proj.weight": wv, b + "attn.v_proj.bias": np.zeros(D),
+             b + "attn.o_proj.weight": wo, b + "attn.o_proj.bias": np.zeros(D),
+             b + "ffn.up.weight": np.zeros((d_ff, D)), b + "ffn.up.bias": np.zeros(d_ff),
+             b + "ffn.down.weight": np.zeros((D, d_ff)), b + "ffn.down.bias": np.zeros(D)}
+    return init, state
 
 
 def _gpt(ctx, init: dict, state: dict[str, np.ndarray] | None = None) -> Handle:
@@ -310,12 +353,13 @@ def _(rng):
                  zh="generate 每一步只用最后 max_len 个词，并用 sample_next_token 选出下一个词")
 def _(ctx):
     rng = ctx.rng
-    init = _init(rng)
+    # greedy: every new token is the argmax at the last position of the last max_len tokens;
+    # on a model that copies the context's first token, a wrong window shows at once
+    init, state = _copy_first_gpt(rng)
     V, ML = init["vocab_size"], init["max_len"]
-    h = _gpt(ctx, init, _gpt_state(rng, init))
-    B, L0, new = 8, ML - 2, 5
+    h = _gpt(ctx, init, state)
+    B, L0, new = 8, ML - 2, 6
     ids = _ids(rng, V, B, L0)
-    # greedy: every new token is the argmax at the last position of the last max_len tokens
     ctx.last_input = f"generate(ids [{B}, {L0}], max_new_tokens={new}) with max_len = {ML}"
     out = expect_array(h.call("generate", ids, new), (B, L0 + new), np.int64, "generate output")
     if not np.array_equal(out[:, :L0], ids):
@@ -329,7 +373,13 @@ def _(ctx):
                  f"(positions {max(0, j - ML)}..{j - 1}): crop to ids[:, -max_len:] and take the "
                  "logits at the last position",
                  expected=np.array2string(want), got=np.array2string(out[:, j]))
-    # sampling: the generator decides the draws, draw for draw like sample_next_token
+    # sampling (random weights): the generator decides the draws, like sample_next_token's
+    init = _init(rng)
+    V, ML = init["vocab_size"], init["max_len"]
+    h = _gpt(ctx, init, _gpt_state(rng, init))
+    B, L0, new = 8, ML - 2, 5
+    ids = _ids(rng, V, B, L0)
+    out = expect_array(h.call("generate", ids, new), (B, L0 + new), np.int64, "generate output")
     temp = 50.0  # nearly flat: a sampled continuation of 8 x 5 tokens cannot be the greedy one
     g1 = ctx.new_from("torch", "Generator")
     g1.call_raw("manual_seed", 1234)
