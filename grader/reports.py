@@ -45,6 +45,41 @@ TEXT = {
 }
 
 
+# Engine phrases inside failure messages, for the Chinese report (check-specific prose stays
+# English; titles, hints and named mistakes carry their own Chinese).
+PHRASES_ZH = [
+    ("differs from the reference", "与参考实现不一致"),
+    ("expected a torch.Tensor", "期望返回 torch.Tensor"),
+    ("keep the input's dtype", "应保持输入的 dtype"),
+    ("non-finite values (nan/inf) where the reference has none", "出现了参考实现没有的非有限值（nan/inf）"),
+    ("entries differ", "个元素不同"),
+    ("max abs error", "最大绝对误差"),
+    ("allowed", "允许"),
+    ("was modified in place: compute on new tensors instead", "被原地修改了：请在新张量上计算"),
+    ("accepted invalid arguments; expected", "接受了非法参数；期望抛出"),
+    ("may fail because", "可能是因为"),
+    ("fix that first", "请先修好它"),
+    ("the earlier stages pass", "之前的阶段都通过了"),
+    ("no answer within", "没有在规定时间内返回："),
+    ("an infinite loop, or far too slow", "死循环，或者太慢"),
+    ("the worker process", "运行你代码的进程"),
+    ("could not import", "无法导入"),
+    ("stage", "阶段"),
+    ("fails", "失败"),
+    ("shape", "形状"),
+    ("expected", "期望"),
+    ("got", "实际"),
+]
+
+
+def translate(message: str, lang: str) -> str:
+    if lang != "zh":
+        return message
+    for en, zh in PHRASES_ZH:
+        message = message.replace(en, zh)
+    return message
+
+
 def make_console(file: Any = None, width: int | None = None) -> Console:
     no_color = bool(os.environ.get("NO_COLOR"))
     return Console(file=file, no_color=no_color, width=width, highlight=False, soft_wrap=False,
@@ -118,7 +153,7 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
         console.print(Padding(text if isinstance(text, Text) else Text(text, style=style), (0, 0, 0, 6),
                               expand=False))
 
-    msg = t["not_implemented"] if f.not_implemented else f.message
+    msg = t["not_implemented"] if f.not_implemented else translate(f.message, lang)
     say(msg, "red" if not f.not_implemented else "yellow")
     if f.not_implemented:
         return
@@ -129,7 +164,7 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
         say(f"{t['expected']:<{width}} {f.expected}")
         say(f"{t['got']:<{width}} {f.got}")
     if f.error:
-        say(f.error, "dim")
+        say(translate(f.error, lang), "dim")
     if f.heatmap:
         render_heatmap(console, f.heatmap, " " * 6, lang)
     if f.diagnosis:

@@ -72,6 +72,10 @@ class Sandbox:
             else:
                 args += ["--ro-bind", "/dev/null", str(p)]
         for need in self._interpreter_paths():
+            if need.is_relative_to("/tmp") or need.is_relative_to("/dev/shm"):
+                # a virtual environment in /tmp: the sandbox's fresh /tmp would hide it
+                args += ["--ro-bind", str(need), str(need)]
+                continue
             top = _closed_ancestor(need)
             if top is not None and str(top) not in covered:
                 args += ["--tmpfs", str(top)]

@@ -51,13 +51,16 @@ def _prepare_torch() -> None:
 
 def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     set_subreaper()
-    if "--confine" in flags or "--seccomp" in flags:
-        from grader.confine import drop_privileges, install_seccomp
+    # With --confine (inside bubblewrap) the zygote keeps root *inside the sandbox* and each
+    # worker gives it up for a uid of its own: workers can signal neither the zygote nor each
+    # other, and the process cap counts each worker alone.
+    confine = "--confine" in flags
+    if confine or "--seccomp" in flags:
+        from grader.confine import install_seccomp
 
-        if "--confine" in flags:
-            drop_privileges()
         install_seccomp()
     _prepare_torch()
+    spawned = 0
     ctl = socket.socket(fileno=ctl_fd)
     ctl_file = ctl.makefile("rwb")
     workers: set[int] = set()
@@ -69,6 +72,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
             break
         op = req.get("op") if isinstance(req, dict) else None
         if op == "spawn":
+            spawned += 1
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # the worker
@@ -77,7 +81,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
                     ctl_file.close()
                     ctl.close()
                     parent_end.close()
-                    _worker_start(child_end, req)
+                    _worker_start(child_end, req, WORKER_UID_BASE + spawned % 1000 if confine else None)
                 except BaseException:  # noqa: BLE001 - the worker must never return into the zygote
                     code = 70
                 finally:
@@ -169,8 +173,15 @@ def _vm_size() -> int:
     return 0
 
 
-def _worker_start(sock: socket.socket, req: dict) -> None:
+WORKER_UID_BASE = 61000
+
+
+def _worker_start(sock: socket.socket, req: dict, uid: int | None) -> None:
     os.setsid()
+    if uid is not None:
+        from grader.confine import drop_privileges
+
+        drop_privileges(uid, uid)
     with contextlib.suppress(Exception):
         import ctypes
 

@@ -63,11 +63,14 @@ def catches(path: Path) -> list[str]:
 
 
 def grade(zygote, submission: Path, ex_ids: list[str], mode: str = "official", seed: int | None = None,
-          max_examples: int | None = None, call_timeout: float | None = None) -> RunResult:
+          max_examples: int | None = None, call_timeout: float | None = None,
+          name_mistakes: bool = False) -> RunResult:
+    """Grade with the shared zygote. Naming mistakes by replay is off unless asked for: it
+    grades every known mistake again, which the tests of naming do on purpose."""
     runner = Runner(submission, exercises(ex_ids), mode=mode,
                     reference=SOLUTIONS if mode == "official" else None, seed=seed,
                     sandbox=choose(), zygote=zygote, max_examples=max_examples,
-                    call_timeout=call_timeout)
+                    call_timeout=call_timeout, name_mistakes=name_mistakes)
     return runner.run()
 
 

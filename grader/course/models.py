@@ -361,7 +361,15 @@ def _(ctx):
     B, L0, new = 8, ML - 2, 6
     ids = _ids(rng, V, B, L0)
     ctx.last_input = f"generate(ids [{B}, {L0}], max_new_tokens={new}) with max_len = {ML}"
-    out = expect_array(h.call("generate", ids, new), (B, L0 + new), np.int64, "generate output")
+    try:
+        reply = h.call("generate", ids, new)
+    except StudentError as err:
+        if err.not_implemented or err.type != "ValueError":
+            raise
+        fail(f"generate raised ValueError once the sequence grew past max_len = {ML} "
+             f"({err.message[:80]}): feed the model only the last max_len tokens, ids[:, -max_len:]",
+             frames=err.frames)
+    out = expect_array(reply, (B, L0 + new), np.int64, "generate output")
     if not np.array_equal(out[:, :L0], ids):
         fail("the output must start with the prompt ids unchanged")
     for j in range(L0, L0 + new):
@@ -457,4 +465,19 @@ def _(ctx):
                 hint = " (Conv1D stores weights as (in, out): transpose the nn.Linear weight)" \
                     if g.shape == w.shape[::-1] else ""
                 fail(f"{k}: shape {list(g.shape)}, expected {list(w.shape)}{hint}")
+            if k.endswith("c_attn.weight"):
+                _diagnose_c_attn(g, state, k)
             ctx.close(g, w, k)
+
+
+def _diagnose_c_attn(got: np.ndarray, state: dict[str, np.ndarray], key: str) -> None:
+    """Name the two usual c_attn mix-ups: untransposed blocks, and q/k/v in another order."""
+    s = "blocks." + key.split(".")[2] + ".attn."
+    w = {n: state[s + n + "_proj.weight"] for n in "qkv"}
+    if np.allclose(got, np.concatenate([w["q"], w["k"], w["v"]], axis=1)):
+        fail(f"{key}: q, k, v were concatenated along the input dim, so each block is still "
+             "(out, in); concatenate along the output dim (dim=0), then transpose")
+    for order in ("qvk", "kqv", "kvq", "vqk", "vkq"):
+        if np.allclose(got, np.concatenate([w[n] for n in order]).T):
+            fail(f"{key}: the projections are fused in the order {', '.join(order)}; GPT-2 splits "
+                 "c_attn's output as [q | k | v]")
