@@ -26,6 +26,7 @@ from grader.sandbox import Sandbox
 from grader.wire import Array
 
 DRAWN_CASES = 6  # fresh cases per comparison check in official mode
+_FIXED_ENTRIES: dict[tuple[str, str, str], list[dict]] = {}  # reference outputs on the fixed cases
 MAX_TIMEOUTS = 10  # after this many checks of one exercise hang, the rest are not run
 
 
@@ -351,10 +352,12 @@ class Runner:
                 raise GraderError(f"no snapshot for {ex.id}.{check.id}: run `grade snapshot`")
             return list(snapshot[check.id])
         module = self.reference.module(ex.id)
-        entries = []
-        rng = fixed_rng(check.id)
-        for case in cases_for(check, rng, check.fixed or MAX_FIXED):
-            entries.append({"case": case} | expected_for(check, module, case, rng))
+        key = (str(self.reference.folder), ex.id, check.id)
+        if key not in _FIXED_ENTRIES:  # the fixed cases never change: computed once per process
+            rng = fixed_rng(check.id)
+            _FIXED_ENTRIES[key] = [{"case": case} | expected_for(check, module, case, rng)
+                                   for case in cases_for(check, rng, check.fixed or MAX_FIXED)]
+        entries = list(_FIXED_ENTRIES[key])
         drawn = ctx.rng
         for case in cases_for(check, drawn, DRAWN_CASES):
             entries.append({"case": case} | expected_for(check, module, case, drawn))
@@ -433,11 +436,13 @@ class Runner:
                 failure.diagnosis = str(texts[name].get("en", ""))
                 failure.diagnosis_zh = str(texts[name].get("zh", ""))
             return
+        from grader.metadata import mistake_info
+
         for path in self.mistakes.files(ex.id):
+            if check.id not in mistake_info(path)["catches"]:
+                continue  # only the mistakes registered as failing this check are replayed
             message = self._replay(ex, check, path.stem)
             if message is not None and message == failure.message:
-                from grader.metadata import mistake_info
-
                 info = mistake_info(path)
                 failure.diagnosis, failure.diagnosis_zh = info["en"], info["zh"]
                 return
