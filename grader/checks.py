@@ -216,6 +216,14 @@ class Failure:
     heatmap: dict | None = None  # {"expected": [[...]], "got": [[...]]} for attention-like outputs
 
 
+class NotStarted(BaseException):  # noqa: N818 - a BaseException so hypothesis stops at once
+    """The student's code raised NotImplementedError: the stub is not filled in yet."""
+
+    def __init__(self, err: StudentError) -> None:
+        super().__init__(str(err))
+        self.err = err
+
+
 class CheckFailed(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.message)
@@ -450,7 +458,12 @@ class Ctx:
     def request(self, req: dict, timeout: float | None = None) -> Any:
         self.calls += 1
         req.setdefault("seed", self.seed % (2**31))
-        return self.worker.request(req, timeout or self.timeout)
+        try:
+            return self.worker.request(req, timeout or self.timeout)
+        except StudentError as err:
+            if err.not_implemented:  # no shrinking, no retries: the stub is untouched
+                raise NotStarted(err) from None
+            raise
 
     def call_raw(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         return self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},

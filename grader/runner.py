@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from grader import __version__
-from grader.checks import Check, CheckFailed, Ctx, Failure, compare_values, describe_case, plain
+from grader.checks import Check, CheckFailed, Ctx, Failure, NotStarted, compare_values, describe_case, plain
 from grader.metadata import Exercise, find_course_root
 from grader.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
 from grader.sandbox import Sandbox
@@ -300,6 +300,9 @@ class Runner:
             if not res.failure.input and ctx.last_input:
                 res.failure.input = ctx.last_input
             res.message = cf.failure.message
+        except NotStarted as ns:
+            res.message = "not implemented yet"
+            res.failure = Failure(res.message, frames=ns.err.frames, not_implemented=True)
         except StudentError as err:
             if err.type == "BannedAPIError":
                 banned_seen.append(err.message)
@@ -345,23 +348,30 @@ class Runner:
     # -- comparisons with the reference --
 
     def _entries(self, ex: Exercise, check: Check, ctx: Ctx, snapshot: dict | None) -> list[dict]:
-        from grader.snapshots import MAX_FIXED, cases_for, expected_for, fixed_rng
+        """The cases of a comparison: recorded ones (local mode), or the fixed ones and fresh
+        draws (official mode) whose expected outputs ``_expected`` computes when needed."""
+        from grader.snapshots import FIXED_SEED, MAX_FIXED, cases_for, fixed_rng
 
         if self.mode == "local":
             if snapshot is None or check.id not in snapshot:
                 raise GraderError(f"no snapshot for {ex.id}.{check.id}: run `grade snapshot`")
             return list(snapshot[check.id])
-        module = self.reference.module(ex.id)
         key = (str(self.reference.folder), ex.id, check.id)
-        if key not in _FIXED_ENTRIES:  # the fixed cases never change: computed once per process
-            rng = fixed_rng(check.id)
-            _FIXED_ENTRIES[key] = [{"case": case} | expected_for(check, module, case, rng)
-                                   for case in cases_for(check, rng, check.fixed or MAX_FIXED)]
-        entries = list(_FIXED_ENTRIES[key])
-        drawn = ctx.rng
-        for case in cases_for(check, drawn, DRAWN_CASES):
-            entries.append({"case": case} | expected_for(check, module, case, drawn))
-        return entries
+        if key not in _FIXED_ENTRIES:  # the fixed cases never change: kept for the process
+            _FIXED_ENTRIES[key] = [{"case": case, "rng": (FIXED_SEED, i)} for i, case in
+                                   enumerate(cases_for(check, fixed_rng(check.id), check.fixed or MAX_FIXED))]
+        drawn = [{"case": case, "rng": (self.seed, i)} for i, case in
+                 enumerate(cases_for(check, ctx.rng, DRAWN_CASES))]
+        return list(_FIXED_ENTRIES[key]) + drawn
+
+    def _expected(self, ex: Exercise, check: Check, entry: dict) -> dict:
+        if "expected" not in entry:
+            from grader.snapshots import case_rng, expected_for
+
+            seed, index = entry["rng"]
+            module = self.reference.module(ex.id)
+            entry.update(expected_for(check, module, entry["case"], case_rng(check.id, seed, index)))
+        return entry
 
     def _run_compare(self, ex: Exercise, check: Check, ctx: Ctx, snapshot: dict | None) -> None:
         entries = self._entries(ex, check, ctx, snapshot)
@@ -371,6 +381,7 @@ class Runner:
             entries.sort(key=lambda e: _size(e["case"]))
         stages = sorted({(e["case"].get("order", 0), e["case"].get("label") or "") for e in entries})
         for entry in entries:
+            entry = self._expected(ex, check, entry)
             case = entry["case"]
             ctx.last_input = describe_case(check.fn, _as_case(case))
             got = self._student_output(check, ctx, entry)

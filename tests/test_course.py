@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from grader.reports import translate
+
 from tests.harness import (
     EXERCISES,
     SOLUTIONS,
@@ -61,6 +63,15 @@ def test_known_mistake_is_caught(zygote, tmp_path, ex_id, path):
     assert not missed, f"{path.name}: these checks should fail but pass: {missed}"
     assert result.score < result.max_score
     assert not result.grader_errors, result.grader_errors
+    # the Chinese report translates every failure message this mistake produces
+    untranslated = [(c.id, c.raw_message) for e in result.exercises for c in e.checks
+                    if c.status == "failed" and c.failure and not c.failure.not_implemented
+                    and not has_chinese(translate(c.raw_message, "zh", ex_id))]
+    assert not untranslated, f"add these to grader/course/i18n/{ex_id}.toml: {untranslated}"
+
+
+def has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
 @pytest.mark.parametrize("ex_id", IDS)
