@@ -15,7 +15,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -161,9 +160,10 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
     f = c.failure
     if c.status == "passed" or f is None:
         return
-    def say(text: Text | str, style: str = "") -> None:
-        console.print(Padding(text if isinstance(text, Text) else Text(text, style=style), (0, 0, 0, 6),
-                              expand=False))
+    def say(text: str, style: str = "") -> None:
+        """Indented, wrapped to the console width without trailing blanks."""
+        for line in _wrap(text, max(20, console.width - 6)):
+            console.print(Text("      " + line, style=style), overflow="fold")
 
     msg = t["not_implemented"] if f.not_implemented else translate(f.message, lang, ex.id)
     say(msg, "red" if not f.not_implemented else "yellow")
@@ -187,6 +187,31 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
     hint = hint_for(hints, c.uses[0] if c.uses else "", 0, lang)
     if hint:
         say(f"{t['hint']}: {hint}", "dim italic")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Wrap by display cells (Chinese characters take two), breaking at spaces when possible."""
+    from rich.cells import cell_len
+
+    out: list[str] = []
+    for para in str(text).splitlines() or [""]:
+        line = ""
+        for word in para.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if cell_len(candidate) <= width:
+                line = candidate
+                continue
+            if line:
+                out.append(line)
+            while cell_len(word) > width:  # a long token (or CJK text without spaces)
+                cut = width
+                while cell_len(word[:cut]) > width:
+                    cut -= 1
+                out.append(word[:cut])
+                word = word[cut:]
+            line = word
+        out.append(line)
+    return out
 
 
 SHADES = "·░▒▓█"
