@@ -39,6 +39,7 @@ def main() -> int:
     commands = {
         "python -c 'import torch'": [py, "-c", "import torch"],
         f"grade {args.exercise}": grade[:3] + [args.exercise] + grade[3:],
+        "grade attention masking": grade[:3] + ["attention", "masking"] + grade[3:],
         "grade (whole course)": grade,
     }
     times: dict[str, list[float]] = {k: [] for k in commands}

@@ -879,15 +879,15 @@ def render_reports(reports: list[ExerciseReport], console: Any, verbose: bool = 
     from rich.table import Table
 
     table = Table(title="grade check", title_justify="left", show_lines=False)
-    for col in ("exercise", "reference", "stub", "mistakes caught", "named", "snapshot", "flaky", "s"):
-        table.add_column(col, justify="right" if col in ("mistakes caught", "named", "s") else "left")
+    for col in ("exercise", "reference", "stub", "caught", "named", "snapshot", "flaky", "s"):
+        table.add_column(col, justify="right" if col in ("caught", "named", "s") else "left", no_wrap=True)
     for r in reports:
         mark = "[green]✓[/]" if r.ok else "[red]✗[/]"
         caught = f"{r.caught[0]}/{r.caught[1]}"
         table.add_row(f"{mark} {r.id}", r.reference, r.stub,
                       caught if r.caught[0] == r.caught[1] else f"[red]{caught}[/]",
                       f"{r.named[0]}/{r.named[1]}", r.snapshot,
-                      "none" if not r.flaky else f"[red]{len(r.flaky)}[/]", f"{r.seconds:g}")
+                      "none" if not r.flaky else f"[red]{len(r.flaky)}[/]", f"{r.seconds:.0f}")
     console.print(table)
     for r in reports:
         for p in r.problems:
