@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from grader.reports import translate
-
 from tests.harness import (
     EXERCISES,
     SOLUTIONS,
