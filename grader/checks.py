@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from grader.pool import StudentError, Worker
+from grader.values import materialize
 from grader.wire import Array
 
 # --- tolerances ----------------------------------------------------------------------------
@@ -111,39 +112,15 @@ def to_wire(v: Any) -> Any:
 
 def to_torch(v: Any) -> Any:
     """Request values to what the reference takes (trusted side)."""
+    return materialize(v, _torch_leaf)
+
+
+def _torch_leaf(v: Any) -> Any:
     import torch
 
     if isinstance(v, Array):
         return torch.from_numpy(v.data.copy()) if v.kind == "tensor" else v.data
-    if isinstance(v, np.ndarray):
-        return torch.from_numpy(v.copy())
-    if isinstance(v, list):
-        return [to_torch(x) for x in v]
-    if isinstance(v, tuple):
-        return tuple(to_torch(x) for x in v)
-    if isinstance(v, dict):
-        if len(v) == 1:
-            (key, inner), = v.items()
-            if key == "$noncontig":
-                t = to_torch(inner)
-                return t.transpose(-2, -1).contiguous().transpose(-2, -1)
-            if key == "$generator":
-                return torch.Generator().manual_seed(int(inner))
-            if key == "$param":
-                return torch.nn.Parameter(to_torch(inner))
-            if key == "$dtype":
-                return {"float32": torch.float32, "float64": torch.float64}[inner]
-            if key == "$linear":
-                w = to_torch(inner["weight"])
-                b = inner.get("bias")
-                lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype)
-                with torch.no_grad():
-                    lin.weight.copy_(w)
-                    if b is not None:
-                        lin.bias.copy_(to_torch(b))
-                return lin
-        return {k: to_torch(x) for k, x in v.items()}
-    return v
+    return torch.from_numpy(np.array(v))
 
 
 def from_torch(v: Any) -> Any:

@@ -195,10 +195,6 @@ class Zygote:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         kill_descendants(os.getpid(), keep=set(Zygote.live))
-        for f in self.tmp.glob("**/*"):
-            with contextlib.suppress(OSError):
-                if f.is_file():
-                    f.unlink()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

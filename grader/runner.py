@@ -120,11 +120,11 @@ class Runner:
         self.exercises = exercises
         self.mode = mode
         self.sandbox = sandbox
-        self.memory = memory
         self.max_examples = max_examples
         self.progress = progress
         self.call_timeout = call_timeout  # overrides the metadata (tests of hangs use a short one)
         self.name_mistakes = name_mistakes
+        self.limits = {"memory": memory, "cpu_seconds": 900, "processes": 64}  # per worker
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
         self._mistake_dirs: dict[str, list[Path]] = {}
@@ -209,8 +209,7 @@ class Runner:
 
     def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
         """A fresh worker with the exercise's module imported, or why it could not be."""
-        worker = self.zygote.spawn(self.submission, {"memory": self.memory, "cpu_seconds": 900,
-                                                     "processes": 64})
+        worker = self.zygote.spawn(self.submission, self.limits)
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
@@ -467,7 +466,7 @@ class Runner:
             tmp = Path(tempfile.mkdtemp(prefix="grader-mistake-"))
             self._mistake_dirs.setdefault(ex.id, []).append(tmp)
             folder = self.mistakes.submission(ex.id, name, tmp / "sub")
-            worker = self.zygote.spawn(folder, {"memory": self.memory, "cpu_seconds": 900, "processes": 64})
+            worker = self.zygote.spawn(folder, self.limits)
             self._mistake_workers[key] = worker
             try:
                 worker.request({"op": "load", "module": ex.id}, ex.import_timeout)

@@ -26,7 +26,7 @@ from pathlib import Path
 GRADER_DIR = Path(__file__).resolve().parent
 SECRET_PREFIXES = ("GRADER_", "GITHUB_", "CI_JOB_TOKEN", "AWS_", "GOOGLE_", "AZURE_", "HF_TOKEN")
 INSIDE_RUN = "/tmp/run"  # under the sandbox's own tmpfs: the root is read-only
-WORKER_MODULES = ("__init__.py", "wire.py", "worker.py", "loader.py", "procs.py", "confine.py")
+WORKER_MODULES = ("__init__.py", "wire.py", "values.py", "worker.py", "loader.py", "procs.py", "confine.py")
 
 
 class SandboxUnavailable(RuntimeError):

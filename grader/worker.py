@@ -25,6 +25,7 @@ from typing import Any
 from grader import wire
 from grader.loader import SubmissionLoader
 from grader.procs import kill_descendants, set_subreaper
+from grader.values import materialize
 
 MAX_REPLY = 256 << 20
 
@@ -293,39 +294,7 @@ class Server:
         return v
 
     def _arg(self, v: Any) -> Any:
-        torch = self.torch
-        if isinstance(v, wire.Array):
-            return self._tensor(v)
-        if isinstance(v, list):
-            return [self._arg(x) for x in v]
-        if isinstance(v, tuple):
-            return tuple(self._arg(x) for x in v)
-        if isinstance(v, dict):
-            if len(v) == 1:
-                (key, inner), = v.items()
-                if key == "$ref":
-                    return self._resolve(inner)
-                if key == "$noncontig":  # same values, transposed storage
-                    t = self._tensor(inner)
-                    return t.transpose(-2, -1).contiguous().transpose(-2, -1)
-                if key == "$param":
-                    return torch.nn.Parameter(self._tensor(inner))
-                if key == "$generator":
-                    return torch.Generator().manual_seed(int(inner))
-                if key == "$dtype":
-                    return {"float32": torch.float32, "float64": torch.float64}[inner]
-                if key == "$linear":  # a fresh nn.Linear with given weight (and bias)
-                    w = self._tensor(inner["weight"])
-                    b = inner.get("bias")
-                    lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None,
-                                          dtype=w.dtype)
-                    with torch.no_grad():
-                        lin.weight.copy_(w)
-                        if b is not None:
-                            lin.bias.copy_(self._tensor(b))
-                    return lin
-            return {k: self._arg(x) for k, x in v.items()}
-        return v
+        return materialize(v, self._tensor, {"$ref": self._resolve})
 
     def _resolve(self, target: dict) -> Any:
         """``{"module": m, "attr": "a.b"}`` or ``{"ref": name, "attr": "a.b"}``."""
@@ -394,19 +363,17 @@ class Server:
                 with contextlib.suppress(AttributeError, TypeError):
                     setattr(owner, attr, original)
 
-    def _invoke(self, req: dict) -> Any:
+    def _invoke(self, req: dict) -> tuple[Any, list, dict]:
         fn = self._resolve(req["target"])
         args = self._arg(req.get("args", []))
         kwargs = self._arg(req.get("kwargs", {}))
         self.torch.manual_seed(int(req.get("seed", 0)))
-        self._last_kwargs = kwargs
         with self._banned(req.get("banned", [])):
-            return fn(*args, **kwargs), args
+            return fn(*args, **kwargs), args, kwargs
 
     def _call(self, req: dict) -> dict:
-        value, args = self._invoke(req)
+        value, args, kwargs = self._invoke(req)
         if req.get("echo"):  # the arguments as they are after the call (in-place changes show)
-            kwargs = self._last_kwargs
             return {"ok": True, "value": {"result": self._plain(value), "args": self._plain(list(args)),
                                           "kwargs": self._plain(kwargs)}}
         return self._reply(value, req.get("store"))
@@ -416,9 +383,8 @@ class Server:
         torch = self.torch
         wrt = [int(i) for i in req.get("wrt", [])]
         args = list(req.get("args", []))
-        req = dict(req)
-        owner = self._resolve({k: v for k, v in req["target"].items() if k != "attr"}
-                              | {"attr": req["target"].get("attr", "").rpartition(".")[0]})
+        target = req["target"]  # the method's owner carries the parameters
+        owner = self._resolve(target | {"attr": str(target.get("attr", "")).rpartition(".")[0]})
         leaves = []
         for i in wrt:
             t = self._arg(args[i]).detach().clone()  # a leaf (non-contiguous inputs arrive contiguous)

@@ -1,0 +1,60 @@
+"""Request values to the objects they stand for, on either side of the boundary.
+
+Arrays become tensors through a ``leaf`` function the caller chooses; one-key dicts are tags
+for objects that cannot travel as data: ``{"$noncontig": a}`` (the same values with transposed
+storage), ``{"$param": a}``, ``{"$generator": seed}``, ``{"$dtype": "float64"}`` and
+``{"$linear": {"weight": w, "bias": b}}``. The worker adds ``$ref`` (an object it keeps).
+Shared by the trusted side (the reference's inputs) and the worker, so both build the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from grader.wire import Array
+
+DTYPES = ("float32", "float64")
+
+
+def materialize(v: Any, leaf: Callable[[Any], Any], special: dict[str, Callable[[Any], Any]] | None = None) -> Any:
+    if isinstance(v, (Array, np.ndarray)):
+        return leaf(v)
+    if isinstance(v, list):
+        return [materialize(x, leaf, special) for x in v]
+    if isinstance(v, tuple):
+        return tuple(materialize(x, leaf, special) for x in v)
+    if not isinstance(v, dict):
+        return v
+    if len(v) == 1:
+        (key, inner), = v.items()
+        if special and key in special:
+            return special[key](inner)
+        made = _tagged(key, inner, leaf)
+        if made is not None:
+            return made
+    return {k: materialize(x, leaf, special) for k, x in v.items()}
+
+
+def _tagged(key: str, inner: Any, leaf: Callable[[Any], Any]) -> Any:
+    import torch
+
+    if key == "$noncontig":
+        return leaf(inner).transpose(-2, -1).contiguous().transpose(-2, -1)
+    if key == "$param":
+        return torch.nn.Parameter(leaf(inner))
+    if key == "$generator":
+        return torch.Generator().manual_seed(int(inner))
+    if key == "$dtype" and inner in DTYPES:
+        return getattr(torch, inner)
+    if key == "$linear":  # a fresh nn.Linear holding the given weight (and bias)
+        w, b = leaf(inner["weight"]), inner.get("bias")
+        lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            if b is not None:
+                lin.bias.copy_(leaf(b))
+        return lin
+    return None
