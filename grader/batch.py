@@ -95,8 +95,8 @@ _ZYGOTE = None
 
 def _init_pool(require_sandbox: bool) -> None:
     global _ZYGOTE
-    from grader.pool import Zygote
-    from grader.sandbox import choose
+    from grader.host.pool import Zygote
+    from grader.host.sandbox import choose
 
     _ZYGOTE = Zygote(choose(require_strong=require_sandbox))
 

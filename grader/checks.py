@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.pool import StudentError, Worker
-from grader.values import materialize
-from grader.wire import Array
+from grader.host.pool import StudentError, Worker
+from grader.protocol.values import materialize
+from grader.protocol.wire import Array
 
 # --- tolerances ----------------------------------------------------------------------------
 

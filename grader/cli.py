@@ -146,10 +146,10 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
         raise click.UsageError("several --format values need --output-dir")
     if output is not None and output_dir is not None:
         raise click.UsageError("give --output or --output-dir, not both")
-    from grader.pool import GraderError
+    from grader.host.pool import GraderError
+    from grader.host.sandbox import SandboxUnavailable, choose
     from grader.reports import make_console, render_exercise
     from grader.runner import Runner
-    from grader.sandbox import SandboxUnavailable, choose
 
     try:
         sandbox = choose(require_strong=require_sandbox or sandbox_level == "bwrap",
@@ -336,8 +336,8 @@ def snapshot_cmd(exercises: tuple[str, ...], reference: Path | None) -> None:
     reference = reference or (root / "solutions" if root else None)
     if reference is None or not reference.is_dir():
         raise click.UsageError("no solutions/ folder: pass --reference DIR")
-    from grader.pool import Zygote
-    from grader.sandbox import choose
+    from grader.host.pool import Zygote
+    from grader.host.sandbox import choose
 
     ref = Reference(reference)
     mistakes = Mistakes(ref, (root or reference.parent) / "mistakes")

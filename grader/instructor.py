@@ -689,7 +689,7 @@ class CourseChecker:
 
     def __init__(self, root: Path, seeds: int = 3, zygote: Any = None,
                  log: Callable[[str], None] = lambda s: None) -> None:
-        from grader.sandbox import choose
+        from grader.host.sandbox import choose
 
         self.root = root
         self.solutions = root / "solutions"
@@ -698,7 +698,7 @@ class CourseChecker:
         self.log = log
         self._own = zygote is None
         if zygote is None:
-            from grader.pool import Zygote
+            from grader.host.pool import Zygote
 
             zygote = Zygote(self.sandbox)
         self.zygote = zygote
@@ -904,7 +904,7 @@ def render_reports(reports: list[ExerciseReport], console: Any, verbose: bool = 
 @click.option("--verbose", "-v", is_flag=True, help="Also list the mistakes the report does not name.")
 def check_cmd(exercises: tuple[str, ...], seeds: int, verbose: bool) -> None:
     """(Instructors) Check exercises: reference full marks, stub zero, mistakes caught, no flakes."""
-    from grader.pool import GraderError
+    from grader.host.pool import GraderError
     from grader.reports import make_console
 
     root = course_root()

@@ -133,7 +133,7 @@ def run_module(module: types.ModuleType, cls: str, method: str, case: dict,
 
 def draw_upstream(out: Any, rng: np.random.Generator) -> Any:
     """A random upstream gradient for every float tensor output (None elsewhere)."""
-    from grader.wire import Array
+    from grader.protocol.wire import Array
 
     if isinstance(out, Array):
         if out.data.dtype.kind == "f":

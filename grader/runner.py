@@ -20,10 +20,10 @@ import numpy as np
 
 from grader import __version__
 from grader.checks import Check, CheckFailed, Ctx, Failure, NotStarted, compare_values, describe_case, plain
+from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
+from grader.host.sandbox import Sandbox
 from grader.metadata import Exercise, find_course_root
-from grader.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
-from grader.sandbox import Sandbox
-from grader.wire import Array
+from grader.protocol.wire import Array
 
 DRAWN_CASES = 6  # fresh cases per comparison check in official mode
 _FIXED_ENTRIES: dict[tuple[str, str, str], list[dict]] = {}  # reference outputs on the fixed cases

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from grader import wire
 from grader.checks import Check, Tol, compare_values, to_wire
 from grader.metadata import SNAPSHOT_DIR, Exercise
+from grader.protocol import wire
 from grader.reference import (
     Mistakes,
     Reference,

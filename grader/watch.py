@@ -12,11 +12,11 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from grader.host.pool import Zygote
+from grader.host.sandbox import Sandbox
 from grader.metadata import Exercise
-from grader.pool import Zygote
 from grader.reports import TEXT, first_unfinished, render_exercise, render_summary
 from grader.runner import Runner
-from grader.sandbox import Sandbox
 
 POLL_SECONDS = 0.4
 

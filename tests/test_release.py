@@ -120,7 +120,7 @@ def test_no_solution_or_mistake_leaks(release):
 def _venv_parent(tmp_path: Path) -> Path:
     """Where to put the test's virtual environment. Not under /tmp when bubblewrap runs the
     workers: the sandbox mounts a fresh /tmp, which would hide the venv's interpreter."""
-    from grader.sandbox import bwrap_works
+    from grader.host.sandbox import bwrap_works
 
     if bwrap_works():
         base = Path.home() / ".cache" / "transformer-grader"

@@ -11,8 +11,8 @@ import sys
 import threading
 import time
 
+from grader.host.sandbox import choose
 from grader.reports import make_console
-from grader.sandbox import choose
 from grader.watch import watch_loop
 from tests.harness import EXERCISES, ROOT, SOLUTIONS, exercises
 

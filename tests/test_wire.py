@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader import wire
-from grader.wire import Array, WireError
+from grader.protocol import wire
+from grader.protocol.wire import Array, WireError
 
 scalars = st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.floats() | st.text(max_size=20)
 arrays = st.sampled_from(wire.DTYPES).flatmap(

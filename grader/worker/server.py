@@ -7,7 +7,7 @@ A worker starts its own session, sets its resource limits, points stdout/stderr 
 file and stdin at /dev/null, loads the submission's modules by path and answers requests.
 
 This module imports nothing from the trusted side but the wire: no checks, no reference.
-Everything it sends is plain data (``grader.wire``); the trusted side validates all of it.
+Everything it sends is plain data (``grader.protocol.wire``); the trusted side validates all of it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grader import wire
-from grader.loader import SubmissionLoader
-from grader.procs import kill_descendants, set_subreaper
-from grader.values import materialize
+from grader.protocol import wire
+from grader.protocol.values import materialize
+from grader.worker.loader import SubmissionLoader
+from grader.worker.procs import kill_descendants, set_subreaper
 
 MAX_REPLY = 256 << 20
 
@@ -57,7 +57,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     # other, and the process cap counts each worker alone.
     confine = "--confine" in flags
     if confine or "--seccomp" in flags:
-        from grader.confine import install_seccomp
+        from grader.worker.confine import install_seccomp
 
         install_seccomp()
     _prepare_torch()
@@ -180,7 +180,7 @@ WORKER_UID_BASE = 61000
 def _worker_start(sock: socket.socket, req: dict, uid: int | None) -> None:
     os.setsid()
     if uid is not None:
-        from grader.confine import drop_privileges
+        from grader.worker.confine import drop_privileges
 
         drop_privileges(uid, uid)
     with contextlib.suppress(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.wire import Array
+from grader.protocol.wire import Array
 
 DTYPES = ("float32", "float64")
 

@@ -1,6 +1,6 @@
 """Trusted side of the process boundary: start the zygote, get workers, talk to them.
 
-Every reply is decoded with ``grader.wire`` (plain data only) and checked for form; a worker
+Every reply is decoded with ``grader.protocol.wire`` (plain data only) and checked for form; a worker
 that dies, hangs or answers nonsense becomes ``WorkerLost`` (a ``BaseException``, so no
 check code and no hypothesis run can swallow it).
 """
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import wire
-from grader.procs import kill_descendants, set_subreaper
-from grader.sandbox import Sandbox
+from grader.host.sandbox import Sandbox
+from grader.protocol import wire
+from grader.worker.procs import kill_descendants, set_subreaper
 
 MAX_OUTPUT_TAIL = 4000
 

@@ -23,10 +23,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GRADER_DIR = Path(__file__).resolve().parent
+GRADER_DIR = Path(__file__).resolve().parent.parent
 SECRET_PREFIXES = ("GRADER_", "GITHUB_", "CI_JOB_TOKEN", "AWS_", "GOOGLE_", "AZURE_", "HF_TOKEN")
 INSIDE_RUN = "/tmp/run"  # under the sandbox's own tmpfs: the root is read-only
-WORKER_MODULES = ("__init__.py", "wire.py", "values.py", "worker.py", "loader.py", "procs.py", "confine.py")
+WORKER_PACKAGES = ("protocol", "worker")  # copied whole into the sandbox; nothing else of the grader
 
 
 class SandboxUnavailable(RuntimeError):
@@ -44,8 +44,11 @@ class Sandbox:
         """Copy the worker-side modules (and nothing else of the grader) into the run folder."""
         lib = run_dir / "lib" / "grader"
         lib.mkdir(parents=True, exist_ok=True)
-        for name in WORKER_MODULES:
-            shutil.copy(GRADER_DIR / name, lib / name)
+        (lib / "__init__.py").write_text('"""The worker side of the grader (a copy)."""\n')
+        for pkg in WORKER_PACKAGES:
+            (lib / pkg).mkdir(exist_ok=True)
+            for f in sorted((GRADER_DIR / pkg).glob("*.py")):
+                shutil.copy(f, lib / pkg / f.name)
         return lib.parent
 
     def inside(self, path: Path, run_dir: Path) -> str:
