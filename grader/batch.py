@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -91,14 +92,26 @@ def _modules_root(folder: Path) -> Path:
 # --- pool side ---------------------------------------------------------------------------
 
 _ZYGOTE = None
+_SANDBOX = None
 
 
-def _init_pool(require_sandbox: bool) -> None:
-    global _ZYGOTE
+def _init_pool(require_sandbox: bool, reference: str | None = None) -> None:
+    """One zygote per pool process, reused across its submissions only where every worker
+    gets a uid of its own (nothing of one submission is readable by the next one's workers);
+    elsewhere each submission gets a fresh zygote. Closed (run folder removed) at exit."""
+    import atexit
+    import signal
+
+    global _ZYGOTE, _SANDBOX
     from grader.host.pool import Zygote
     from grader.host.sandbox import choose
 
-    _ZYGOTE = Zygote(choose(require_strong=require_sandbox))
+    _SANDBOX = choose(require_strong=require_sandbox, hide=[Path(reference)] if reference else None)
+    if _SANDBOX.separate_uids:
+        _ZYGOTE = Zygote(_SANDBOX)
+        atexit.register(_ZYGOTE.close)
+    # the pool is ended with SIGTERM: run the atexit hooks (remove run folders) then
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def _grade_one(job: Job) -> dict[str, Any]:
@@ -113,7 +126,7 @@ def _grade_one(job: Job) -> dict[str, Any]:
         exercises = [e for e in load_exercises() if not job.exercises or e.id in job.exercises]
         runner = Runner(folder, exercises, mode=job.mode,
                         reference=Path(job.reference) if job.reference else None, seed=job.seed,
-                        sandbox=_ZYGOTE.sandbox, zygote=_ZYGOTE)
+                        sandbox=_SANDBOX, zygote=_ZYGOTE)  # zygote None: one of its own, closed after
         result = runner.run()
         paths = write_reports(result, Path(job.out_dir), job.formats, job.lang)
         return {"name": job.name, "status": "graded" if not result.grader_errors else "grader error",
@@ -128,14 +141,19 @@ def _grade_one(job: Job) -> dict[str, Any]:
 
 
 def names_for(sources: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
+    """A distinct folder name per submission, always a plain name inside the output folder
+    (``alice.zip``, ``alice/`` and ``alice-2.zip`` never collide; ``...zip`` never escapes)."""
+    taken: set[str] = {"grades.csv", "grades.json"}
     out = []
     for s in sources:
-        base = s.stem if s.suffix.lower() == ".zip" else s.name
-        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "submission"
-        n = seen.get(base, 0)
-        seen[base] = n + 1
-        out.append(base if n == 0 else f"{base}-{n + 1}")
+        base = s.name[:-4] if s.name.lower().endswith(".zip") and not s.is_dir() else s.name
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base).lstrip(".")[:100] or "submission"
+        name, n = base, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.lower())
+        out.append(name)
     return out
 
 
@@ -150,7 +168,7 @@ def run_batch(sources: list[Path], out_dir: Path, *, jobs: int, mode: str, refer
     while todo:
         ctx = get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx, initializer=_init_pool,
-                                 initargs=(require_sandbox,)) as pool:
+                                 initargs=(require_sandbox, str(reference.resolve()) if reference else None)) as pool:
             futures = {pool.submit(_grade_one, job): job for job in todo}
             broken = False
             for fut in as_completed(futures):

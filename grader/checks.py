@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.host.pool import StudentError, Worker
+from grader.host.pool import StudentError, Worker, WorkerLost
 from grader.protocol.values import materialize
 from grader.protocol.wire import Array
 
@@ -331,6 +332,11 @@ def plain(v: Any) -> Any:
 # --- the context a check runs in -----------------------------------------------------------
 
 
+def budget_message(budget: float) -> str:
+    return (f"the exercise's time budget of {budget:g} s is used up (every call of its checks counts): "
+            "the remaining checks are not run")
+
+
 class Handle:
     """A student object that lives in the worker (a module instance, a returned model)."""
 
@@ -435,8 +441,21 @@ class Ctx:
     def request(self, req: dict, timeout: float | None = None) -> Any:
         self.calls += 1
         req.setdefault("seed", self.seed % (2**31))
+        timeout = timeout or self.timeout
+        deadline = getattr(self, "deadline", None)
+        clipped = False
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerLost("timeout", budget_message(getattr(self, "budget", 0)))
+            clipped = left < timeout
+            timeout = min(timeout, left)
         try:
-            return self.worker.request(req, timeout or self.timeout)
+            return self.worker.request(req, timeout)
+        except WorkerLost as lost:
+            if clipped and lost.status == "timeout":
+                lost.message = budget_message(getattr(self, "budget", 0))
+            raise
         except StudentError as err:
             if err.not_implemented:  # no shrinking, no retries: the stub is untouched
                 raise NotStarted(err) from None

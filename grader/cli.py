@@ -125,10 +125,12 @@ FORMATS = ["rich", "json", "gradescope", "junit", "markdown", "html"]
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="Report language (default: locale).")
 @click.option("--max-examples", type=int, default=None, help="Hypothesis examples per property.")
 @click.option("--memory", type=int, default=2048, show_default=True, help="Worker memory limit in MiB.")
-@click.option("--sandbox", "sandbox_level", type=click.Choice(["auto", "bwrap", "process"]), default="auto",
-              show_default=True, help="Confinement of student code (auto: the strongest available).")
+@click.option("--sandbox", "sandbox_level", type=click.Choice(["auto", "bwrap", "uid", "process"]), default="auto",
+              show_default=True, help="Confinement of student code (auto: the strongest available; "
+                                      "see README, Security).")
 @click.option("--require-sandbox", is_flag=True,
-              help="Refuse to grade (exit 3) unless the strong bubblewrap sandbox is available.")
+              help="Refuse to grade (exit 3, saying why) unless a level that hides the reference runs "
+                   "here: bwrap, or uid (as root where namespaces are refused).")
 @click.option("--watch", is_flag=True, help="Re-grade an exercise whenever its file is saved (Ctrl-C to stop).")
 @click.option("--staff", is_flag=True, help="Show hidden checks in the report (course staff view).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 16), default=2, show_default=True,
@@ -152,9 +154,8 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
     from grader.runner import Runner
 
     try:
-        sandbox = choose(require_strong=require_sandbox or sandbox_level == "bwrap",
-                         hide=[p for p in (reference,) if p is not None],
-                         prefer="process" if sandbox_level == "process" else "auto")
+        sandbox = choose(require_strong=require_sandbox, hide=[p for p in (reference,) if p is not None],
+                         prefer=sandbox_level)
     except SandboxUnavailable as err:
         click.echo(f"grader error: {err}", err=True)
         sys.exit(EXIT_GRADER)

@@ -35,6 +35,7 @@ class Exercise:
     timeout: float = 10.0
     import_timeout: float = 20.0
     max_examples: int = 25
+    budget: float | None = None  # seconds for all of the exercise's checks (None: from its checks)
     bonus: bool = False
 
     def title_in(self, lang: str) -> str:
@@ -73,6 +74,7 @@ def load_exercises(path: Path | None = None) -> list[Exercise]:
             timeout=float(raw.get("timeout", 10.0)),
             import_timeout=float(raw.get("import_timeout", 20.0)),
             max_examples=int(raw.get("max_examples", 25)),
+            budget=float(raw["budget"]) if "budget" in raw else None,
             bonus=bool(raw.get("bonus", False)),
         )
         out.append(ex)

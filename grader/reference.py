@@ -8,6 +8,7 @@ name a student's mistake when their output matches one.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from pathlib import Path
@@ -65,16 +66,21 @@ class Mistakes:
         return self._cache[exercise]
 
 
-    def submission(self, exercise: str, name: str, dest: Path) -> Path:
-        """A submission folder: every reference module, with one known mistake appended."""
-        import shutil
-
-        dest.mkdir(parents=True, exist_ok=True)
-        for f in self.reference.folder.glob("*.py"):
-            shutil.copyfile(f, dest / f.name)
+    def submission_files(self, exercise: str, name: str) -> dict[str, bytes]:
+        """A submission, as bytes: every reference module, with one known mistake appended
+        (staged only into a trusted zygote's private folder, never beside student code)."""
+        files = {f.name: f.read_bytes() for f in sorted(self.reference.folder.glob("*.py"))}
         path = self.folder / exercise / f"{name}.py"
-        with open(dest / f"{exercise}.py", "a", encoding="utf-8") as out:
-            out.write("\n\n# --- known mistake ---\n" + path.read_text(encoding="utf-8"))
+        files[f"{exercise}.py"] = (files.get(f"{exercise}.py", b"") + b"\n\n# --- known mistake ---\n"
+                                   + path.read_bytes())
+        return files
+
+    def submission(self, exercise: str, name: str, dest: Path) -> Path:
+        """The same, written into ``dest`` (staff tools that grade a mistake as a submission)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        os.chmod(dest, 0o700)
+        for fname, data in self.submission_files(exercise, name).items():
+            (dest / fname).write_bytes(data)
         return dest
 
 

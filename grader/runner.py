@@ -7,7 +7,6 @@ own code is a grader error, kept apart from the student's score.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import time
@@ -19,9 +18,20 @@ from typing import Any
 import numpy as np
 
 from grader import __version__
-from grader.checks import Check, CheckFailed, Ctx, Failure, NotStarted, compare_values, describe_case, plain
+from grader.checks import (
+    Check,
+    CheckFailed,
+    Ctx,
+    Failure,
+    NotStarted,
+    budget_message,
+    compare_values,
+    describe_case,
+    plain,
+)
 from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
 from grader.host.sandbox import Sandbox
+from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
 from grader.metadata import Exercise, find_course_root
 from grader.protocol.wire import Array
 
@@ -87,13 +97,12 @@ class RunResult:
 
 
 def submission_seed(folder: Path, exercises: list[Exercise]) -> int:
-    """A seed from the submission's files: the same submission always gets the same inputs."""
-    h = hashlib.sha256()
-    for ex in exercises:
-        p = folder / f"{ex.id}.py"
-        h.update(ex.id.encode() + b"\0")
-        h.update(p.read_bytes() if p.is_file() else b"<missing>")
-    return int(h.hexdigest()[:12], 16)
+    """A seed from the submission's staged files: the same submission always gets the same inputs."""
+    return read_submission(folder).digest([ex.id for ex in exercises])
+
+
+RUN_BUDGET = 1800.0  # seconds for a whole submission; each exercise also has its own budget
+EXERCISE_BUDGET = 90.0  # default per exercise, plus the time limits of its quality checks
 
 
 def versions(sandbox: str) -> dict[str, str]:
@@ -115,8 +124,19 @@ class Runner:
                  reference: Path | None, seed: int | None, sandbox: Sandbox,
                  zygote: Zygote | None = None, memory: int = 2 << 30,
                  max_examples: int | None = None, progress: Any = None,
-                 call_timeout: float | None = None, name_mistakes: bool = True, jobs: int = 1) -> None:
-        self.submission = submission.resolve()
+                 call_timeout: float | None = None, name_mistakes: bool = True, jobs: int = 1,
+                 run_budget: float = RUN_BUDGET) -> None:
+        if mode == "official" and sandbox.level == "process" and hasattr(os, "getuid") and os.getuid() == 0:
+            raise GraderError("official grading as root at the `process` level would run student code as "
+                              "root: refused (install bubblewrap, or let the grader use the `uid` level)")
+        self.origin = submission.resolve()
+        # read once, regular files only: these bytes are hashed, scanned and graded
+        self.staged = read_submission(self.origin)
+        self._view = private_dir("grader-view-")
+        self.submission = write_stage(self.staged.files, self._view / "submission")
+        self.run_budget = run_budget
+        self.deadline = time.monotonic() + run_budget
+        self._mistake_zygote: Zygote | None = None
         self.exercises = exercises
         self.mode = mode
         self.sandbox = sandbox
@@ -124,12 +144,15 @@ class Runner:
         self.progress = progress
         self.call_timeout = call_timeout  # overrides the metadata (tests of hangs use a short one)
         self.name_mistakes = name_mistakes
+        if sandbox.level == "bwrap":  # the sandbox's /tmp and /dev/shm count against the budget
+            from grader.host.sandbox import SHM_BYTES, TMP_BYTES
+
+            memory = max(memory - TMP_BYTES - SHM_BYTES, memory // 2)
         self.limits = {"memory": memory, "cpu_seconds": 900, "processes": 64}  # per worker
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
-        self._mistake_dirs: dict[str, list[Path]] = {}
         self.seed = seed if seed is not None else (
-            submission_seed(self.submission, exercises) if mode == "official" else 0)
+            self.staged.digest([ex.id for ex in exercises]) if mode == "official" else 0)
         self._own_zygote = zygote is None
         self.zygote = zygote or Zygote(sandbox)
         self.reference = None
@@ -166,13 +189,16 @@ class Runner:
         finally:
             if self._own_zygote:
                 self.zygote.close()
+            if self._mistake_zygote is not None:
+                self._mistake_zygote.close()
+            remove_tree(self._view)
         return RunResult(
             score=round(sum(r.score for r in results), 6),
             max_score=sum(r.max_score for r in results),
             mode=self.mode, seed=self.seed, sandbox=self.sandbox.level,
             versions=versions(self.sandbox.level), exercises=results,
             seconds=round(time.monotonic() - start, 3), grader_errors=self.grader_errors,
-            submission=str(self.submission),
+            submission=str(self.origin),
         )
 
     def _run_parallel(self) -> list[ExerciseResult]:
@@ -209,7 +235,13 @@ class Runner:
 
     def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
         """A fresh worker with the exercise's module imported, or why it could not be."""
-        worker = self.zygote.spawn(self.submission, self.limits)
+        name = f"{ex.id}.py"
+        refused = self.staged.error or (f"exercises/{name} {self.staged.refused[name]}"
+                                        if name in self.staged.refused else "")
+        if refused:
+            f = Failure(f"not graded: {refused}")
+            return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
+        worker = self.zygote.spawn(self.staged.files, self.limits)
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
@@ -231,6 +263,10 @@ class Runner:
             from grader.snapshots import load
 
             snapshot = load(ex.id)
+        budget = ex.budget if ex.budget is not None else EXERCISE_BUDGET + sum(
+            c.timeout or 0 for c in checks if c.kind == "quality")
+        deadline = min(start + budget, self.deadline)
+        budget = min(budget, self.run_budget)
         worker, import_fail = self._spawn(ex)
         banned_seen: list[str] = []
         timed_out: set[str] = set()
@@ -247,6 +283,10 @@ class Runner:
                 res.status = "timeout"
                 res.message = f"not run: {len(timed_out)} earlier checks of this exercise timed out"
                 res.failure = Failure(res.message)
+            elif time.monotonic() >= deadline:
+                res.status = "timeout"
+                res.message = budget_message(budget)
+                res.failure = Failure(res.message)
             else:
                 if worker is None or worker.dead is not None:
                     if worker is not None:
@@ -262,6 +302,7 @@ class Runner:
                           self.max_examples or ex.max_examples, self.mode)
                 ctx.submission = self.submission
                 ctx.banned_seen = banned_seen
+                ctx.deadline, ctx.budget = deadline, budget
                 self._run_check(ex, check, ctx, res, snapshot, banned_seen)
                 res.raw_message = res.message
                 if res.status == "failed" and res.failure and not res.failure.not_implemented \
@@ -458,20 +499,24 @@ class Runner:
                 return
 
     def _replay(self, ex: Exercise, check: Check, name: str) -> str | None:
-        import tempfile
-
+        """The message a known mistake gets on this check. Known mistakes are the reference
+        plus a change (trusted code): they run in workers of a zygote of their own, outside
+        any student's sandbox, from stages removed as soon as they are imported."""
         key = (ex.id, name)
         worker = self._mistake_workers.get(key)
         if worker is None or worker.dead is not None:
-            tmp = Path(tempfile.mkdtemp(prefix="grader-mistake-"))
-            self._mistake_dirs.setdefault(ex.id, []).append(tmp)
-            folder = self.mistakes.submission(ex.id, name, tmp / "sub")
-            worker = self.zygote.spawn(folder, self.limits)
+            if self._mistake_zygote is None:
+                from grader.host.sandbox import Sandbox as _Sandbox
+
+                self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
+            worker = self._mistake_zygote.spawn(self.mistakes.submission_files(ex.id, name), self.limits)
             self._mistake_workers[key] = worker
             try:
                 worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
             except (StudentError, WorkerLost):
                 return None
+            finally:
+                worker.forget_stage()
         ctx = Ctx(ex.id, check.id, worker, self.reference, self.seed,
                   self.call_timeout or check.timeout or ex.timeout, ex.banned,
                   self.max_examples or ex.max_examples, self.mode)
@@ -482,12 +527,8 @@ class Runner:
         return res.message if res.status == "failed" else None
 
     def _close_mistake_workers(self, exercise: str) -> None:
-        import shutil
-
         for key in [k for k in self._mistake_workers if k[0] == exercise]:
             self._mistake_workers.pop(key).close()
-        for d in self._mistake_dirs.pop(exercise, []):
-            shutil.rmtree(d, ignore_errors=True)
 
     def _annotate_dependencies(self, ex: Exercise, results: list[CheckResult]) -> None:
         failing = {u for r in results if r.status != "passed" for u in r.uses[:1]}

@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.host.sandbox import Sandbox
+from grader.host.staging import private_dir, remove_tree, sweep_uid, write_stage
 from grader.protocol import wire
 from grader.worker.procs import kill_descendants, set_subreaper
 
@@ -57,33 +56,43 @@ class StudentError(Exception):
 
 
 class Zygote:
-    """A pre-loaded process (torch imported once) that forks one fresh worker per request."""
+    """A pre-loaded process (torch imported once) that forks one fresh worker per request.
+
+    Its run folder holds the worker-side packages and, per worker, a stage (that worker's
+    copy of the submission) and an output file, each readable by that worker's uid only when
+    the sandbox gives workers uids of their own. ``trusted=True`` makes a zygote for the
+    reference side (known mistakes): never sandboxed with student workers, its folder closed
+    to everyone else, and each stage removed as soon as its modules are imported."""
 
     live: set[int] = set()  # zygotes of this process still in use
 
-    def __init__(self, sandbox: Sandbox, start_timeout: float = 120.0) -> None:
+    def __init__(self, sandbox: Sandbox, start_timeout: float = 120.0, trusted: bool = False) -> None:
         set_subreaper()
         self.sandbox = sandbox
-        self.tmp = Path(tempfile.mkdtemp(prefix="grader-"))
-        os.chmod(self.tmp, 0o755)
+        self.trusted = trusted
+        self.tmp = private_dir("grader-mistakes-" if trusted else "grader-run-",
+                               0o711 if sandbox.separate_uids and not trusted else 0o700)
         self.start_timeout = start_timeout
         self.counter = 0
         self.restarts = 0
         self.lock = threading.RLock()
+        self.closed = False
         self._start()
 
     def _start(self) -> None:
         self.ctl, theirs = socket.socketpair()
         sandbox = self.sandbox
-        lib = sandbox.install_worker(self.tmp)
+        lib = self.tmp / "lib"
+        if not lib.exists():
+            lib = sandbox.install_worker(self.tmp)
         cmd = sandbox.command([sys.executable, "-m", "grader.worker", str(theirs.fileno()),
                                *sandbox.worker_flags()], self.tmp)
         env = sandbox.environment(sandbox.inside(lib, self.tmp))
-        self.proc = subprocess.Popen(
-            cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=open(self.tmp / "zygote.err", "wb"),  # noqa: SIM115
-            env=env, start_new_session=True,
-        )
+        with open(self.tmp / "zygote.err", "wb") as err_file:
+            self.proc = subprocess.Popen(
+                cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err_file, env=env, start_new_session=True, cwd="/",
+            )
         theirs.close()
         Zygote.live.add(self.proc.pid)
         self.ctl_file = self.ctl.makefile("rwb")
@@ -118,13 +127,14 @@ class Zygote:
             raise GraderError("the worker process sent a bad greeting")
         self._ready = True
 
-    def spawn(self, submission: Path, limits: dict) -> Worker:
+    def spawn(self, files: dict[str, bytes], limits: dict) -> Worker:
+        """A fresh worker that sees ``files`` (its own copy) and nothing of any other worker."""
         with self.lock:  # one request at a time on the control socket (exercises run in threads)
-            return self._spawn_or_restart(submission, limits)
+            return self._spawn_or_restart(files, limits)
 
-    def _spawn_or_restart(self, submission: Path, limits: dict) -> Worker:
+    def _spawn_or_restart(self, files: dict[str, bytes], limits: dict) -> Worker:
         try:
-            return self._spawn(submission, limits)
+            return self._spawn(files, limits)
         except GraderError:
             # the zygote may have been killed by the previous worker: let it finish dying,
             # then start a fresh one and try once more
@@ -132,34 +142,36 @@ class Zygote:
                 self.proc.wait(timeout=5)
             if self.proc.poll() is None:
                 raise
-            return self._spawn(submission, limits)
+            return self._spawn(files, limits)
 
-    def _spawn(self, submission: Path, limits: dict) -> Worker:
+    def _spawn(self, files: dict[str, bytes], limits: dict) -> Worker:
         self._restart_if_dead()
         self.wait_ready()
         self.counter += 1
-        stage = stage_submission(submission, self.tmp / f"s{self.counter}")
-        scratch = self.tmp / f"w{self.counter}"
-        scratch.mkdir()
-        os.chmod(scratch, 0o777)
-        output = self.tmp / f"w{self.counter}.out"
-        output.touch()
-        os.chmod(output, 0o666)
+        n = self.counter
+        uid = None if self.trusted else self.sandbox.new_uid()
+        stage = write_stage(files, self.tmp / f"s{n}", gid=uid)
+        output = self.tmp / f"o{n}.out"
+        os.close(os.open(output, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        if uid is not None:
+            os.chown(output, uid, uid)
         inside = self.sandbox.inside
-        req = {"op": "spawn", "submission": inside(stage, self.tmp), "scratch": inside(scratch, self.tmp),
-               "output": inside(output, self.tmp)} | limits
+        scratch = str(Path(self.sandbox.scratch_root(self.tmp)) / f"w{n}")
+        req = {"op": "spawn", "submission": inside(stage, self.tmp), "scratch": scratch,
+               "output": inside(output, self.tmp), "uid": uid} | limits
         try:
             wire.send(self.ctl_file, req)
             self.ctl.settimeout(30)
             msg, fds, _, _ = socket.recv_fds(self.ctl, 8, 1)
         except (OSError, EOFError) as exc:
+            remove_tree(stage)
             raise GraderError(f"could not start a worker: {exc}") from None
         finally:
             self.ctl.settimeout(None)
         if len(msg) != 8 or len(fds) != 1:
             raise GraderError("could not start a worker: bad reply from the zygote")
         (pid,) = struct.unpack("<q", msg)
-        return Worker(self, pid, socket.socket(fileno=fds[0]), output)
+        return Worker(self, pid, socket.socket(fileno=fds[0]), output, stage, uid)
 
     def kill(self, pid: int) -> int | None:
         """Kill a worker (and everything it started); return its wait status if known."""
@@ -181,7 +193,11 @@ class Zygote:
 
     def close(self) -> None:
         """End the zygote and everything below it; then every orphan of ours that is not
-        under another live zygote (a subreaper adopts what a dead zygote leaves behind)."""
+        under another live zygote (a subreaper adopts what a dead zygote leaves behind);
+        then remove the run folder."""
+        if self.closed:
+            return
+        self.closed = True
         Zygote.live.discard(self.proc.pid)
         kill_descendants(self.proc.pid)
         with contextlib.suppress(OSError, wire.WireError):
@@ -195,37 +211,25 @@ class Zygote:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         kill_descendants(os.getpid(), keep=set(Zygote.live))
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-MAX_SUBMISSION_BYTES = 16 << 20
-
-
-def stage_submission(submission: Path, stage: Path) -> Path:
-    """Copy the submission's modules into a read-only folder of the run: student code can
-    neither change the originals nor another exercise's view of them."""
-    stage.mkdir(mode=0o755)
-    total = 0
-    for f in sorted(Path(submission).glob("*.py")):
-        if not f.is_file():
-            continue
-        total += f.stat().st_size
-        if total > MAX_SUBMISSION_BYTES:
-            raise GraderError(f"the submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB")
-        shutil.copyfile(f, stage / f.name)
-        os.chmod(stage / f.name, 0o644)
-    return stage
+        with contextlib.suppress(OSError):
+            self.ctl_file.close()
+            self.ctl.close()
+        remove_tree(self.tmp)
 
 
 class Worker:
     """One forked worker holding one exercise's student code."""
 
-    def __init__(self, zygote: Zygote, pid: int, sock: socket.socket, output: Path) -> None:
+    def __init__(self, zygote: Zygote, pid: int, sock: socket.socket, output: Path, stage: Path,
+                 uid: int | None) -> None:
         self.zygote = zygote
         self.pid = pid
         self.sock = sock
         self.output = output
+        self.stage = stage
+        self.uid = uid
         self.dead: WorkerLost | None = None
+        self._tail: str | None = None
 
     # -- raw request/reply --
 
@@ -284,7 +288,14 @@ class Worker:
         self.dead = WorkerLost(status, message)
         raise self.dead
 
+    def forget_stage(self) -> None:
+        """Remove this worker's stage now (its modules are imported): trusted stages never
+        stay on disk longer than that."""
+        remove_tree(self.stage)
+
     def output_tail(self) -> str:
+        if self._tail is not None:
+            return self._tail
         try:
             with open(self.output, "rb") as f:
                 f.seek(0, 2)
@@ -295,11 +306,20 @@ class Worker:
             return ""
 
     def close(self) -> None:
+        """Kill the worker and remove everything it had on disk (stage, output, scratch; in
+        the uid level also what its uid left in the shared temporary folders)."""
         if self.dead is None:
             with contextlib.suppress(OSError):
                 self.sock.close()
             self.zygote.kill(self.pid)
             self.dead = WorkerLost("error", "worker closed")
+        if self._tail is None:
+            self._tail = self.output_tail()
+        remove_tree(self.stage)
+        with contextlib.suppress(OSError):
+            os.unlink(self.output)
+        if self.uid is not None and self.zygote.sandbox.level == "uid":
+            sweep_uid(self.uid)
 
 
 def describe_exit(status: int | None, exc: BaseException | None = None) -> str:

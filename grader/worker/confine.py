@@ -30,7 +30,18 @@ def drop_privileges(uid: int = NOBODY, gid: int = NOBODY) -> bool:
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
-    return os.getuid() == uid
+    return os.getuid() == uid and _no_capabilities()
+
+
+def _no_capabilities() -> bool:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("CapEff:", "CapPrm:")) and int(line.split()[1], 16) != 0:
+                    return False
+    except OSError:
+        pass
+    return True
 
 
 def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:

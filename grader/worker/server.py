@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.protocol import wire
+from grader.protocol.bans import lands
 from grader.protocol.values import materialize
 from grader.worker.loader import SubmissionLoader
 from grader.worker.procs import kill_descendants, set_subreaper
@@ -56,6 +57,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     # worker gives it up for a uid of its own: workers can signal neither the zygote nor each
     # other, and the process cap counts each worker alone.
     confine = "--confine" in flags
+    os.umask(0o077)
     if confine or "--seccomp" in flags:
         from grader.worker.confine import install_seccomp
 
@@ -65,6 +67,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     ctl = socket.socket(fileno=ctl_fd)
     ctl_file = ctl.makefile("rwb")
     workers: set[int] = set()
+    scratches: dict[int, str] = {}
     wire.send(ctl_file, {"ready": True, "pid": os.getpid()})
     while True:
         try:
@@ -82,13 +85,17 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
                     ctl_file.close()
                     ctl.close()
                     parent_end.close()
-                    _worker_start(child_end, req, WORKER_UID_BASE + spawned % 1000 if confine else None)
-                except BaseException:  # noqa: BLE001 - the worker must never return into the zygote
+                    uid = req.get("uid") if confine else None
+                    _worker_start(child_end, req, uid if isinstance(uid, int) and uid > 0 else None)
+                except BaseException as exc:  # noqa: BLE001 - the worker must never return into the zygote
                     code = 70
+                    with contextlib.suppress(BaseException):
+                        os.write(2, f"worker start failed: {type(exc).__name__}: {exc}\n".encode()[:2000])
                 finally:
                     os._exit(code)
             child_end.close()
             workers.add(pid)
+            scratches[pid] = str(req.get("scratch") or "")
             socket.send_fds(ctl, [struct.pack("<q", pid)], [parent_end.fileno()])
             parent_end.close()
         elif op == "kill":
@@ -97,6 +104,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
             workers.discard(pid)
             kill_descendants(os.getpid(), keep=workers)
             _reap_all()
+            _remove(scratches.pop(pid, ""))
             wire.send(ctl_file, {"pid": pid, "status": status})
         elif op == "quit":
             break
@@ -105,6 +113,8 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
             os.killpg(pid, signal.SIGKILL)
     kill_descendants(os.getpid())
     _reap_all()
+    for path in scratches.values():
+        _remove(path)
     os._exit(0)  # skip interpreter teardown (torch's is slow); nothing is left to flush
 
 
@@ -124,6 +134,14 @@ def _kill_and_reap(pid: int) -> int | None:
         except ChildProcessError:
             return None
     return status
+
+
+def _remove(path: str) -> None:
+    """Remove a worker's scratch folder (after the worker is gone)."""
+    import shutil
+
+    if path and os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _reap_all() -> None:
@@ -174,15 +192,24 @@ def _vm_size() -> int:
     return 0
 
 
-WORKER_UID_BASE = 61000
-
-
 def _worker_start(sock: socket.socket, req: dict, uid: int | None) -> None:
     os.setsid()
+    scratch = req.get("scratch")
+    if scratch:  # private: made by the zygote, owned by the worker's uid, closed to others
+        os.mkdir(scratch, 0o700)
+        if uid is not None:
+            os.chown(scratch, uid, uid)
     if uid is not None:
         from grader.worker.confine import drop_privileges
 
-        drop_privileges(uid, uid)
+        if not drop_privileges(uid, uid):
+            raise SystemExit(71)
+    if scratch:
+        import tempfile
+
+        os.environ["TMPDIR"] = os.environ["HOME"] = scratch
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(scratch, ".torch")
+        tempfile.tempdir = None  # computed again from TMPDIR
     with contextlib.suppress(Exception):
         import ctypes
 
@@ -198,7 +225,6 @@ def _worker_start(sock: socket.socket, req: dict, uid: int | None) -> None:
     sys.stdin = open(0, closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
     sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
-    scratch = req.get("scratch")
     if scratch:
         os.chdir(scratch)
     for key in list(os.environ):
@@ -226,6 +252,7 @@ class Server:
         # Kept before any student code runs, so a patched builtin cannot change replies.
         self._send = wire.send
         self._isinstance = builtins.isinstance
+        self._hits: list[str] = []
 
     def serve(self) -> None:
         while True:
@@ -340,7 +367,10 @@ class Server:
 
     @contextlib.contextmanager
     def _banned(self, names: list[str]):
-        """Replace each banned API by a function that raises, for the duration of a call."""
+        """For the duration of a call: replace each banned API by a function that raises, and
+        watch what the call runs at the torch-function and the dispatcher level, where every
+        alias of a banned API lands (``grader.protocol.bans``). A hit fails the call even if
+        the student's code catches the error."""
         saved = []
         for dotted in names:
             owner_name, _, attr = dotted.rpartition(".")
@@ -351,17 +381,53 @@ class Server:
                 continue
 
             def blocked(*_a: Any, _name: str = dotted, **_k: Any) -> Any:
+                self._hits.append(_name)
                 raise BannedAPIError(f"{_name} is not allowed here: implement it yourself")
 
             with contextlib.suppress(AttributeError, TypeError):
                 setattr(owner, attr, blocked)
                 saved.append((owner, attr, original))
+        self._hits = []
         try:
-            yield
+            with contextlib.ExitStack() as stack:
+                if names:
+                    for mode in self._watchers(*lands(names)):
+                        stack.enter_context(mode)
+                yield
         finally:
             for owner, attr, original in reversed(saved):
                 with contextlib.suppress(AttributeError, TypeError):
                     setattr(owner, attr, original)
+        if self._hits:
+            raise BannedAPIError(f"{self._hits[0]} is not allowed here: implement it yourself")
+
+    def _watchers(self, fns: set[str], ops: set[str]) -> list:
+        from fnmatch import fnmatchcase
+
+        from torch.overrides import TorchFunctionMode
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        hits = self._hits
+
+        def hit(name: str, level: str) -> None:
+            hits.append(f"{name} ({level})")
+            raise BannedAPIError(f"{name} is not allowed here: implement it yourself")
+
+        class Functions(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: N805
+                name = getattr(func, "__name__", "")
+                if name in fns:
+                    hit(f"torch {name}", "called")
+                return func(*args, **(kwargs or {}))
+
+        class Operators(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: N805
+                name = func.overloadpacket.__name__
+                if any(fnmatchcase(name, p) for p in ops):
+                    hit(f"aten.{name}", "run")
+                return func(*args, **(kwargs or {}))
+
+        return [Functions(), Operators()] if ops else [Functions()]
 
     def _invoke(self, req: dict) -> tuple[Any, list, dict]:
         fn = self._resolve(req["target"])
