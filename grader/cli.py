@@ -295,32 +295,73 @@ def batch_cmd(submissions: tuple[Path, ...], output_dir: Path, jobs: int | None,
 
 @main.command("hint")
 @click.argument("exercise")
-@click.option("--level", type=int, default=None, help="Show this hint level (1 = first).")
+@click.option("--submission", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The folder with the exercise modules (default: ./exercises).")
+@click.option("--level", type=int, default=None, help="Show this hint level (1 = first) without moving on.")
+@click.option("--reset", is_flag=True, help="Start this exercise's hints again from level 1.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None)
-def hint_cmd(exercise: str, level: int | None, lang: str | None) -> None:
-    """Show the next hint for EXERCISE (each call goes one level deeper)."""
+def hint_cmd(exercise: str, submission: Path | None, level: int | None, reset: bool, lang: str | None) -> None:
+    """Show the next hint for the first failing function of EXERCISE.
+
+    Each call goes one level deeper for that function; the levels reached are kept per
+    checkout, in SUBMISSION/.grader/hints.json."""
+    import json
+
+    from grader.host.sandbox import choose
     from grader.metadata import load_exercises
+    from grader.runner import Runner
 
     lang = lang or default_lang()
     known = {e.id: e for e in load_exercises()}
     if exercise not in known:
         raise click.UsageError(f"unknown exercise {exercise!r}")
     ex = known[exercise]
-    state = Path.home() / ".cache" / "transformer-grader" / f"hint-{exercise}"
+    submission = (submission or Path("exercises")).resolve()
+    state_file = submission / ".grader" / "hints.json"
     try:
-        seen = int(state.read_text()) if state.exists() else 0
-    except ValueError:
-        seen = 0
-    lvl = (level - 1) if level else seen
-    lines = []
-    for fn, levels in ex.hints.items():
-        if levels:
-            h = levels[min(lvl, len(levels) - 1)]
-            lines.append(f"{fn} (level {min(lvl, len(levels) - 1) + 1}/{len(levels)}): {h.get(lang) or h['en']}")
-    click.echo("\n".join(lines) or "no hints for this exercise")
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        state = state if isinstance(state, dict) else {}
+    except (OSError, ValueError):
+        state = {}
+    zh = lang == "zh"
+    if reset:
+        state = {k: v for k, v in state.items() if not k.startswith(f"{exercise}.")}
+        _save_hints(state_file, state)
+        click.echo(f"{exercise}: 提示已重置" if zh else f"{exercise}: hints start again from level 1")
+        return
+    result = Runner(submission, [ex], mode="local", reference=None, seed=0,
+                    sandbox=choose(prefer="auto"), name_mistakes=False).run()
+    failing = next((c for c in result.exercises[0].checks if c.status != "passed"), None)
+    if failing is None:
+        click.echo(f"{exercise} 已全部通过：不需要提示" if zh else f"{exercise} already passes: no hint needed")
+        return
+    fn = next((u for u in failing.uses if ex.hints.get(u)), None) or next(
+        (f for f in ex.hints if ex.hints[f]), None)
+    if fn is None:
+        click.echo("这个练习没有提示" if zh else "no hints for this exercise")
+        return
+    levels = ex.hints[fn]
+    key = f"{exercise}.{fn}"
+    seen = int(state.get(key, 0)) if str(state.get(key, 0)).isdigit() else 0
+    lvl = min((level - 1) if level else seen, len(levels) - 1)
+    h = levels[max(lvl, 0)]
+    click.echo(f"{fn} ({'第' if zh else 'level '}{lvl + 1}/{len(levels)}{' 级' if zh else ''}): "
+               f"{h.get(lang) or h['en']}")
+    if lvl + 1 >= len(levels):
+        click.echo("这是最后一级提示。" if zh else "this is the last hint for it.")
     if level is None:
-        state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(str(seen + 1))
+        state[key] = min(seen + 1, len(levels))
+        _save_hints(state_file, state)
+
+
+def _save_hints(path: Path, state: dict) -> None:
+    import json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
+    except OSError:
+        pass  # a read-only checkout: the hint is still shown
 
 
 @main.command("snapshot")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -206,13 +207,16 @@ def render_heatmap(console: Console, heat: dict, pad: str, lang: str) -> None:
     label.append(f"{t['expected']:<{col}}", style="dim")
     label.append(t["got"], style="dim")
     console.print(label)
-    lo = min(min(r) for r in exp + got)
-    hi = max(max(r) for r in exp + got)
+    finite = [v for r in exp + got for v in r if isinstance(v, (int, float)) and math.isfinite(v)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     span = (hi - lo) or 1.0
     for re_, rg in zip(exp, got):
         line = Text(pad)
         for rows in (re_, rg):
             for v in rows:
+                if not (isinstance(v, (int, float)) and math.isfinite(v)):  # nan / inf: a mark of its own
+                    line.append("!", style="bold red")
+                    continue
                 level = int(round((v - lo) / span * (len(SHADES) - 1)))
                 line.append(SHADES[max(0, min(level, len(SHADES) - 1))], style="cyan")
             line.append(" " * (col - len(rows)))
