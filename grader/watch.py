@@ -61,7 +61,8 @@ def graded_line(graded: list, total: int, lang: str) -> str:
     failing = [e.id for e in graded if e.score != e.max_score]
     rest = total - len(graded)
     if lang == "zh":
-        parts = ([f"{'、'.join(passing)} 通过"] if passing else []) + ([f"{'、'.join(failing)} 未通过"] if failing else [])
+        parts = ([f"{'、'.join(passing)} 通过"] if passing else []) + \
+            ([f"{'、'.join(failing)} 未通过"] if failing else [])
         return "；".join(parts) + (f"；其余 {rest} 个练习本次未评分" if rest else "")
     parts = ([f"{', '.join(passing)} pass{'es' if len(passing) == 1 else ''}"] if passing else []) + \
         ([f"{', '.join(failing)} fail{'s' if len(failing) == 1 else ''}"] if failing else [])
