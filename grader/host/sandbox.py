@@ -266,7 +266,7 @@ def bwrap_error() -> str | None:
     exe = bwrap_program()
     if exe is None:
         return "the `bwrap` program is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    probe = [exe, *Sandbox("bwrap").bwrap_args(None), "--", str(Path(sys.executable).resolve()), "-c", "pass"]
+    probe = [exe, *Sandbox("bwrap").bwrap_args(None), "--", str(Path(sys.executable).resolve()), "-S", "-c", "pass"]
     try:
         res = subprocess.run(probe, capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -4,8 +4,8 @@ A ban names public APIs (``torch.softmax``, ``torch.nn.LayerNorm``). Code can re
 same computation through aliases the names miss: a module-level ``_sm = torch.softmax``,
 ``torch._softmax``, ``torch._C._VariableFunctions.softmax``, ``torch._C.TensorBase.softmax``,
 ``torch.ops.aten._softmax``, ``torch._VF.rnn_tanh_cell``. Every one of them arrives, during
-the scoped call, either at ``__torch_function__`` under the same function name, or at the
-dispatcher as one of the aten operators below. The worker watches both levels.
+the scoped call, at ``__torch_function__`` (a ``TorchFunctionMode`` in the worker) under the
+same function name, or for ``torch.ops.aten.*`` under the aten operator's name below.
 """
 
 from __future__ import annotations
