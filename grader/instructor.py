@@ -442,7 +442,7 @@ def verify_course(root: Path, log: Callable[[str], None] = lambda s: None) -> li
             continue
         log(f"checking the snapshot of {ex.id}")
         try:
-            problems += [f"{p}: run `grade snapshot {ex.id}`" for p in stale(ex, ref, SNAPSHOT_DIR)]
+            problems += [f"{p}: run `grade snapshot {ex.id}`" for p in stale(ex, ref, SNAPSHOT_DIR, root / "mistakes")]
         except Exception as err:  # noqa: BLE001 - a broken exercise is a problem to report
             problems.append(f"{ex.id}: snapshot check failed: {type(err).__name__}: {err}")
     return problems
@@ -970,7 +970,7 @@ class CourseChecker:
 
         # snapshots match the reference
         try:
-            old = stale(ex, Reference(self.solutions), SNAPSHOT_DIR)
+            old = stale(ex, Reference(self.solutions), SNAPSHOT_DIR, self.root / "mistakes")
         except Exception as err:  # noqa: BLE001
             old = [f"{ex.id}: {type(err).__name__}: {err}"]
         rep.snapshot = "ok" if not old else ("missing" if all(p.endswith("no snapshot") for p in old)

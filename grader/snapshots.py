@@ -107,6 +107,7 @@ def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
             }
             entries.append(entry)
         data[check.id] = entries
+    data["$depends"] = dependency_hash(exercise.id, reference.folder, mistakes.folder if mistakes else None)
     path = _write(data, exercise.id, folder)
     if mistakes is not None and zygote is not None:
         data["$fingerprints"], data["$mistake_texts"] = fingerprints(exercise, mistakes, zygote, folder)
@@ -172,11 +173,53 @@ def load(exercise: str, folder: Path = SNAPSHOT_DIR) -> dict[str, list[dict]] | 
     return data
 
 
-def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR) -> list[str]:
-    """Checks whose recorded snapshot no longer matches the reference (or is missing)."""
+def dependency_hash(exercise: str, solutions: Path, mistakes: Path | None) -> str:
+    """A hash of everything a snapshot's verdicts and diagnoses depend on: the exercise's
+    reference and the reference modules it imports (transitively), its check module (cases,
+    property messages) and its known mistakes."""
+    import ast
+    import hashlib
+
+    from grader.metadata import COURSE_DIR
+
+    seen: list[str] = []
+    todo = [exercise]
+    while todo:
+        name = todo.pop()
+        path = solutions / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.append(name)
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                todo.append(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[0] for a in node.names]
+    files = [solutions / f"{n}.py" for n in sorted(seen)] + [COURSE_DIR / f"{exercise}.py"]
+    if mistakes is not None:
+        files += sorted((mistakes / exercise).glob("*.py"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        h.update(f.read_bytes() if f.is_file() else b"<missing>")
+    return h.hexdigest()[:16]
+
+
+def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR,
+          mistakes_dir: Path | None = None) -> list[str]:
+    """Why the recorded snapshot no longer fits (missing, inputs or reference outputs changed,
+    or anything it depends on changed: see ``dependency_hash``)."""
     data = load(exercise.id, folder)
     module = reference.module(exercise.id)
     problems = []
+    if data is not None and mistakes_dir is not None:
+        want = dependency_hash(exercise.id, reference.folder, mistakes_dir)
+        if data.get("$depends") != want:
+            problems.append(f"{exercise.id}: the reference, checks or known mistakes changed since it was recorded")
     for check in exercise.checks():
         if check.kind not in ("compare", "compare_module"):
             continue

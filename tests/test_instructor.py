@@ -175,3 +175,21 @@ def test_leak_scan_finds_solutions_and_mistakes(tmp_path):
     assert any("code from mistakes/masking/" in s for s in find_leaks(out, ROOT))
     (out / "grader" / "helper.py").write_text("# see mistakes/masking/combine_or.py\n")
     assert any("names a file under mistakes/" in s for s in find_leaks(out, ROOT))
+
+
+def test_snapshot_hash_sees_new_mistakes_and_reference_changes(tmp_path):
+    """A snapshot records a hash of what it depends on: adding a known mistake, or changing a
+    reference module the exercise imports, makes it stale."""
+    from grader.snapshots import dependency_hash
+
+    copy = course_copy(tmp_path)
+    sol, mis = copy / "solutions", copy / "mistakes"
+    before = dependency_hash("multihead", sol, mis)
+    assert before == dependency_hash("multihead", sol, mis)
+    (mis / "multihead" / "new_one.py").write_text('"""x\n\nzh: x\ncatches: mha_reference\n"""\n')
+    after_mistake = dependency_hash("multihead", sol, mis)
+    assert after_mistake != before
+    att = sol / "attention.py"  # multihead imports attention
+    att.write_text(att.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert dependency_hash("multihead", sol, mis) != after_mistake
+    assert dependency_hash("embedding", sol, mis) == dependency_hash("embedding", sol, mis)
