@@ -41,11 +41,18 @@ def _normal(name: str) -> str:
     return name.replace("torch.nn.functional.", "F.").replace("torch.nn.modules.", "nn.")
 
 
+def _hit(dotted: str, targets: set[str], packages: tuple[str, ...]) -> bool:
+    name = _normal(dotted)
+    return name in targets or any(name == p or name.startswith(p + ".") for p in packages)
+
+
 def scan(source: str, scope: str, banned: list[str]) -> list[tuple[int, str]]:
-    """(line, api) for every use of a banned API inside ``scope`` (a function or class)."""
+    """(line, api) for every use of a banned API inside ``scope`` (a function or class).
+    An entry ``pkg.*`` bans a whole package: ``pkg`` itself and every name beneath it."""
     tree = ast.parse(source)
     aliases = _aliases(tree)
     targets = {_normal(b) for b in banned}
+    packages = tuple(_normal(b[:-2]) for b in banned if b.endswith(".*"))
     methods = {b.rsplit(".", 1)[1] for b in banned if b.startswith("torch.Tensor.")}
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
@@ -53,7 +60,7 @@ def scan(source: str, scope: str, banned: list[str]) -> list[tuple[int, str]]:
             for sub in ast.walk(node):
                 if isinstance(sub, (ast.Attribute, ast.Name)):
                     dotted = _dotted(sub, aliases)
-                    if dotted and _normal(dotted) in targets:
+                    if dotted and _hit(dotted, targets, packages):
                         found.append((sub.lineno, dotted))
                     elif (isinstance(sub, ast.Attribute) and sub.attr in methods
                           and not (isinstance(sub.value, ast.Name) and sub.value.id in ("self", "cls"))

@@ -154,7 +154,7 @@ def describe_value(v: Any, name: str = "") -> str:
             return f"{prefix}torch.Generator(seed={v[key]})"
         if key == "$linear":
             return f"{prefix}nn.Linear{list(np.asarray(v[key]['weight']).shape[::-1])}"
-    if isinstance(v, (list, tuple)) and len(v) > 6:
+    if isinstance(v, (list, tuple, dict)) and len(v) > 6:
         return f"{prefix}{type(v).__name__} of {len(v)}"
     return f"{prefix}{v!r}"[:120]
 
@@ -292,6 +292,10 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
                 return f
         return None
     if isinstance(want, dict):
+        if isinstance(got, dict) and set(got) != set(want) and max(len(got), len(want)) > 8:
+            missing, extra = _some(set(want) - set(got)), _some(set(got) - set(want))
+            return Failure(f"{path}: expected a dict with {len(want)} keys, got {len(got)}; "
+                           f"missing {missing}, unexpected {extra}")
         if not isinstance(got, dict) or set(got) != set(want):
             return Failure(f"{path}: expected a dict with keys {sorted(want)}, got "
                            + (str(sorted(got)) if isinstance(got, dict) else type(got).__name__))
@@ -312,6 +316,12 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
         return Failure(f"{path}: got {describe_value(got)[:80]}, expected {want!r}",
                        expected=repr(want)[:80], got=describe_value(got)[:80])
     return None
+
+
+def _some(keys: set, n: int = 6) -> str:
+    """A few of ``keys`` in order, for a message ("[3, 4, …]")."""
+    shown = sorted(keys, key=lambda k: (type(k).__name__, k))[:n]
+    return "[" + ", ".join(map(repr, shown)) + (", …]" if len(keys) > n else "]")
 
 
 def plain(v: Any) -> Any:

@@ -1,11 +1,14 @@
 """What crosses the process boundary: plain values and arrays, never pickle.
 
-A message is ``MAGIC | u32 header length | JSON header | u64 length + raw bytes per array``.
+A message is ``MAGIC | u32 header length | JSON header | u64 length + raw bytes per array
+or bytes value``.
 The header holds the value tree: None, bool, int, float (NaN and ±inf allowed), str, lists,
 and tagged objects for the rest::
 
     {"$t": [...]}                                   a tuple
     {"$d": {"key": value, ...}}                     a dict with str keys
+    {"$m": [[key, value], ...]}                     a dict with int (or mixed int/str) keys
+    {"$y": i}                                       bytes: raw buffer i
     {"$a": i, "dtype": "float32", "shape": [2, 3], "kind": "tensor" | "ndarray"}
 
 The decoder accepts nothing else: unknown tags, dtypes outside the whitelist, shapes that do
@@ -96,9 +99,14 @@ def encode(value: Any) -> bytes:
         if type(v) is tuple:
             return {"$t": [walk(x, depth + 1) for x in v]}
         if type(v) is dict:
-            if not all(type(k) is str for k in v):
-                raise WireError("dict keys must be str")
-            return {"$d": {k: walk(x, depth + 1) for k, x in v.items()}}
+            if all(type(k) is str for k in v):
+                return {"$d": {k: walk(x, depth + 1) for k, x in v.items()}}
+            if not all(type(k) is str or (type(k) is int and abs(k) <= 2**63) for k in v):
+                raise WireError("dict keys must be str or int")
+            return {"$m": [[k, walk(x, depth + 1)] for k, x in v.items()]}
+        if type(v) is bytes:
+            buffers.append(v)
+            return {"$y": len(buffers) - 1}
         if isinstance(v, Array):
             return walk_array(v.data, v.kind)
         if isinstance(v, np.ndarray):
@@ -183,14 +191,32 @@ def decode(blob: bytes, max_size: int = MAX_MESSAGE) -> Any:
             return tuple(walk(x, depth + 1) for x in v["$t"])
         if set(v) == {"$d"} and type(v["$d"]) is dict:
             return {str(k): walk(x, depth + 1) for k, x in v["$d"].items()}
+        if set(v) == {"$m"} and type(v["$m"]) is list:
+            return mapping(v["$m"], depth)
+        if set(v) == {"$y"}:
+            return bytes(buffer(v["$y"]))
         if set(v) == {"$a", "dtype", "shape", "kind"}:
             return array(v)
         raise WireError("unknown object in header")
 
+    def buffer(idx: Any) -> bytes:
+        if type(idx) is not int or not 0 <= idx < len(buffers) or idx in used:
+            raise WireError("bad buffer reference")
+        used.add(idx)
+        return buffers[idx]
+
+    def mapping(pairs: list, depth: int) -> dict:
+        out: dict = {}
+        for pair in pairs:
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) not in (int, str):
+                raise WireError("bad dict entry")
+            if type(pair[0]) is int and abs(pair[0]) > 2**63:
+                raise WireError("integer out of range")
+            out[pair[0]] = walk(pair[1], depth + 1)
+        return out
+
     def array(v: dict) -> Array:
         idx, dtype, shape, kind = v["$a"], v["dtype"], v["shape"], v["kind"]
-        if type(idx) is not int or not 0 <= idx < len(buffers) or idx in used:
-            raise WireError("bad array reference")
         if dtype not in DTYPES:
             raise WireError(f"array dtype {dtype!r} is not allowed")
         if kind not in ("tensor", "ndarray"):
@@ -201,12 +227,12 @@ def decode(blob: bytes, max_size: int = MAX_MESSAGE) -> Any:
             or not all(type(n) is int and 0 <= n < 2**40 for n in shape)
         ):
             raise WireError("bad array shape")
-        used.add(idx)
+        raw = buffer(idx)
         dt = np.dtype(dtype)
         n = math.prod(shape)
-        if n * dt.itemsize != len(buffers[idx]):
+        if n * dt.itemsize != len(raw):
             raise WireError("array bytes do not match its shape")
-        data = np.frombuffer(buffers[idx], dtype=dt).reshape(shape).copy()
+        data = np.frombuffer(raw, dtype=dt).reshape(shape).copy()
         if dtype == "bool" and data.size and data.view(np.uint8).max() > 1:
             raise WireError("bad bool array")
         return Array(data, kind)

@@ -364,9 +364,9 @@ class Server:
             return v
         if type(v) in (list, tuple):
             return type(v)(self._plain(x, depth + 1) for x in v)
-        if type(v) is dict:
-            return {str(k): self._plain(x, depth + 1) for k, x in v.items()}
-        if v is None or type(v) in (bool, int, float, str):
+        if type(v) is dict:  # str and int keys travel as they are, others as their str()
+            return {k if type(k) in (str, int) else str(k): self._plain(x, depth + 1) for k, x in v.items()}
+        if v is None or type(v) in (bool, int, float, str, bytes):
             return v
         if type(v).__module__ == "numpy":
             return v
