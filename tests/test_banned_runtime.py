@@ -73,3 +73,11 @@ def softmax(x, dim=-1):
     st = statuses(grade(zygote, sub, ["attention"], "official"))
     assert st["attention.banned_apis"] == "passed"
     assert st["attention.softmax_reference"] == "passed"
+
+
+def test_lands_table():
+    from grader.protocol.bans import lands
+
+    fns, ops = lands(["torch.softmax", "tiktoken.*", "torch.nn.LayerNorm", "torch._foreach_*"])
+    assert {"softmax", "_softmax", "layer_norm"} <= fns and "_foreach_*" in ops
+    assert "*" not in fns | ops  # another package's ban never matches every torch call
