@@ -179,8 +179,10 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
     if watch:
         from grader.watch import watch_loop
 
-        sys.exit(watch_loop(submission, selected, mode=mode, reference=reference, seed=seed,
-                            sandbox=sandbox, console=console, lang=lang, hints=hints))
+        # the loop closed its zygote: skip the interpreter teardown, in which Python 3.13
+        # reports the control socket's buffered writer as "Exception ignored" after Ctrl-C
+        _fast_exit(watch_loop(submission, selected, mode=mode, reference=reference, seed=seed,
+                              sandbox=sandbox, console=console, lang=lang, hints=hints))
     try:
         runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
                         sandbox=sandbox, memory=memory << 20, max_examples=max_examples,

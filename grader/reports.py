@@ -59,9 +59,7 @@ def translate(message: str, lang: str, exercise: str = "") -> str:
 
 @functools.lru_cache(maxsize=64)
 def _catalog(name: str) -> list[tuple[re.Pattern, str]]:
-    import tomllib
-
-    from grader.metadata import COURSE_DIR
+    from grader.metadata import COURSE_DIR, tomllib
 
     path = COURSE_DIR / "i18n" / f"{name}.toml"
     if not name or not path.is_file():

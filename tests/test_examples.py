@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.envs import grade_command
 from tests.harness import ROOT, submission_from_reference
 
 EXAMPLES = ROOT / "examples"
@@ -34,7 +35,8 @@ def test_github_actions_grade_step(tmp_path):
     shutil.copytree(sub, course / "exercises")
     summary = tmp_path / "summary.md"
     env = os.environ | step_env(EXAMPLES / "github-actions.yml", "Grade") | {
-        "GITHUB_STEP_SUMMARY": str(summary), "NO_COLOR": "1"}
+        "GITHUB_STEP_SUMMARY": str(summary), "NO_COLOR": "1",
+        "PATH": f"{grade_command(tmp_path / 'bin')}:{os.environ['PATH']}"}
     script = run_block(EXAMPLES / "github-actions.yml", "Grade")
     if "--require-sandbox" in script and shutil.which("bwrap") is None:
         script = script.replace("--require-sandbox", "")
@@ -55,7 +57,8 @@ def test_gradescope_run_autograder(tmp_path):
     (ag / "source").symlink_to(ROOT)
     mistake = (ROOT / "mistakes" / "masking" / "combine_or.py").read_text()
     shutil.copytree(submission_from_reference(tmp_path / "s", {"masking": mistake}), ag / "submission")
-    env = os.environ | {"AUTOGRADER": str(ag), "GRADER_FLAGS": "masking"}
+    env = os.environ | {"AUTOGRADER": str(ag), "GRADER_FLAGS": "masking",
+                        "PATH": f"{grade_command(tmp_path / 'bin')}:{os.environ['PATH']}"}
     p = subprocess.run(["bash", str(EXAMPLES / "gradescope" / "run_autograder")], env=env,
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
