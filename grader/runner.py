@@ -81,6 +81,7 @@ class RunResult:
     seconds: float = 0.0
     grader_errors: list[str] = field(default_factory=list)
     submission: str = ""
+    problem: str = ""  # why nothing was graded (no exercise module found), for every report
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
