@@ -626,7 +626,7 @@ def rich_text(result: RunResult, lang: str = "en", *, student: bool = True, hint
     """The terminal report as plain text, 100 columns wide."""
     buf = StringIO()
     console = Console(file=buf, width=100, no_color=True, color_system=None, highlight=False,
-                      soft_wrap=False, emoji=False, force_terminal=False)
+                      soft_wrap=False, emoji=False, force_terminal=False, force_jupyter=False)
     render(result, console, lang, hints, student)
     return buf.getvalue()
 
