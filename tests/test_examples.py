@@ -2,8 +2,9 @@
 in a copy of a student's repository (the student release), in a temporary folder.
 
 `uses:` steps are emulated: actions/checkout is the copy; actions/setup-python is a fresh
-virtual environment of the requested Python on the PATH (one that sees this machine's torch,
-so pip finds it installed instead of downloading it); actions/upload-artifact checks that
+virtual environment of the requested Python on the PATH (one that sees the packages of the
+environment running the tests, torch among them, so pip finds torch installed instead of
+downloading it); actions/upload-artifact checks that
 its path exists. `${{ vars.NAME || 'default' }}` is the only expression form evaluated: the
 workflow uses no other. (examples/gradescope is run by tests/test_gradescope.py.)
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.envs import clean_env, rmtree, venv_parent
+from tests.envs import clean_env, make_venv, rmtree, venv_parent
 from tests.harness import ROOT, SOLUTIONS
 
 pytestmark = pytest.mark.slow
@@ -69,10 +70,8 @@ def run_workflow(repo: Path, tmp: Path, variables: dict[str, str], env_override:
             have = f"{sys.version_info.major}.{sys.version_info.minor}"
             if want != have:
                 pytest.skip(f"the workflow asks for Python {want}; this test runs on {have}")
-            venv = tmp / "hostedtoolcache-python"
-            # the real interpreter, with its site-packages (torch, pip) visible behind the venv's own
-            subprocess.run([str(Path(sys.executable).resolve()), "-m", "venv", "--system-site-packages",
-                            "--without-pip", str(venv)], check=True, timeout=300, env=clean_env())
+            # this interpreter, seeing this environment's packages (torch, pip) behind its own
+            venv = make_venv(tmp / "hostedtoolcache-python").parent.parent
             env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
         elif uses == "actions/upload-artifact":
             assert (work / step["with"]["path"]).exists(), f"nothing to upload at {step['with']['path']}"

@@ -5,8 +5,7 @@
 # Gradescope unpacks it in /autograder/source.
 #
 # Tested by tests/test_gradescope.py, which runs these steps in a fake /autograder: all but
-# apt-get (GRADER_SETUP_APT=0), with the machine's torch (GRADER_VENV_OPTS=--system-site-packages
-# and GRADER_TORCH=torch==<its version>, which pip then finds installed).
+# apt-get (GRADER_SETUP_APT=0), in a venv that already sees the test machine's torch.
 set -euo pipefail
 AUTOGRADER="${AUTOGRADER:-/autograder}"
 SOURCE="$AUTOGRADER/source"
@@ -21,11 +20,9 @@ if [ "${GRADER_SETUP_APT:-1}" = 1 ]; then
 fi
 
 # Ubuntu's Python is "externally managed" (PEP 668): the grader gets a virtual environment.
-# shellcheck disable=SC2086  # GRADER_VENV_OPTS: options of `python3 -m venv` (the tests')
-python3 -m venv ${GRADER_VENV_OPTS:-} "$VENV"
+python3 -m venv "$VENV"
 # The CPU build of torch (Gradescope has no GPU): ~200 MB instead of several GB of CUDA.
-# shellcheck disable=SC2086  # GRADER_TORCH is a list of pip arguments
-"$VENV/bin/python" -m pip install --no-cache-dir ${GRADER_TORCH:-torch --index-url https://download.pytorch.org/whl/cpu}
+"$VENV/bin/python" -m pip install --no-cache-dir torch --index-url https://download.pytorch.org/whl/cpu
 "$VENV/bin/python" -m pip install --no-cache-dir "$SOURCE"
 
 # Only root may read the course folder (the reference, the known mistakes): student code runs
