@@ -46,10 +46,11 @@ class Job:
 
 
 def unpack(source: Path, dest: Path) -> Path:
-    """The folder holding a submission's modules: the folder itself, or a .zip unpacked safely
-    (no absolute paths, no ``..``, no links, size and count capped)."""
+    """A submission as a folder: the folder itself, or a .zip unpacked safely into ``dest``
+    (no absolute paths, no ``..``, no links, size and count capped). Where its modules are
+    in it is :func:`grader.discover.find_modules`' business."""
     if source.is_dir():
-        return _modules_root(source)
+        return source
     if source.suffix.lower() != ".zip" or not source.is_file():
         raise BadSubmission(f"{source.name}: not a folder or a .zip file")
     try:
@@ -75,18 +76,7 @@ def unpack(source: Path, dest: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(info) as src, open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-    return _modules_root(dest)
-
-
-def _modules_root(folder: Path) -> Path:
-    """``exercises/`` inside the folder when there is one, else the folder, else its only child."""
-    for cand in (folder / "exercises", folder):
-        if cand.is_dir() and any(cand.glob("*.py")):
-            return cand
-    children = [c for c in folder.iterdir() if c.is_dir() and not c.name.startswith((".", "__"))]
-    if len(children) == 1:
-        return _modules_root(children[0])
-    return folder
+    return dest
 
 
 # --- pool side ---------------------------------------------------------------------------
@@ -116,23 +106,31 @@ def _init_pool(require_sandbox: bool, reference: str | None = None) -> None:
 
 def _grade_one(job: Job) -> dict[str, Any]:
     """Grade one submission in a pool process; return a summary (plain data)."""
+    from grader.discover import find_modules, not_graded
     from grader.formats import write_all as write_reports
     from grader.metadata import load_exercises
     from grader.runner import Runner
 
     tmp = Path(tempfile.mkdtemp(prefix="grade-batch-"))
     try:
-        folder = unpack(Path(job.source), tmp / "unpacked")
-        exercises = [e for e in load_exercises() if not job.exercises or e.id in job.exercises]
-        runner = Runner(folder, exercises, mode=job.mode,
-                        reference=Path(job.reference) if job.reference else None, seed=job.seed,
-                        sandbox=_SANDBOX, zygote=_ZYGOTE)  # zygote None: one of its own, closed after
-        result = runner.run()
+        course = load_exercises()
+        found = find_modules(unpack(Path(job.source), tmp / "unpacked"), [e.id for e in course])
+        exercises = [e for e in course if not job.exercises or e.id in job.exercises]
+        if found.folder is None:
+            result = not_graded(exercises, mode=job.mode, seed=job.seed or 0, sandbox=_SANDBOX.level,
+                                problem=found.problem(), submission=job.source)
+        else:
+            runner = Runner(found.folder, exercises, mode=job.mode,
+                            reference=Path(job.reference) if job.reference else None, seed=job.seed,
+                            sandbox=_SANDBOX, zygote=_ZYGOTE)  # zygote None: one of its own, closed after
+            result = runner.run()
         paths = write_reports(result, Path(job.out_dir), job.formats, job.lang)
-        return {"name": job.name, "status": "graded" if not result.grader_errors else "grader error",
+        status = "grader error" if result.grader_errors else "no modules found" if result.problem else "graded"
+        return {"name": job.name, "status": status,
                 "score": result.score, "max_score": result.max_score, "seed": result.seed,
                 "exercises": {e.id: e.score for e in result.exercises},
-                "reports": {k: str(v) for k, v in paths.items()}}
+                "reports": {k: str(v) for k, v in paths.items()},
+                **({"error": result.problem.splitlines()[0]} if result.problem else {})}
     except BadSubmission as exc:
         return {"name": job.name, "status": "bad submission", "score": 0.0, "max_score": 0.0,
                 "error": str(exc), "exercises": {}}

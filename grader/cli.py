@@ -140,16 +140,94 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
             fail_under: float | None, lang: str | None, max_examples: int | None, memory: int,
             sandbox_level: str, require_sandbox: bool, watch: bool, staff: bool, jobs: int) -> None:
     """Grade EXERCISES (default: all) and print a report."""
-    submission, reference, mode = _resolve_paths(submission, reference, mode)
-    selected = _select(exercises)
     lang = lang or default_lang()
     fmts = fmts or ("rich",)
+    failure = _FailureReport(fmts, output, output_dir, lang, staff)
+    try:
+        code = _grade(exercises, submission, reference, mode, seed, fmts, output, output_dir, fail_under, lang,
+                      max_examples, memory, sandbox_level, require_sandbox, watch, staff, jobs, failure)
+    except click.UsageError as err:
+        failure.write(f"usage error: {err.format_message()}")
+        raise
+    except GraderFailed as err:
+        click.echo(f"grader error: {err}", err=True)
+        failure.write(str(err))
+        code = EXIT_GRADER
+    except Exception as err:  # noqa: BLE001 - a bug or a broken install: still leave a report
+        import traceback
+
+        traceback.print_exc()
+        failure.write(f"{type(err).__name__}: {err}")
+        code = EXIT_GRADER
+    _fast_exit(code)
+
+
+class GraderFailed(RuntimeError):
+    """Grading could not run or finish (refused sandbox, a dead worker factory, ...)."""
+
+
+class _FailureReport:
+    """When grading cannot run, every report asked for is still written: score 0 and the
+    reason (Gradescope shows a results.json's output to students and staff; without one it
+    shows only "the autograder failed to produce results")."""
+
+    def __init__(self, fmts: tuple[str, ...], output: Path | None, output_dir: Path | None, lang: str,
+                 staff: bool) -> None:
+        self.fmts, self.output, self.output_dir, self.lang, self.staff = fmts, output, output_dir, lang, staff
+        self.exercises: list = []
+        self.mode, self.sandbox = "unknown", "none"
+        self.done = False
+
+    def write(self, reason: str) -> None:
+        if self.done or (self.output is None and self.output_dir is None and self.fmts == ("rich",)):
+            return
+        self.done = True
+        message = f"The grader could not grade this submission: {reason}"
+        try:
+            from grader.discover import not_graded
+            from grader.metadata import load_exercises
+
+            exercises = self.exercises or load_exercises()
+            result = not_graded(exercises, mode=self.mode, seed=0, sandbox=self.sandbox, error=message)
+            _emit(result, self.fmts, self.output, self.output_dir, self.lang, {}, None, False, self.staff)
+        except Exception as err:  # noqa: BLE001 - the formats themselves are broken: plain JSON
+            click.echo(f"grader error: could not write the reports ({type(err).__name__}: {err})", err=True)
+            self._bare(message)
+
+    def _bare(self, message: str) -> None:
+        import json
+
+        doc = {"score": 0.0, "output": message, "output_format": "text", "visibility": "visible",
+               "stdout_visibility": "hidden", "tests": []}
+        if "gradescope" in self.fmts:
+            path = self.output_dir / "results.json" if self.output_dir else self.output
+            if path is None:
+                click.echo(json.dumps(doc))
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path | None, mode: str,
+           seed: int | None, fmts: tuple[str, ...], output: Path | None, output_dir: Path | None,
+           fail_under: float | None, lang: str, max_examples: int | None, memory: int,
+           sandbox_level: str, require_sandbox: bool, watch: bool, staff: bool, jobs: int,
+           failure: _FailureReport) -> int:
     if len(fmts) > 1 and output_dir is None:
         raise click.UsageError("several --format values need --output-dir")
     if output is not None and output_dir is not None:
         raise click.UsageError("give --output or --output-dir, not both")
+    if os.environ.get("GRADER_TEST_INJECT_BUG") == "cli":  # for the tests only
+        raise RuntimeError("injected grader bug")
+    selected = _select(exercises)
+    failure.exercises = selected
+    given = submission
+    submission, reference, mode = _resolve_paths(submission, reference, mode)
+    failure.mode = mode
+    from grader.discover import find_modules, not_graded
     from grader.host.pool import GraderError
     from grader.host.sandbox import SandboxUnavailable, choose
+    from grader.metadata import load_exercises
     from grader.reports import make_console, render_exercise
     from grader.runner import Runner
 
@@ -157,13 +235,21 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
         sandbox = choose(require_strong=require_sandbox, hide=[p for p in (reference,) if p is not None],
                          prefer=sandbox_level)
     except SandboxUnavailable as err:
-        click.echo(f"grader error: {err}", err=True)
-        sys.exit(EXIT_GRADER)
+        raise GraderFailed(f"refused to grade: {err}") from None
+    failure.sandbox = sandbox.level
     to_terminal = fmts == ("rich",) and output is None and output_dir is None
     console = make_console()
     hints = all_hints()
-    streamed: dict = {}
 
+    found = find_modules(submission, [e.id for e in load_exercises()])
+    if found.folder is None:
+        result = not_graded(selected, mode=mode, seed=seed or 0, sandbox=sandbox.level,
+                            problem=found.problem(), submission=str(given or submission))
+        _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
+        return EXIT_FAIL_UNDER if fail_under is not None and fail_under > 0 else EXIT_OK
+    submission = found.folder
+
+    streamed: dict = {}
     bar = None
 
     def progress(event: str, item) -> None:
@@ -180,8 +266,10 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
     if watch:
         from grader.watch import watch_loop
 
-        sys.exit(watch_loop(submission, selected, mode=mode, reference=reference, seed=seed,
-                            sandbox=sandbox, console=console, lang=lang, hints=hints))
+        # the loop closed its zygote: _fast_exit skips the interpreter teardown, in which
+        # Python 3.13 reports the control socket's buffered writer as "Exception ignored"
+        return watch_loop(submission, selected, mode=mode, reference=reference, seed=seed,
+                          sandbox=sandbox, console=console, lang=lang, hints=hints)
     try:
         runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
                         sandbox=sandbox, memory=memory << 20, max_examples=max_examples,
@@ -196,15 +284,14 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
         else:
             result = runner.run()
     except GraderError as err:
-        click.echo(f"grader error: {err}", err=True)
-        sys.exit(EXIT_GRADER)
+        raise GraderFailed(str(err)) from None
     _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
-    code = EXIT_OK
+    failure.done = True
     if result.grader_errors:
-        code = EXIT_GRADER
-    elif fail_under is not None and result.max_score and 100.0 * result.score / result.max_score < fail_under:
-        code = EXIT_FAIL_UNDER
-    _fast_exit(code)
+        return EXIT_GRADER
+    if fail_under is not None and result.max_score and 100.0 * result.score / result.max_score < fail_under:
+        return EXIT_FAIL_UNDER
+    return EXIT_OK
 
 
 def _fast_exit(code: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from grader.reports import SYMBOL, TEXT, hint_for, json_text, next_step, render, write_atomic
+from grader.reports import SYMBOL, TEXT, hint_for, json_text, next_step, render, translate, write_atomic
 from grader.runner import CheckResult, ExerciseResult, RunResult
 
 FILENAMES = {
@@ -40,7 +40,7 @@ EXTRA = {
         "hidden_name": "hidden check {i} of {ex}", "hidden_summary": "{ex}: {n} hidden check(s), {failed} failed",
         "passed": "passed", "failed": "failed", "error": "error", "message": "message",
         "mode": "mode", "seed": "seed", "sandbox": "sandbox", "versions": "versions", "time": "time",
-        "hidden_check_failed": "hidden check failed",
+        "hidden_check_failed": "hidden check failed", "not_graded": "Submission: not graded",
     },
     "zh": {
         "report": "评分报告", "exercise": "练习", "max": "满分", "status": "状态",
@@ -48,7 +48,7 @@ EXTRA = {
         "hidden_name": "{ex} 的隐藏检查 {i}", "hidden_summary": "{ex}：{n} 个隐藏检查，{failed} 个未通过",
         "passed": "通过", "failed": "未通过", "error": "误差", "message": "信息",
         "mode": "模式", "seed": "种子", "sandbox": "沙箱", "versions": "版本", "time": "用时",
-        "hidden_check_failed": "隐藏检查未通过",
+        "hidden_check_failed": "隐藏检查未通过", "not_graded": "提交：未评分",
     },
 }
 
@@ -212,14 +212,27 @@ def gradescope(result: RunResult, student: bool = True, *, lang: str = "en",
             test |= {"visibility": "after_published" if c.hidden else "visible",
                      "name_format": "text", "output_format": "text"}
             tests.append(test)
+    if result.problem:
+        problem = "\n".join(translate(line, lang) for line in result.problem.splitlines())
+        summary += problem.splitlines()[:-1]  # the last line is the next step, below
+        tests.append({"name": t["not_graded"], "number": "submission", "score": 0.0,
+                      "max_score": float(result.max_score), "status": "failed", "output": clean(problem),
+                      "tags": ["submission"], "visibility": "visible", "name_format": "text",
+                      "output_format": "text"})
     if result.grader_errors:
         summary += ["", t["grader_error"]]
         summary += ["  " + clean(e.splitlines()[0] if e else "", 500) for e in result.grader_errors]
+        if not result.exercises:  # nothing graded: say so where the tests are listed too
+            tests.append({"name": t["not_graded"], "number": "submission", "score": 0.0,
+                          "max_score": float(result.max_score), "status": "failed",
+                          "output": clean("\n".join([t["grader_error"], *result.grader_errors])),
+                          "tags": ["submission", "grader error"], "visibility": "visible",
+                          "name_format": "text", "output_format": "text"})
     summary += ["", next_step(result, lang)]
     return {
         "score": float(result.score),
         "execution_time": int(round(result.seconds)),
-        "output": clean("\n".join(summary), 8 * FIELD_LIMIT),
+        "output": clean(re.sub(r"\n{3,}", "\n\n", "\n".join(summary)), 8 * FIELD_LIMIT),
         "output_format": "text",
         "test_output_format": "text",
         "test_name_format": "text",
@@ -293,6 +306,20 @@ def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: d
         if errs:
             ET.SubElement(suite, "system-err").text = clean(
                 "\n".join(_first_line(e) if student else e for e in errs), 4 * FIELD_LIMIT)
+    if result.problem or (result.grader_errors and not result.exercises):
+        # nothing graded: one failing case that says why, so CI shows it instead of "0 tests"
+        suite = ET.SubElement(root, "testsuite", {"name": "submission", "tests": "1", "time": "0.000",
+                                                  "failures": "1" if result.problem else "0",
+                                                  "errors": "0" if result.problem else "1", "skipped": "0"})
+        case = ET.SubElement(suite, "testcase", {"classname": "grader.submission", "name": "graded"})
+        body = ("\n".join(translate(line, lang) for line in result.problem.splitlines()) if result.problem
+                else "\n".join(result.grader_errors))
+        el = ET.SubElement(case, "failure" if result.problem else "error",
+                           {"message": _first_line(body), "type": "not graded" if result.problem else "grader error"})
+        el.text = clean(body, 4 * FIELD_LIMIT)
+        root.set("tests", str(int(root.get("tests", "0")) + 1))
+        key = "failures" if result.problem else "errors"
+        root.set(key, str(int(root.get(key, "0")) + 1))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -327,11 +354,14 @@ def markdown(result: RunResult, lang: str = "en", *, student: bool = True, hints
     t = _text(lang)
     out = [f"## {t['report']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
            f"({_pct(result.score, result.max_score)})", ""]
+    if result.problem:
+        out += [f"> ❌ {_md(translate(line, lang), 2000)}" for line in result.problem.splitlines()[:-1]] + [""]
     if result.grader_errors:
         out.append(f"> ⚠️ **{_md(t['grader_error'])}**")
         out += [f"> {_md(_first_line(e), 300)}" for e in result.grader_errors[:10]]
         out.append("")
-    out += [f"| {t['exercise']} | {t['score']} | {t['max']} | {t['status']} |", "|---|---:|---:|:---:|"]
+    if result.exercises:
+        out += [f"| {t['exercise']} | {t['score']} | {t['max']} | {t['status']} |", "|---|---:|---:|:---:|"]
     for ex in result.exercises:
         out.append(f"| **{_md(ex.id, 100)}** {_md(_ex_title(ex, lang), 200)} | {_fmt(ex.score)} | "
                    f"{_fmt(ex.max_score)} | {_emoji(ex)} |")
@@ -566,19 +596,24 @@ def html(result: RunResult, lang: str = "en", *, student: bool = True, hints: di
            "<body><main><header>", f"<h1>{_e(t['report'])}</h1>",
            f'<p class="total {_grade_class(result.score, result.max_score)}">{_e(t["score"])}: {_e(total)}</p>',
            f'<p class="meta">{_e(_meta_line(result, lang))}<br>{_e(_versions(result))}</p></header>']
+    if result.problem:
+        out.append('<div class="errors">' + "".join(f"<p>{_e(translate(line, lang))}</p>"
+                                                    for line in result.problem.splitlines()[:-1]) + "</div>")
     if result.grader_errors:
         out.append(f'<div class="errors"><p><b>{_e(t["grader_error"])}</b></p><ul>')
         out += [f"<li>{_e(_first_line(e))}</li>" for e in result.grader_errors[:20]]
         out.append("</ul></div>")
-    out.append(f'<table class="summary"><thead><tr><th>{_e(t["exercise"])}</th><th>{_e(t["score"])}</th>'
-               f'<th>{_e(t["max"])}</th><th>{_e(t["checks"])}</th></tr></thead><tbody>')
+    if result.exercises:
+        out.append(f'<table class="summary"><thead><tr><th>{_e(t["exercise"])}</th><th>{_e(t["score"])}</th>'
+                   f'<th>{_e(t["max"])}</th><th>{_e(t["checks"])}</th></tr></thead><tbody>')
     for ex in result.exercises:
         passed = sum(c.status == "passed" for c in ex.checks)
         out.append(f'<tr><td><a href="#{_anchor(ex.id)}">{_e(ex.id)}</a> '
                    f'<span class="muted">{_e(_ex_title(ex, lang))}</span></td>'
                    f'<td class="num {_grade_class(ex.score, ex.max_score)}">{_fmt(ex.score)}</td>'
                    f'<td class="num">{_fmt(ex.max_score)}</td><td class="num">{passed}/{len(ex.checks)}</td></tr>')
-    out.append("</tbody></table>")
+    if result.exercises:
+        out.append("</tbody></table>")
     out += [_exercise_html(ex, lang, student, hints) for ex in result.exercises]
     out.append(f"<footer><p><b>{_e(next_step(result, lang))}</b></p></footer></main></body></html>")
     return "\n".join(out) + "\n"
@@ -591,7 +626,7 @@ def rich_text(result: RunResult, lang: str = "en", *, student: bool = True, hint
     """The terminal report as plain text, 100 columns wide."""
     buf = StringIO()
     console = Console(file=buf, width=100, no_color=True, color_system=None, highlight=False,
-                      soft_wrap=False, emoji=False, force_terminal=False)
+                      soft_wrap=False, emoji=False, force_terminal=False, force_jupyter=False)
     render(result, console, lang, hints, student)
     return buf.getvalue()
 

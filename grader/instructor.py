@@ -251,17 +251,17 @@ INSTRUCTOR_ONLY = {"instructor.py", "stubgen.py"}
 
 
 def release_pyproject(root: Path) -> str:
-    """The student distribution's pyproject.toml: the same package and ``grade`` command,
-    installable with ``pip install .`` (no editable install, no extras)."""
+    """The student distribution's pyproject.toml: the same package, dependencies and ``grade``
+    command, installable with ``pip install .``. Built by flit_core, which ships every file of
+    the package folder (catalogs, snapshots, data) and leaves no ``build/`` or ``*.egg-info``
+    beside the student's exercises."""
     data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     project = data.get("project", {})
-    package_data = (data.get("tool", {}).get("setuptools", {}).get("package-data", {}).get("grader")
-                    or ["course/*.toml", "course/snapshots/*.snap", "data/*.npz"])
     q = lambda v: json.dumps(v, ensure_ascii=False)  # TOML basic strings and arrays of them
     deps = "".join(f"  {q(d)},\n" for d in project.get("dependencies", []))
     return f"""[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
+requires = ["flit_core>=3.9,<5"]
+build-backend = "flit_core.buildapi"
 
 [project]
 name = {q(project.get("name", "transformer-grader"))}
@@ -275,11 +275,8 @@ dependencies = [
 [project.scripts]
 grade = "grader.cli:main"
 
-[tool.setuptools.packages.find]
-include = ["grader*"]
-
-[tool.setuptools.package-data]
-grader = {q(package_data)}
+[tool.flit.module]
+name = "grader"
 """
 
 

@@ -34,6 +34,7 @@ TEXT = {
         "fix_first": "fix {dep} first (this exercise builds on it)", "output": "your program printed",
         "score": "score", "grader_error": "grader error (not your fault; tell the course staff)",
         "not_implemented": "not implemented yet",
+        "nothing_graded": "nothing was graded: tell the course staff (this is not a problem with your code)",
     },
     "zh": {
         "not_started": "尚未开始", "start_here": "从这里开始", "input": "最小的失败输入",
@@ -43,6 +44,7 @@ TEXT = {
         "fix_first": "请先修好 {dep}（本练习依赖它）", "output": "你的程序输出",
         "score": "得分", "grader_error": "评分器错误（不是你的问题，请告知课程助教）",
         "not_implemented": "尚未实现",
+        "nothing_graded": "没有评分：请告知课程助教（这不是你的代码的问题）",
     },
 }
 
@@ -60,9 +62,7 @@ def translate(message: str, lang: str, exercise: str = "") -> str:
 
 @functools.lru_cache(maxsize=64)
 def _catalog(name: str) -> list[tuple[re.Pattern, str]]:
-    import tomllib
-
-    from grader.metadata import COURSE_DIR
+    from grader.metadata import COURSE_DIR, tomllib
 
     path = COURSE_DIR / "i18n" / f"{name}.toml"
     if not name or not path.is_file():
@@ -235,6 +235,10 @@ def hint_for(hints: dict | None, fn: str, level: int, lang: str) -> str:
 
 def next_step(result: RunResult, lang: str = "en") -> str:
     t = TEXT[lang]
+    if result.problem:
+        return f"{t['next']}: " + translate(result.problem.splitlines()[-1], lang)
+    if result.grader_errors and not result.exercises:
+        return t["nothing_graded"]
     by_id = {e.id: e for e in result.exercises}
     for ex in result.exercises:
         if ex.score < ex.max_score:
@@ -253,6 +257,9 @@ def render_summary(console: Console, result: RunResult, lang: str = "en") -> Non
     total.append(f"   mode {result.mode} · seed {result.seed} · sandbox {result.sandbox} · "
                  f"{result.seconds:.1f} s", style="dim")
     console.print(total)
+    if result.problem:
+        for line in result.problem.splitlines()[:-1]:
+            console.print(Text(translate(line, lang), style="bold red"), overflow="fold")
     if result.grader_errors:
         console.print(Text(t["grader_error"], style="bold magenta"))
         for e in result.grader_errors:
@@ -302,6 +309,7 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
         "score": result.score, "max_score": result.max_score, "mode": result.mode,
         "seed": result.seed, "sandbox": result.sandbox, "versions": result.versions,
         "seconds": result.seconds, "grader_errors": result.grader_errors, "exercises": exercises,
+        "problem": result.problem,
     }
 
 

@@ -91,6 +91,7 @@ class RunResult:
     seconds: float = 0.0
     grader_errors: list[str] = field(default_factory=list)
     submission: str = ""
+    problem: str = ""  # why nothing was graded (no exercise module found), for every report
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,6 +159,7 @@ class Runner:
         self.reference = None
         self.mistakes = None
         self.grader_errors: list[str] = []
+        keep_hypothesis_out_of(self.submission)
         if mode == "official":
             import threading
 
@@ -540,6 +542,27 @@ class Runner:
                 if deps:
                     r.failure.message += f" (may fail because {deps[0]} fails: fix that first)"
                     break
+
+
+def keep_hypothesis_out_of(folder: Path) -> None:
+    """Hypothesis keeps a cache (``.hypothesis/``) in the working directory, which is often the
+    student's folder: point it at the user's cache instead (``HYPOTHESIS_STORAGE_DIRECTORY``
+    still wins)."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    for base in (Path.home() / ".cache", Path(tempfile.gettempdir())):
+        target = base / "transformer-grader" / "hypothesis"
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(target, os.W_OK) and not target.resolve().is_relative_to(folder.resolve()):
+            set_hypothesis_home_dir(target)
+            return
 
 
 def _import_torch() -> None:
