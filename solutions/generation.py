@@ -36,11 +36,25 @@ from torch import nn
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-# BEGIN SOLUTION (remove)
 def _cached_attention(
     attn: nn.Module, h: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """Causal self-attention of T new positions over the P cached ones plus themselves."""
+    """One block's attention for T new positions over the P cached ones and themselves.
+
+    A helper for ``forward_with_cache`` (the grader only calls that one).
+
+    Args:
+        attn: the block's MultiHeadAttention (q_proj, k_proj, v_proj, o_proj, n_heads).
+        h: [B, T, D], ln1 of the new positions.
+        past: None or the block's cached (k, v), each [B, H, P, dh].
+    Returns:
+        (out [B, T, D] after o_proj, (k, v) each [B, H, P+T, dh]).
+
+    新的第 t 个查询位于位置 P+t，可以看到键 0..P+t：掩码形状为 [T, P+T]。
+    """
+    # TODO: q, k, v from the projections, split into heads; concatenate past k, v along the
+    #       positions (dim 2); mask torch.ones(T, P+T).tril(diagonal=P); attention; merge; o_proj.
+    # BEGIN SOLUTION
     T = h.shape[1]
     q = split_heads(attn.q_proj(h), attn.n_heads)                   # (B, H, T, dh)
     k = split_heads(attn.k_proj(h), attn.n_heads)                   # (B, H, T, dh)
@@ -53,7 +67,7 @@ def _cached_attention(
     mask = torch.ones(T, P + T, dtype=torch.bool, device=h.device).tril(diagonal=P)
     out, _ = scaled_dot_product_attention(q, k, v, mask)            # (B, H, T, dh)
     return attn.o_proj(merge_heads(out)), (k, v)                    # (B, T, D)
-# END SOLUTION
+    # END SOLUTION
 
 
 def forward_with_cache(
@@ -98,9 +112,9 @@ def forward_with_cache(
     Lecture: "🤗 Decoder" (自回归生成), "🤗 Multi Head Attention".
     """
     # TODO: P from the cache (0 when None); check P + T; embeddings at positions P..P+T-1;
-    #       per block: ln1, q/k/v projections split into heads, concatenate the cached k, v,
-    #       causal mask of shape [T, P+T] (query t sees keys <= P+t), attention, o_proj,
-    #       residual, ffn; keep (k, v) for the new cache; ln_f and lm_head at the end.
+    #       per block: x = x + attention of block.ln1(x) (_cached_attention above), then
+    #       x = x + block.ffn(block.ln2(x)); keep each block's (k, v) for the new cache;
+    #       model.lm_head(model.ln_f(x)) at the end.
     # BEGIN SOLUTION
     B, T = ids.shape
     P = 0 if not cache else cache[0][0].shape[2]
