@@ -178,7 +178,7 @@ def repetition_penalty(logits: torch.Tensor, ids: torch.Tensor, penalty: float) 
 
     For every token v present in ids[b] (once or many times: the penalty applies once):
     logits[b, v] / penalty if logits[b, v] > 0, logits[b, v] * penalty otherwise, so with
-    penalty > 1 the token always becomes less likely (🤗 ``RepetitionPenaltyLogitsProcessor``,
+    penalty > 1 the token never becomes more likely (🤗 ``RepetitionPenaltyLogitsProcessor``,
     from the CTRL paper). penalty == 1 changes nothing; penalty < 1 favours repeats.
 
     Args:

@@ -173,6 +173,10 @@ def _close(ctx, got: np.ndarray, want: np.ndarray, message: str) -> None:
     except CheckFailed as cf:
         cf.failure.error = cf.failure.error or cf.failure.message
         cf.failure.message = message
+        if got.shape == want.shape and got.size:  # where: names the mistake when the message repeats
+            diff = np.abs(np.nan_to_num(got.astype(np.float64) - want.astype(np.float64), nan=np.inf))
+            idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
+            cf.failure.message += f" (largest difference {float(diff[idx]):.3g} at {list(map(int, idx))})"
         raise
 
 
@@ -554,7 +558,7 @@ def _check_greedy(ctx, model: Handle, out: np.ndarray, L0: int, V: int, penalty:
             b = int(np.argmax(bad))
             fail(f"row {b}, new token {t + 1 - L0} (position {t + 1}) is not {what}: the model's "
                  f"logits for the sequence so far{' (penalised)' if penalty != 1.0 else ''} pick "
-                 f"{int(np.argmax(z[b]))}",
+                 f"{int(np.argmax(z[b]))}, not {int(out[b, t + 1])}",
                  expected=f"token {int(np.argmax(z[b]))} (logit {best[b]:.4f})",
                  got=f"token {int(out[b, t + 1])} (logit {chosen[b]:.4f})")
 
