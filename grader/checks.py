@@ -262,7 +262,7 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
             idx = tuple(int(i) for i in bad[0]) if len(bad) else None
             return Failure(f"{path}: non-finite values (nan/inf) where the reference has none",
                            expected=_fmt_vals(w, idx), got=_fmt_vals(g, idx))
-        diff = np.where(finite_w, np.abs(g64 - w64), 0.0)
+        diff = np.abs(np.where(finite_w, g64, 0.0) - np.where(finite_w, w64, 0.0))  # no inf - inf
         scale = max(1.0, float(np.max(np.abs(np.where(finite_w, w64, 0.0)), initial=0.0)))
         allowed = tol.atol * scale + tol.rtol * np.abs(np.where(finite_w, w64, 0.0))
         if np.all(diff <= allowed) and np.array_equal(g64[~finite_w], w64[~finite_w]):

@@ -3,7 +3,9 @@
 Arrays become tensors through a ``leaf`` function the caller chooses; one-key dicts are tags
 for objects that cannot travel as data: ``{"$noncontig": a}`` (the same values with transposed
 storage), ``{"$param": a}``, ``{"$generator": seed}``, ``{"$dtype": "float64"}`` and
-``{"$linear": {"weight": w, "bias": b}}``. The worker adds ``$ref`` (an object it keeps).
+``{"$linear": {"weight": w, "bias": b}}``, ``{"$bytes": "e58c97"}`` (bytes, as hex),
+``{"$items": [[key, value], ...]}`` (a dict whose keys need not be str, e.g. int token ids) and
+``{"$shape_log": None}`` (a fresh ``ShapeLog``). The worker adds ``$ref`` (an object it keeps).
 Shared by the trusted side (the reference's inputs) and the worker, so both build the same.
 """
 
@@ -32,6 +34,8 @@ def materialize(v: Any, leaf: Callable[[Any], Any], special: dict[str, Callable[
         (key, inner), = v.items()
         if special and key in special:
             return special[key](inner)
+        if key == "$items" and isinstance(inner, list):
+            return {materialize(k, leaf, special): materialize(x, leaf, special) for k, x in inner}
         made = _tagged(key, inner, leaf)
         if made is not None:
             return made
@@ -57,4 +61,25 @@ def _tagged(key: str, inner: Any, leaf: Callable[[Any], Any]) -> Any:
             if b is not None:
                 lin.bias.copy_(leaf(b))
         return lin
+    if key == "$bytes" and isinstance(inner, str):
+        return bytes.fromhex(inner)
+    if key == "$shape_log" and inner is None:
+        return ShapeLog()
     return None
+
+
+class ShapeLog:
+    """A forward (pre-)hook that records the shapes of the tensors each call receives.
+
+    ``module.register_forward_pre_hook(log)``; ``log.calls`` then holds, per call, the shapes
+    of the tensor arguments, so a check can see how often a submodule ran and on how many
+    positions. It changes nothing (returns None).
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[list[list[int]]] = []
+
+    def __call__(self, module: Any, args: tuple, *rest: Any) -> None:
+        import torch
+
+        self.calls.append([list(a.shape) for a in args if isinstance(a, torch.Tensor)])
