@@ -549,3 +549,18 @@ def test_a_killed_grader_leaves_nothing_behind(tmp_path):
     assert not list(tmp.iterdir()), list(tmp.iterdir())
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(sub) not in ps
+
+
+def test_allowlist_never_takes_the_cwd_or_tmp(monkeypatch, tmp_path):
+    """sys.path holds the cwd (``python -m`` from /tmp, a home folder, a checkout): none of
+    them is mounted, only the interpreter's own and package folders."""
+    from grader.host import sandbox
+
+    monkeypatch.setattr(sys, "path", ["/tmp", str(tmp_path), str(Path.home()), str(ROOT), *sys.path])
+    sandbox.allowlist.cache_clear()
+    try:
+        paths = sandbox.allowlist()
+    finally:
+        sandbox.allowlist.cache_clear()
+    for bad in (Path("/tmp"), tmp_path, Path.home(), ROOT):
+        assert bad not in paths, (bad, paths)

@@ -191,9 +191,15 @@ def interpreter_paths() -> list[Path]:
             paths.add(Path(v))
     import site
 
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     for p in [*site.getsitepackages(), *sys.path]:
-        if p and Path(p).is_dir():
-            paths.add(Path(p).resolve())
+        if not p or not Path(p).is_dir():
+            continue
+        q = Path(p).resolve()
+        # only the interpreter's own folders and package folders: never the cwd or a script's
+        # folder that sys.path also holds (/tmp, a home folder, a checkout)
+        if any(q.is_relative_to(pre) for pre in prefixes) or q.name in ("site-packages", "dist-packages"):
+            paths.add(q)
     roots = [r.resolve() for r in _course_roots([])]
     keep = []
     for p in paths:
