@@ -95,3 +95,31 @@ def path_without(program: str, tmp: Path, first: list[Path] | None = None) -> st
 
 def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def python_readable_by_others(tmp: Path) -> list[str]:
+    """A command prefix under which this interpreter's installation is readable by other
+    users, as in a Docker image (here it may sit under a closed /root): a private mount
+    namespace with a traversable tmpfs over the closed folder and the installation bound back.
+    [] when it already is; skips the test when that cannot be arranged."""
+    import pytest
+
+    home = Path(sys.base_prefix)
+    closed = next((p for p in [*home.parents[::-1], home] if p != Path("/") and not os.stat(p).st_mode & 0o001),
+                  None)
+    if closed is None:
+        return []
+    if shutil.which("unshare") is None or os.getuid() != 0:
+        pytest.skip("the Python installation is closed to other users and cannot be opened here")
+    real = Path(tempfile.mkdtemp(prefix="real-", dir=tmp))
+    inner = home.relative_to(closed).parts[0]
+    script = (f'mount --bind {closed} {real} && mount -t tmpfs -o mode=0755 tmpfs {closed} && '
+              f'mkdir -p {closed / inner} && mount --bind {real / inner} {closed / inner} && exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+
+
+def open_to_others(path: Path) -> None:
+    """Let other users traverse the folders above ``path`` (pytest's are 0700)."""
+    for p in [path, *path.parents]:
+        if p != Path("/") and p.exists():
+            os.chmod(p, os.stat(p).st_mode | 0o711)
