@@ -3,7 +3,8 @@
 Arrays become tensors through a ``leaf`` function the caller chooses; one-key dicts are tags
 for objects that cannot travel as data: ``{"$noncontig": a}`` (the same values with transposed
 storage), ``{"$param": a}``, ``{"$generator": seed}``, ``{"$dtype": "float64"}`` and
-``{"$linear": {"weight": w, "bias": b}}``. The worker adds ``$ref`` (an object it keeps).
+``{"$linear": {"weight": w, "bias": b}}`` and ``{"$intkeys": [[k, v], ...]}`` (a dict with int keys,
+which the wire cannot carry as such). The worker adds ``$ref`` (an object it keeps).
 Shared by the trusted side (the reference's inputs) and the worker, so both build the same.
 """
 
@@ -32,6 +33,9 @@ def materialize(v: Any, leaf: Callable[[Any], Any], special: dict[str, Callable[
         (key, inner), = v.items()
         if special and key in special:
             return special[key](inner)
+        if key == "$intkeys" and isinstance(inner, list) and all(
+                isinstance(kv, (list, tuple)) and len(kv) == 2 and type(kv[0]) is int for kv in inner):
+            return {kv[0]: materialize(kv[1], leaf, special) for kv in inner}
         made = _tagged(key, inner, leaf)
         if made is not None:
             return made

@@ -7,6 +7,7 @@ and tagged objects for the rest::
     {"$t": [...]}                                   a tuple
     {"$d": {"key": value, ...}}                     a dict with str keys
     {"$a": i, "dtype": "float32", "shape": [2, 3], "kind": "tensor" | "ndarray"}
+    {"$b": i}                                       bytes: raw buffer i, as it is
 
 The decoder accepts nothing else: unknown tags, dtypes outside the whitelist, shapes that do
 not match the bytes, deep nesting and oversized messages are ``WireError``. The decoder
@@ -91,6 +92,9 @@ def encode(value: Any) -> bytes:
             return v
         if type(v) is float:
             return v
+        if type(v) is bytes:
+            buffers.append(v)
+            return {"$b": len(buffers) - 1}
         if type(v) is list:
             return [walk(x, depth + 1) for x in v]
         if type(v) is tuple:
@@ -185,7 +189,15 @@ def decode(blob: bytes, max_size: int = MAX_MESSAGE) -> Any:
             return {str(k): walk(x, depth + 1) for k, x in v["$d"].items()}
         if set(v) == {"$a", "dtype", "shape", "kind"}:
             return array(v)
+        if set(v) == {"$b"}:
+            return raw(v["$b"])
         raise WireError("unknown object in header")
+
+    def raw(idx: Any) -> bytes:
+        if type(idx) is not int or not 0 <= idx < len(buffers) or idx in used:
+            raise WireError("bad bytes reference")
+        used.add(idx)
+        return bytes(buffers[idx])
 
     def array(v: dict) -> Array:
         idx, dtype, shape, kind = v["$a"], v["dtype"], v["shape"], v["kind"]

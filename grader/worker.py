@@ -330,7 +330,7 @@ class Server:
             return type(v)(self._plain(x, depth + 1) for x in v)
         if type(v) is dict:
             return {str(k): self._plain(x, depth + 1) for k, x in v.items()}
-        if v is None or type(v) in (bool, int, float, str):
+        if v is None or type(v) in (bool, int, float, str, bytes):
             return v
         if type(v).__module__ == "numpy":
             return v

@@ -15,7 +15,8 @@ from hypothesis.extra import numpy as hnp
 from grader import wire
 from grader.wire import Array, WireError
 
-scalars = st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.floats() | st.text(max_size=20)
+scalars = (st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.floats() | st.text(max_size=20)
+           | st.binary(max_size=20))
 arrays = st.sampled_from(wire.DTYPES).flatmap(
     lambda dt: hnp.arrays(np.dtype(dt), hnp.array_shapes(min_dims=0, max_dims=3, max_side=4))
 ).map(lambda a: Array(a, "tensor"))
@@ -83,7 +84,7 @@ def test_arbitrary_json_headers_are_rejected_or_plain(tree):
 
 
 def _plain(v) -> bool:
-    if v is None or type(v) in (bool, int, float, str):
+    if v is None or type(v) in (bool, int, float, str, bytes):
         return True
     if isinstance(v, Array):
         return type(v.data) is np.ndarray and str(v.data.dtype) in wire.DTYPES
@@ -99,6 +100,9 @@ def _plain(v) -> bool:
     b"GRW1" + struct.pack("<I", 2) + b"{}" + struct.pack("<Q", 3) + b"abc",  # unreferenced bytes
     b"GRW1" + struct.pack("<I", 60) + b'{"$a":0,"dtype":"object","shape":[1],"kind":"tensor"}' + b" " * 7,
     b"GRW1" + struct.pack("<I", 10**9),
+    b"GRW1" + struct.pack("<I", 8) + b'{"$b":1}' + struct.pack("<Q", 1) + b"x",  # no buffer 1
+    b"GRW1" + struct.pack("<I", 17) + b'[{"$b":0},{"$b":0}]' + struct.pack("<Q", 1) + b"x",  # used twice
+    b"GRW1" + struct.pack("<I", 10) + b'{"$b":"0"}' + struct.pack("<Q", 1) + b"x",
 ])
 def test_hand_made_bad_messages(blob):
     with pytest.raises(WireError):
@@ -131,3 +135,20 @@ def test_tensor_subclass_is_sent_as_plain_values():
     t = torch.arange(3.0).as_subclass(Liar)
     out = wire.decode(wire.encode(t))
     assert isinstance(out, Array) and out.data.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_bytes_travel_as_raw_buffers():
+    value = {"model.safetensors": b"\x00\xff" * 5, "merges": [(b"a", b"b")], "empty": b""}
+    assert wire.decode(wire.encode(value)) == value
+    with pytest.raises(WireError):
+        wire.encode(bytearray(b"x"))  # only bytes itself
+
+
+def test_int_keyed_dicts_are_tagged_pairs():
+    from grader.checks import int_keys, to_wire
+    from grader.values import materialize
+
+    vocab = {0: b"a", 256: b"<|end|>"}
+    sent = wire.decode(wire.encode(to_wire([int_keys(vocab)])))
+    assert materialize(sent, lambda a: a) == [vocab]
+    assert materialize({"$intkeys": [["0", b"a"]]}, lambda a: a) == {"$intkeys": [["0", b"a"]]}  # not a tag
