@@ -183,8 +183,8 @@ def export_pretrained(
     Args:
         model: a MiniGPT (not modified).
         vocab: id -> bytes, as ``train_bpe`` (section 14) makes it: 0..255 the single bytes,
-            then the special tokens' UTF-8 bytes, then one id per merge. Assumed to hold no
-            two ids with the same bytes (true for vocabularies train_bpe makes).
+            then the special tokens' UTF-8 bytes, then one id per merge. No two ids hold the
+            same bytes (a Hugging Face vocabulary maps each token string to ONE id).
         merges: (left bytes, right bytes) in the order learned.
         special_tokens: the special tokens' text, each present in ``vocab`` as its UTF-8
             bytes. Not modified.

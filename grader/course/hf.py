@@ -453,19 +453,19 @@ def _(ctx):
 
 
 def _load_model(files: dict[str, bytes], init: dict) -> Any:
+    import torch
+
     _gpt2_config(files, init)
     _check_safetensors(files, init)
     t = _transformers()
     with _Folder(files) as folder:
-        try:
+        try:  # in float64, the weights' dtype (transformers 4 would load float32 by default)
             model = t.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True,
-                                                           trust_remote_code=False)
+                                                           trust_remote_code=False, dtype=torch.float64)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
             fail(f"AutoModelForCausalLM.from_pretrained cannot load the folder: {type(err).__name__}: "
                  + str(err).strip().split("\n")[0][:200])
-    import torch
-
-    return model.to(torch.float64).eval()
+    return model.eval()
 
 
 @checks.property("export_model",
