@@ -94,6 +94,11 @@ def linear(weight: np.ndarray, bias: np.ndarray | None = None) -> dict:
     return {"$linear": {"weight": weight, "bias": bias}}
 
 
+def int_keys(d: dict[int, Any]) -> dict:
+    """A dict with int keys (a BPE vocabulary: id -> bytes), which the wire carries as pairs."""
+    return {"$intkeys": [[int(k), v] for k, v in d.items()]}
+
+
 def to_wire(v: Any) -> Any:
     """Check-side values to request values: numpy arrays travel as tensors."""
     if isinstance(v, np.ndarray):
@@ -154,6 +159,8 @@ def describe_value(v: Any, name: str = "") -> str:
             return f"{prefix}torch.Generator(seed={v[key]})"
         if key == "$linear":
             return f"{prefix}nn.Linear{list(np.asarray(v[key]['weight']).shape[::-1])}"
+        if key == "$intkeys" and isinstance(v[key], list):
+            return f"{prefix}dict of {len(v[key])} int keys"
     if isinstance(v, (list, tuple, dict)) and len(v) > 6:
         return f"{prefix}{type(v).__name__} of {len(v)}"
     return f"{prefix}{v!r}"[:120]

@@ -259,6 +259,9 @@ class Runner:
     def grade_exercise(self, ex: Exercise) -> ExerciseResult:
         start = time.monotonic()
         checks = ex.checks()
+        missing = ex.missing_requirements()
+        if missing:  # optional packages the exercise needs: say what to install, grade nothing
+            return self._not_installed(ex, checks, missing, start)
         results: list[CheckResult] = []
         snapshot = None
         if self.mode == "local":
@@ -325,6 +328,22 @@ class Runner:
                               float(sum(ex.checks_points.values())), results,
                               file=f"exercises/{ex.id}.py", output=output[-4000:],
                               seconds=round(time.monotonic() - start, 3), after=ex.after)
+
+    def _not_installed(self, ex: Exercise, checks: list[Check], missing: list[str],
+                       start: float) -> ExerciseResult:
+        import shlex
+
+        names = ", ".join(shlex.quote(r) for r in missing)
+        message = (f"needs packages that are not installed: {names}; install them with "
+                   f"pip install {' '.join(shlex.quote(r) for r in ex.requires)} "
+                   "(nothing in this exercise is graded until then)")
+        results = [CheckResult(c.id, c.title, "skipped", 0.0, float(ex.checks_points.get(c.id, 0)),
+                               kind=c.kind, uses=list(c.uses), message=message, failure=Failure(message),
+                               hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
+                   for c in checks]
+        return ExerciseResult(ex.id, ex.title, 0.0, float(sum(ex.checks_points.values())), results,
+                              file=f"exercises/{ex.id}.py", seconds=round(time.monotonic() - start, 3),
+                              after=ex.after)
 
     def _run_check(self, ex: Exercise, check: Check, ctx: Ctx, res: CheckResult,
                    snapshot: dict | None, banned_seen: list[str]) -> None:

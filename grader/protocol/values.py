@@ -5,7 +5,8 @@ for objects that cannot travel as data: ``{"$noncontig": a}`` (the same values w
 storage), ``{"$param": a}``, ``{"$generator": seed}``, ``{"$dtype": "float64"}`` and
 ``{"$linear": {"weight": w, "bias": b}}``, ``{"$bytes": "e58c97"}`` (bytes, as hex),
 ``{"$items": [[key, value], ...]}`` (a dict whose keys need not be str, e.g. int token ids) and
-``{"$shape_log": None}`` (a fresh ``ShapeLog``). The worker adds ``$ref`` (an object it keeps).
+``{"$shape_log": None}`` (a fresh ``ShapeLog``); ``{"$intkeys": [[k, v], ...]}`` is the same as
+``$items`` with int keys. The worker adds ``$ref`` (an object it keeps).
 Shared by the trusted side (the reference's inputs) and the worker, so both build the same.
 """
 
@@ -36,6 +37,9 @@ def materialize(v: Any, leaf: Callable[[Any], Any], special: dict[str, Callable[
             return special[key](inner)
         if key == "$items" and isinstance(inner, list):
             return {materialize(k, leaf, special): materialize(x, leaf, special) for k, x in inner}
+        if key == "$intkeys" and isinstance(inner, list) and all(
+                isinstance(kv, (list, tuple)) and len(kv) == 2 and type(kv[0]) is int for kv in inner):
+            return {kv[0]: materialize(kv[1], leaf, special) for kv in inner}
         made = _tagged(key, inner, leaf)
         if made is not None:
             return made
