@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from grader.pool import StudentError, Worker
-from grader.values import materialize
+from grader.values import CharEncoder, materialize
 from grader.wire import Array
 
 # --- tolerances ----------------------------------------------------------------------------
@@ -86,6 +86,13 @@ def noncontig(a: np.ndarray) -> dict:
 def generator(seed: int) -> dict:
     """A fresh ``torch.Generator`` seeded with ``seed``."""
     return {"$generator": int(seed)}
+
+
+def char_encoder(vocab: dict[str, int]) -> dict:
+    """A callable ``encode(text) -> list[int]`` (``CharEncoder``: longest match over ``vocab``,
+    so markers are single tokens) for a function that takes one; the check side can build the
+    same encoder with ``CharEncoder(vocab)``."""
+    return {"$char_encoder": CharEncoder(vocab).vocab}
 
 
 def linear(weight: np.ndarray, bias: np.ndarray | None = None) -> dict:
@@ -153,6 +160,8 @@ def describe_value(v: Any, name: str = "") -> str:
             return f"{prefix}torch.Generator(seed={v[key]})"
         if key == "$linear":
             return f"{prefix}nn.Linear{list(np.asarray(v[key]['weight']).shape[::-1])}"
+        if key == "$char_encoder" and isinstance(v[key], dict):
+            return f"{prefix}encode (a character encoder, {len(v[key])} tokens)"
     if isinstance(v, (list, tuple)) and len(v) > 6:
         return f"{prefix}{type(v).__name__} of {len(v)}"
     return f"{prefix}{v!r}"[:120]

@@ -3,7 +3,8 @@
 Arrays become tensors through a ``leaf`` function the caller chooses; one-key dicts are tags
 for objects that cannot travel as data: ``{"$noncontig": a}`` (the same values with transposed
 storage), ``{"$param": a}``, ``{"$generator": seed}``, ``{"$dtype": "float64"}`` and
-``{"$linear": {"weight": w, "bias": b}}``. The worker adds ``$ref`` (an object it keeps).
+``{"$linear": {"weight": w, "bias": b}}`` and ``{"$char_encoder": {token: id, ...}}`` (a callable
+``encode(text) -> list[int]``, see ``CharEncoder``). The worker adds ``$ref`` (an object it keeps).
 Shared by the trusted side (the reference's inputs) and the worker, so both build the same.
 """
 
@@ -49,6 +50,8 @@ def _tagged(key: str, inner: Any, leaf: Callable[[Any], Any]) -> Any:
         return torch.Generator().manual_seed(int(inner))
     if key == "$dtype" and inner in DTYPES:
         return getattr(torch, inner)
+    if key == "$char_encoder" and isinstance(inner, dict):
+        return CharEncoder(inner)
     if key == "$linear":  # a fresh nn.Linear holding the given weight (and bias)
         w, b = leaf(inner["weight"]), inner.get("bias")
         lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype)
@@ -58,3 +61,30 @@ def _tagged(key: str, inner: Any, leaf: Callable[[Any], Any]) -> Any:
                 lin.bias.copy_(leaf(b))
         return lin
     return None
+
+
+class CharEncoder:
+    """``encode(text) -> list[int]`` over a small vocabulary ``{token: id}``: at each position the
+    longest token that matches (so markers such as ``"<|end|>"`` are one id, every other
+    character its own). A character the vocabulary lacks raises ValueError. Plain Python, so
+    a check can hand an encoder to a function that takes one."""
+
+    def __init__(self, vocab: dict[str, int]) -> None:
+        self.vocab = {str(k): int(v) for k, v in vocab.items() if k}
+        self.longest = max(map(len, self.vocab), default=1)
+
+    def __call__(self, text: str) -> list[int]:
+        ids, i = [], 0
+        while i < len(text):
+            for n in range(min(self.longest, len(text) - i), 0, -1):
+                token = self.vocab.get(text[i:i + n])
+                if token is not None:
+                    ids.append(token)
+                    i += n
+                    break
+            else:
+                raise ValueError(f"{text[i]!r} is not in the encoder's vocabulary")
+        return ids
+
+    def __repr__(self) -> str:
+        return f"CharEncoder({len(self.vocab)} tokens)"
