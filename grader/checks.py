@@ -18,8 +18,9 @@ An exercise's checks live in ``grader/course/<id>.py`` as a ``Checks`` registry:
 
 Kinds: ``compare`` (function vs reference on the same inputs), ``compare_module`` (a class
 built with the reference's weights, forward and backward), ``property`` / ``behaviour`` /
-``statistical`` / ``quality`` (free-form code against ``Ctx``), and ``banned`` (added for
-every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
+``statistical`` / ``quality`` (free-form code against ``Ctx``; one that passes may return a
+short string, e.g. the accuracy a quality check reached, which the report shows), and
+``banned`` (added for every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
 (``grader/course/course.toml``).
 """
 
