@@ -365,8 +365,9 @@ def dpo_train(
             Long[N, L], attention_mask Bool[N, L]); row i of both is one pair (their
             lengths L may differ).
         beta: DPO's β. epochs, lr: as above.
-        seed: seeds the batch order (and anything else random), so the same seed gives the
-            same model; torch's global random state is left as it was.
+        seed: the pairs are shuffled every epoch in an order drawn from ``seed`` (and anything
+            else random is seeded from it too): the same seed gives the same model, another
+            seed another one; torch's global random state is left as it was.
     Returns:
         the trained copy, in eval mode. Judged by held-out preference accuracy: the
         fraction of unseen pairs whose implicit reward β·(log π - log π_ref) ranks chosen
