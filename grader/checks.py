@@ -18,8 +18,9 @@ An exercise's checks live in ``grader/course/<id>.py`` as a ``Checks`` registry:
 
 Kinds: ``compare`` (function vs reference on the same inputs), ``compare_module`` (a class
 built with the reference's weights, forward and backward), ``property`` / ``behaviour`` /
-``statistical`` / ``quality`` (free-form code against ``Ctx``), and ``banned`` (added for
-every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
+``statistical`` / ``quality`` (free-form code against ``Ctx``; one that passes may return a
+short string, e.g. the accuracy a quality check reached, which the report shows), and
+``banned`` (added for every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
 (``grader/course/course.toml``).
 """
 
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from grader.host.pool import StudentError, Worker, WorkerLost
-from grader.protocol.values import materialize
+from grader.protocol.values import CharEncoder, materialize
 from grader.protocol.wire import Array
 
 # --- tolerances ----------------------------------------------------------------------------
@@ -87,6 +88,13 @@ def noncontig(a: np.ndarray) -> dict:
 def generator(seed: int) -> dict:
     """A fresh ``torch.Generator`` seeded with ``seed``."""
     return {"$generator": int(seed)}
+
+
+def char_encoder(vocab: dict[str, int]) -> dict:
+    """A callable ``encode(text) -> list[int]`` (``CharEncoder``: longest match over ``vocab``,
+    so markers are single tokens) for a function that takes one; the check side can build the
+    same encoder with ``CharEncoder(vocab)``."""
+    return {"$char_encoder": CharEncoder(vocab).vocab}
 
 
 def linear(weight: np.ndarray, bias: np.ndarray | None = None) -> dict:
@@ -161,6 +169,8 @@ def describe_value(v: Any, name: str = "") -> str:
             return f"{prefix}nn.Linear{list(np.asarray(v[key]['weight']).shape[::-1])}"
         if key == "$intkeys" and isinstance(v[key], list):
             return f"{prefix}dict of {len(v[key])} int keys"
+        if key == "$char_encoder" and isinstance(v[key], dict):
+            return f"{prefix}encode (a character encoder, {len(v[key])} tokens)"
     if isinstance(v, (list, tuple, dict)) and len(v) > 6:
         return f"{prefix}{type(v).__name__} of {len(v)}"
     return f"{prefix}{v!r}"[:120]

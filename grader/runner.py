@@ -354,7 +354,9 @@ class Runner:
                 self._run_compare(ex, check, ctx, snapshot)
             else:
                 assert check.run is not None
-                check.run(ctx)
+                note = check.run(ctx)
+                if isinstance(note, str):  # e.g. the metric a quality check reached
+                    res.message = note[:300]
             res.status = "passed"
         except CheckFailed as cf:
             res.failure = cf.failure

@@ -6,7 +6,8 @@ storage), ``{"$param": a}``, ``{"$generator": seed}``, ``{"$dtype": "float64"}``
 ``{"$linear": {"weight": w, "bias": b}}``, ``{"$bytes": "e58c97"}`` (bytes, as hex),
 ``{"$items": [[key, value], ...]}`` (a dict whose keys need not be str, e.g. int token ids) and
 ``{"$shape_log": None}`` (a fresh ``ShapeLog``); ``{"$intkeys": [[k, v], ...]}`` is the same as
-``$items`` with int keys. The worker adds ``$ref`` (an object it keeps).
+``$items`` with int keys; ``{"$char_encoder": {token: id, ...}}`` (a callable
+``encode(text) -> list[int]``, see ``CharEncoder``). The worker adds ``$ref`` (an object it keeps).
 Shared by the trusted side (the reference's inputs) and the worker, so both build the same.
 """
 
@@ -57,6 +58,8 @@ def _tagged(key: str, inner: Any, leaf: Callable[[Any], Any]) -> Any:
         return torch.Generator().manual_seed(int(inner))
     if key == "$dtype" and inner in DTYPES:
         return getattr(torch, inner)
+    if key == "$char_encoder" and isinstance(inner, dict):
+        return CharEncoder(inner)
     if key == "$linear":  # a fresh nn.Linear holding the given weight (and bias)
         w, b = leaf(inner["weight"]), inner.get("bias")
         lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype)
@@ -87,3 +90,30 @@ class ShapeLog:
         import torch
 
         self.calls.append([list(a.shape) for a in args if isinstance(a, torch.Tensor)])
+
+
+class CharEncoder:
+    """``encode(text) -> list[int]`` over a small vocabulary ``{token: id}``: at each position the
+    longest token that matches (so markers such as ``"<|end|>"`` are one id, every other
+    character its own). A character the vocabulary lacks raises ValueError. Plain Python, so
+    a check can hand an encoder to a function that takes one."""
+
+    def __init__(self, vocab: dict[str, int]) -> None:
+        self.vocab = {str(k): int(v) for k, v in vocab.items() if k}
+        self.longest = max(map(len, self.vocab), default=1)
+
+    def __call__(self, text: str) -> list[int]:
+        ids, i = [], 0
+        while i < len(text):
+            for n in range(min(self.longest, len(text) - i), 0, -1):
+                token = self.vocab.get(text[i:i + n])
+                if token is not None:
+                    ids.append(token)
+                    i += n
+                    break
+            else:
+                raise ValueError(f"{text[i]!r} is not in the encoder's vocabulary")
+        return ids
+
+    def __repr__(self) -> str:
+        return f"CharEncoder({len(self.vocab)} tokens)"
