@@ -19,8 +19,9 @@ An exercise's checks live in ``grader/course/<id>.py`` as a ``Checks`` registry:
 Kinds: ``compare`` (function vs reference on the same inputs), ``compare_module`` (a class
 built with the reference's weights, forward and backward), ``property`` / ``behaviour`` /
 ``statistical`` / ``quality`` (free-form code against ``Ctx``), and ``banned`` (added for
-every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
-(``grader/course/course.toml``).
+every exercise whose metadata bans APIs). A free-form check that passes may return a short
+string saying what it achieved (a quality check's metric and time); the report shows it under
+the check's title. Points, hints, bans and timeouts are metadata (``grader/course/course.toml``).
 """
 
 from __future__ import annotations

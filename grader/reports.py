@@ -137,6 +137,8 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
                  Text(f"{_fmt(c.score)}/{_fmt(c.max_score)}", style="dim"))
     console.print(grid)
     f = c.failure
+    if c.status == "passed" and c.message:  # a passing check may say what it achieved
+        console.print(Text("      " + translate(c.message, lang, ex.id), style="dim"), overflow="fold")
     if c.status == "passed" or f is None:
         return
     def say(text: str, style: str = "") -> None:

@@ -292,7 +292,9 @@ class Runner:
                 self._run_compare(ex, check, ctx, snapshot)
             else:
                 assert check.run is not None
-                check.run(ctx)
+                note = check.run(ctx)
+                if isinstance(note, str):  # what a passing check achieved, e.g. a quality metric
+                    res.message = note
             res.status = "passed"
         except CheckFailed as cf:
             res.failure = cf.failure
