@@ -3,7 +3,7 @@ the reward-model, DPO and GRPO/PPO losses, and DPO training on a shipped prefere
 
 - ``build_sft_example`` takes a Python callable ``encode``; a check cannot send a function, so
   it sends ``char_encoder(vocab)`` (a tagged value the worker turns into
-  ``grader.values.CharEncoder``: longest match over the vocabulary, markers as single
+  ``grader.protocol.values.CharEncoder``: longest match over the vocabulary, markers as single
   tokens). One compare case uses a vocabulary with tokens that straddle the turn's pieces
   (``"<|end|>\\n"``), where only the contract's three separate ``encode`` calls give the
   reference's ids.
