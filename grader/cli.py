@@ -150,13 +150,14 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
     from grader.reports import make_console, render_exercise
     from grader.runner import Runner
     from grader.sandbox import SandboxUnavailable, choose
+    from grader.sanitize import clean
 
     try:
         sandbox = choose(require_strong=require_sandbox or sandbox_level == "bwrap",
                          hide=[p for p in (reference,) if p is not None],
                          prefer="process" if sandbox_level == "process" else "auto")
     except SandboxUnavailable as err:
-        click.echo(f"grader error: {err}", err=True)
+        click.echo(clean(f"grader error: {err}"), err=True)
         sys.exit(EXIT_GRADER)
     to_terminal = fmts == ("rich",) and output is None and output_dir is None
     console = make_console()
@@ -195,7 +196,7 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
         else:
             result = runner.run()
     except GraderError as err:
-        click.echo(f"grader error: {err}", err=True)
+        click.echo(clean(f"grader error: {err}"), err=True)
         sys.exit(EXIT_GRADER)
     _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
     code = EXIT_OK
@@ -282,8 +283,10 @@ def batch_cmd(submissions: tuple[Path, ...], output_dir: Path, jobs: int | None,
     if mode == "local":
         reference = None
 
+    from grader.sanitize import clean
+
     def progress(row: dict) -> None:
-        click.echo(f"{row['name']}: {row['status']} {row['score']:g}/{row['max_score']:g}", err=True)
+        click.echo(clean(f"{row['name']}: {row['status']} {row['score']:g}/{row['max_score']:g}"), err=True)
 
     rows = run_batch(list(submissions), output_dir, jobs=jobs or cpu_count(), mode=mode, reference=reference,
                      seed=seed, exercises=list(exercise_ids), formats=list(fmts or ("json",)),

@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
+from grader import sanitize
 from grader.reports import SYMBOL, TEXT, hint_for, json_text, next_step, render, write_atomic
 from grader.runner import CheckResult, ExerciseResult, RunResult
 
@@ -55,8 +56,6 @@ EXTRA = {
 FIELD_LIMIT = 4000  # characters of one untrusted field kept in a report
 ERRORED = ("error", "timeout", "crashed")
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 # --- shared helpers --------------------------------------------------------------------------
@@ -68,13 +67,9 @@ def _text(lang: str) -> dict[str, str]:
 
 
 def clean(value: Any, limit: int = FIELD_LIMIT) -> str:
-    """Untrusted text made safe to embed anywhere: no ANSI codes, no control characters or lone
-    surrogates (invalid in XML, unencodable in UTF-8), at most ``limit`` characters."""
-    s = value if isinstance(value, str) else str(value)
-    s = _NOT_XML.sub("\ufffd", _ANSI.sub("", s))
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    return s
+    """Untrusted text made safe to embed anywhere (:func:`grader.sanitize.clean`), at most
+    ``limit`` characters."""
+    return sanitize.clean(value, limit)
 
 
 def _fmt(x: float) -> str:
@@ -186,6 +181,7 @@ def gradescope(result: RunResult, student: bool = True, *, lang: str = "en",
     published, is named "hidden check N of EXERCISE" and says only passed/failed; its score
     counts. The top-level output summarises the run and, per exercise, the hidden checks.
     """
+    result = sanitize.scrub(result)
     t = _text(lang)
     tests: list[dict[str, Any]] = []
     summary = [f"{t['score']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
@@ -254,6 +250,7 @@ def _first_line(s: str, limit: int = 500) -> str:
 
 def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: dict | None = None) -> str:
     """JUnit XML: one ``<testsuite>`` per exercise, one ``<testcase>`` per check."""
+    result = sanitize.scrub(result)
     t = _text(lang)
     all_checks = [c for ex in result.exercises for c in ex.checks]
     root = ET.Element("testsuites", {"name": "grader", **_counts(all_checks), "time": f"{result.seconds:.3f}"})
@@ -324,6 +321,7 @@ def _emoji(ex: ExerciseResult) -> str:
 
 def markdown(result: RunResult, lang: str = "en", *, student: bool = True, hints: dict | None = None) -> str:
     """A summary for ``$GITHUB_STEP_SUMMARY``: total, a table of exercises, the failures."""
+    result = sanitize.scrub(result)
     t = _text(lang)
     out = [f"## {t['report']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
            f"({_pct(result.score, result.max_score)})", ""]
@@ -557,6 +555,7 @@ def _exercise_html(ex: ExerciseResult, lang: str, student: bool, hints: dict | N
 
 def html(result: RunResult, lang: str = "en", *, student: bool = True, hints: dict | None = None) -> str:
     """A self-contained HTML report (inline CSS, no scripts, no external resources)."""
+    result = sanitize.scrub(result)
     t = _text(lang)
     total = f"{_fmt(result.score)}/{_fmt(result.max_score)} ({_pct(result.score, result.max_score)})"
     out = ["<!DOCTYPE html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from grader.runner import CheckResult, ExerciseResult, RunResult
+from grader.sanitize import scrub
 
 SYMBOL = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "crashed": "☠", "skipped": "-"}
 STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", "crashed": "magenta",
@@ -92,6 +92,7 @@ def first_function(ex: ExerciseResult) -> str:
 def render_exercise(console: Console, ex: ExerciseResult, lang: str = "en", hints: dict | None = None,
                     results: dict[str, ExerciseResult] | None = None, student: bool = True) -> None:
     t = TEXT[lang]
+    ex = scrub(ex)  # every string a submission could have influenced, made harmless
     full = ex.score >= ex.max_score
     style = "green" if full else ("yellow" if ex.score > 0 else "red")
     head = Text()
@@ -244,6 +245,7 @@ def next_step(result: RunResult, lang: str = "en") -> str:
 
 def render_summary(console: Console, result: RunResult, lang: str = "en") -> None:
     t = TEXT[lang]
+    result = scrub(result)
     console.print()
     total = Text(f"{t['score']}: {_fmt(result.score)}/{_fmt(result.max_score)}", style="bold")
     total.append(f"   mode {result.mode} · seed {result.seed} · sandbox {result.sandbox} · "
@@ -252,12 +254,13 @@ def render_summary(console: Console, result: RunResult, lang: str = "en") -> Non
     if result.grader_errors:
         console.print(Text(t["grader_error"], style="bold magenta"))
         for e in result.grader_errors:
-            console.print(Text("  " + escape(e.splitlines()[0]), style="magenta"))
+            console.print(Text("  " + (e.splitlines() or [""])[0], style="magenta"))
     console.print(Text(next_step(result, lang), style="bold"))
 
 
 def render(result: RunResult, console: Console, lang: str = "en", hints: dict | None = None,
            student: bool = True) -> None:
+    result = scrub(result)
     by_id = {e.id: e for e in result.exercises}
     for ex in result.exercises:
         render_exercise(console, ex, lang, (hints or {}).get(ex.id), by_id, student)
@@ -269,6 +272,7 @@ def render(result: RunResult, console: Console, lang: str = "en", hints: dict | 
 
 def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
     """The stable JSON document (DESIGN.md schema, plus details)."""
+    result = scrub(result)
     exercises = []
     for ex in result.exercises:
         checks = []
