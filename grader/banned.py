@@ -68,7 +68,7 @@ def banned_check(exercise) -> Check:
     def run(ctx: Ctx) -> None:
         path = Path(ctx.submission) / f"{exercise.id}.py"
         try:
-            source = path.read_text(encoding="utf-8")
+            source = read_source(path)
             ast.parse(source)
         except (OSError, SyntaxError, ValueError) as exc:
             fail(f"could not read {path.name}: {exc}")
@@ -92,6 +92,17 @@ def banned_check(exercise) -> Check:
 
     return Check("banned_apis", "uses no banned API (" + ", ".join(exercise.banned) + ")",
                  "banned", tuple(exercise.banned), run=run)
+
+
+def read_source(path: Path) -> str:
+    """A module's text decoded as Python decodes it: a byte-order mark or a coding line is
+    honoured, UTF-8 otherwise (``UnicodeDecodeError``, a ``ValueError``, when it is not)."""
+    import io
+    import tokenize
+
+    data = path.read_bytes()
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
 
 
 def _defines(source: str, scope: str) -> bool:

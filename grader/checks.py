@@ -211,6 +211,28 @@ def fail(message: str, **kw: Any) -> None:
     raise CheckFailed(Failure(message=message, **kw))
 
 
+def malformed(what: str, reply: Any) -> None:
+    """A reply that is plain data but not of the agreed shape: the student's code (which
+    runs in the worker and can change what it sends) broke the protocol, so the check fails."""
+    fail(f"malformed reply to {what}: the worker sent {describe_value(reply)[:100]}")
+
+
+def params_rows(rows: Any, what: str = "named_parameters()") -> list[tuple[str, tuple[int, ...], bool, int]]:
+    """Validate a ``params`` reply: a list of [name, shape, requires_grad, identity]."""
+    out = []
+    if not isinstance(rows, list):
+        malformed(what, rows)
+    for row in rows:
+        ok = (isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[0], str)
+              and isinstance(row[1], (list, tuple))
+              and all(type(n) is int and n >= 0 for n in row[1])
+              and isinstance(row[2], bool) and type(row[3]) is int)
+        if not ok:
+            malformed(what, row)
+        out.append((row[0], tuple(row[1]), row[2], row[3]))
+    return out
+
+
 def _fmt_vals(a: np.ndarray, idx: tuple[int, ...] | None) -> str:
     if a.ndim == 0:
         return np.array2string(a, precision=4)
@@ -396,8 +418,9 @@ class Handle:
                  f"missing {res.get('missing')}, unexpected {res.get('unexpected')}")
 
     def params(self) -> list[tuple[str, tuple[int, ...], bool, int]]:
+        """(name, shape, requires_grad, identity) of every parameter, shared ones repeated."""
         rows = self.ctx.request({"op": "params", "target": {"ref": self.name}})
-        return [(str(n), tuple(s), bool(g), int(i)) for n, s, g, i in rows]
+        return params_rows(rows, f"{self.scope}.named_parameters()")
 
     def grad(self, method: str, args: tuple, kwargs: dict, wrt: Iterable[int], upstream: Any) -> dict:
         return self.ctx.request({"op": "grad", "target": {"ref": self.name, "attr": method},
@@ -482,8 +505,10 @@ class Ctx:
         reply = self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
                               "args": to_wire(list(args)), "kwargs": to_wire(kwargs), "echo": True,
                               "banned": self.banned_for(fn.split(".")[0])})
-        if not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}:
-            fail("malformed reply")
+        if (not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}
+                or not isinstance(reply["args"], list) or len(reply["args"]) != len(args)
+                or not isinstance(reply["kwargs"], dict)):
+            malformed(f"the call of {fn}", reply)
         before = [(f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
         after = list(reply["args"]) + [reply["kwargs"].get(k) for k in kwargs]
         for (name, old), new in zip(before, after):

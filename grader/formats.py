@@ -187,6 +187,8 @@ def gradescope(result: RunResult, student: bool = True, *, lang: str = "en",
     summary = [f"{t['score']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
                f"({_pct(result.score, result.max_score)})",
                _meta_line(result, lang), _versions(result), ""]
+    if result.rejected:
+        summary += [f"{t['rejected']}: {result.rejected}", ""]
     for ex in result.exercises:
         summary.append(f"{ex.id}: {_fmt(ex.score)}/{_fmt(ex.max_score)}")
         n_hidden, n_failed = _hidden_counts(ex)
@@ -262,6 +264,8 @@ def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: d
                  ("score", _fmt(ex.score)), ("max_score", _fmt(ex.max_score)),
                  ("title", _ex_title(ex, lang))]
         pairs += [(f"version.{k}", v) for k, v in (result.versions or {}).items()]
+        if result.rejected:
+            pairs.append(("rejected", result.rejected))
         for name, value in pairs:
             ET.SubElement(props, "property", {"name": name, "value": clean(value, 500)})
         i = 0
@@ -325,6 +329,8 @@ def markdown(result: RunResult, lang: str = "en", *, student: bool = True, hints
     t = _text(lang)
     out = [f"## {t['report']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
            f"({_pct(result.score, result.max_score)})", ""]
+    if result.rejected:
+        out += [f"> ❌ **{_md(t['rejected'])}:** {_md(result.rejected, 500)}", ""]
     if result.grader_errors:
         out.append(f"> ⚠️ **{_md(t['grader_error'])}**")
         out += [f"> {_md(_first_line(e), 300)}" for e in result.grader_errors[:10]]
@@ -565,6 +571,8 @@ def html(result: RunResult, lang: str = "en", *, student: bool = True, hints: di
            "<body><main><header>", f"<h1>{_e(t['report'])}</h1>",
            f'<p class="total {_grade_class(result.score, result.max_score)}">{_e(t["score"])}: {_e(total)}</p>',
            f'<p class="meta">{_e(_meta_line(result, lang))}<br>{_e(_versions(result))}</p></header>']
+    if result.rejected:
+        out.append(f'<div class="errors"><p><b>{_e(t["rejected"])}</b>: {_e(result.rejected)}</p></div>')
     if result.grader_errors:
         out.append(f'<div class="errors"><p><b>{_e(t["grader_error"])}</b></p><ul>')
         out += [f"<li>{_e(_first_line(e))}</li>" for e in result.grader_errors[:20]]

@@ -33,6 +33,7 @@ TEXT = {
         "fix_first": "fix {dep} first (this exercise builds on it)", "output": "your program printed",
         "score": "score", "grader_error": "grader error (not your fault; tell the course staff)",
         "not_implemented": "not implemented yet",
+        "rejected": "submission rejected, not graded", "not_graded": "not graded",
     },
     "zh": {
         "not_started": "尚未开始", "start_here": "从这里开始", "input": "最小的失败输入",
@@ -42,6 +43,7 @@ TEXT = {
         "fix_first": "请先修好 {dep}（本练习依赖它）", "output": "你的程序输出",
         "score": "得分", "grader_error": "评分器错误（不是你的问题，请告知课程助教）",
         "not_implemented": "尚未实现",
+        "rejected": "提交被拒绝，未评分", "not_graded": "未评分",
     },
 }
 
@@ -100,6 +102,9 @@ def render_exercise(console: Console, ex: ExerciseResult, lang: str = "en", hint
     head.append(f"  {_fmt(ex.score)}/{_fmt(ex.max_score)}", style=f"bold {style}")
     head.append(f"  {ex.title.get(lang) or ex.title.get('en', '')}", style="dim")
     console.print(head)
+    if ex.rejected:
+        console.print(Text(f"  {t['not_graded']}: {ex.rejected}", style="red"))
+        return
     if ex.not_started:
         fn = first_function(ex)
         console.print(Text(f"  {t['not_started']} — {t['start_here']}: {ex.file}"
@@ -232,6 +237,8 @@ def hint_for(hints: dict | None, fn: str, level: int, lang: str) -> str:
 
 def next_step(result: RunResult, lang: str = "en") -> str:
     t = TEXT[lang]
+    if result.rejected:
+        return f"{t['rejected']}: {result.rejected}"
     by_id = {e.id: e for e in result.exercises}
     for ex in result.exercises:
         if ex.score < ex.max_score:
@@ -251,6 +258,8 @@ def render_summary(console: Console, result: RunResult, lang: str = "en") -> Non
     total.append(f"   mode {result.mode} · seed {result.seed} · sandbox {result.sandbox} · "
                  f"{result.seconds:.1f} s", style="dim")
     console.print(total)
+    if result.rejected:
+        console.print(Text(f"{t['rejected']}: {result.rejected}", style="bold red"))
     if result.grader_errors:
         console.print(Text(t["grader_error"], style="bold magenta"))
         for e in result.grader_errors:
@@ -297,11 +306,12 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
             checks.append(entry)
         exercises.append({"id": ex.id, "title": ex.title, "score": ex.score, "max_score": ex.max_score,
                           "not_started": ex.not_started, "seconds": ex.seconds, "checks": checks,
-                          "output": "" if student else ex.output})
+                          "output": "" if student else ex.output, "rejected": ex.rejected})
     return {
         "score": result.score, "max_score": result.max_score, "mode": result.mode,
         "seed": result.seed, "sandbox": result.sandbox, "versions": result.versions,
-        "seconds": result.seconds, "grader_errors": result.grader_errors, "exercises": exercises,
+        "seconds": result.seconds, "grader_errors": result.grader_errors, "rejected": result.rejected,
+        "exercises": exercises,
     }
 
 

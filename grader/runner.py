@@ -21,7 +21,7 @@ import numpy as np
 from grader import __version__
 from grader.checks import Check, CheckFailed, Ctx, Failure, NotStarted, compare_values, describe_case, plain
 from grader.metadata import Exercise, find_course_root
-from grader.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
+from grader.pool import MAX_SUBMISSION_BYTES, GraderError, StudentError, Worker, WorkerLost, Zygote
 from grader.sandbox import Sandbox
 from grader.wire import Array
 
@@ -62,6 +62,7 @@ class ExerciseResult:
     output: str = ""
     seconds: float = 0.0
     after: list[str] = field(default_factory=list)
+    rejected: str = ""  # why the submission was not graded at all (then every check failed)
 
     @property
     def not_started(self) -> bool:
@@ -81,6 +82,7 @@ class RunResult:
     seconds: float = 0.0
     grader_errors: list[str] = field(default_factory=list)
     submission: str = ""
+    rejected: str = ""  # why the submission was not graded at all (a clear message, never a grader error)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,8 +94,53 @@ def submission_seed(folder: Path, exercises: list[Exercise]) -> int:
     for ex in exercises:
         p = folder / f"{ex.id}.py"
         h.update(ex.id.encode() + b"\0")
-        h.update(p.read_bytes() if p.is_file() else b"<missing>")
+        try:
+            h.update(p.read_bytes() if p.is_file() else b"<missing>")
+        except OSError:
+            h.update(b"<unreadable>")
     return int(h.hexdigest()[:12], 16)
+
+
+def check_submission(folder: Path) -> str:
+    """Why a submission folder cannot be graded at all ("" when it can): its modules are
+    larger than the cap, or one of them cannot be read. Never a grader error."""
+    if not folder.is_dir():
+        return f"the submission {folder.name or folder} is not a folder"
+    total = 0
+    try:
+        files = sorted(folder.glob("*.py"))
+    except OSError as exc:
+        return f"the submission folder cannot be listed ({exc.strerror or exc})"
+    for f in files:
+        try:
+            if not f.is_file():
+                continue
+            total += f.stat().st_size
+            if not os.access(f, os.R_OK):
+                return f"{f.name} cannot be read (check its permissions)"
+        except OSError as exc:
+            return f"{f.name} cannot be read ({exc.strerror or exc})"
+    if total > MAX_SUBMISSION_BYTES:
+        return (f"the submission's .py files add up to {total / 2**20:.1f} MiB, more than the "
+                f"{MAX_SUBMISSION_BYTES >> 20} MiB allowed: remove large files from the folder")
+    return ""
+
+
+def rejected_result(exercises: list[Exercise], reason: str, *, mode: str, seed: int, sandbox: str,
+                    submission: str = "", seconds: float = 0.0) -> RunResult:
+    """The report of a submission that could not be graded: every check failed with the reason."""
+    message = f"not graded: the submission was rejected ({reason})"
+    results = []
+    for ex in exercises:
+        checks = [CheckResult(c.id, c.title, "failed", 0.0, float(ex.checks_points.get(c.id, 0)), kind=c.kind,
+                              uses=list(c.uses), message=message, failure=Failure(message),
+                              hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
+                  for c in ex.checks()]
+        results.append(ExerciseResult(ex.id, ex.title, 0.0, float(sum(ex.checks_points.values())), checks,
+                                      file=f"exercises/{ex.id}.py", after=ex.after, rejected=reason))
+    return RunResult(score=0.0, max_score=sum(r.max_score for r in results), mode=mode, seed=seed,
+                     sandbox=sandbox, versions=versions(sandbox), exercises=results, seconds=seconds,
+                     submission=submission, rejected=reason)
 
 
 def versions(sandbox: str) -> dict[str, str]:
@@ -128,10 +175,11 @@ class Runner:
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
         self._mistake_dirs: dict[str, list[Path]] = {}
+        self.rejected = check_submission(self.submission)
         self.seed = seed if seed is not None else (
-            submission_seed(self.submission, exercises) if mode == "official" else 0)
+            submission_seed(self.submission, exercises) if mode == "official" and not self.rejected else 0)
         self._own_zygote = zygote is None
-        self.zygote = zygote or Zygote(sandbox)
+        self.zygote = zygote if zygote is not None or self.rejected else Zygote(sandbox)
         self.reference = None
         self.mistakes = None
         self.grader_errors: list[str] = []
@@ -152,6 +200,10 @@ class Runner:
 
     def run(self) -> RunResult:
         start = time.monotonic()
+        if self.rejected:
+            return rejected_result(self.exercises, self.rejected, mode=self.mode, seed=self.seed,
+                                   sandbox=self.sandbox.level, submission=str(self.submission),
+                                   seconds=round(time.monotonic() - start, 3))
         results: list[ExerciseResult] = []
         try:
             if self.jobs > 1 and len(self.exercises) > 1:
@@ -209,7 +261,12 @@ class Runner:
 
     def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
         """A fresh worker with the exercise's module imported, or why it could not be."""
-        worker = self.zygote.spawn(self.submission, self.limits)
+        try:
+            worker = self.zygote.spawn(self.submission, self.limits)
+        except GraderError as err:  # the grader's own failure: recorded, the report is still written
+            msg = f"grader error (not your fault): could not start a worker: {err}"
+            self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
+            return None, CheckResult("import", "import", "skipped", 0, 0, message=msg, failure=Failure(msg))
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
