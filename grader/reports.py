@@ -20,9 +20,23 @@ from rich.text import Text
 from grader.runner import CheckResult, ExerciseResult, RunResult
 from grader.sanitize import scrub
 
-SYMBOL = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "crashed": "☠", "skipped": "-"}
+SYMBOL = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "crashed": "☠", "skipped": "-",
+          "withheld": "○"}
 STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", "crashed": "magenta",
-         "skipped": "dim"}
+         "skipped": "dim", "withheld": "yellow"}
+
+
+def shown_status(c: CheckResult) -> str:
+    """The status a report shows: a passed check whose points are withheld shows as such."""
+    return "withheld" if c.status == "passed" and c.withheld else c.status
+
+
+def check_notes(c: CheckResult, lang: str, exercise: str = "") -> list[str]:
+    """Lines every report shows under a check, passed or not: why its points are withheld."""
+    notes = []
+    if c.withheld:
+        notes.append(translate(c.withheld, lang, exercise))
+    return notes
 
 TEXT = {
     "en": {
@@ -137,19 +151,23 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
     grid.add_column(ratio=1)
     grid.add_column(justify="right", no_wrap=True)
     title = Text(c.title_zh if lang == "zh" and c.title_zh else c.title)
-    if c.status not in ("passed", "failed"):
+    status = shown_status(c)
+    if status not in ("passed", "failed", "withheld"):
         title.append(f"  [{c.status}]", style=STYLE.get(c.status, ""))
-    grid.add_row(Text(f"  {SYMBOL.get(c.status, '?')}", style=STYLE.get(c.status, "")), title,
+    grid.add_row(Text(f"  {SYMBOL.get(status, '?')}", style=STYLE.get(status, "")), title,
                  Text(f"{_fmt(c.score)}/{_fmt(c.max_score)}", style="dim"))
     console.print(grid)
-    f = c.failure
-    if c.status == "passed" or f is None:
-        return
+
     def say(text: str, style: str = "") -> None:
         """Indented, wrapped to the console width without trailing blanks."""
         for line in _wrap(text, max(20, console.width - 6)):
             console.print(Text("      " + line, style=style), overflow="fold")
 
+    for note in check_notes(c, lang, ex.id):
+        say(note, "yellow" if c.withheld else "dim")
+    f = c.failure
+    if c.status == "passed" or f is None:
+        return
     msg = t["not_implemented"] if f.not_implemented else translate(f.message, lang, ex.id)
     say(msg, "red" if not f.not_implemented else "yellow")
     if f.not_implemented:
@@ -298,6 +316,8 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
                 "diagnosis": "" if hide or f is None else f.diagnosis,
                 "hidden": c.hidden,
                 "seconds": c.seconds,
+                "withheld": "" if hide else c.withheld,
+                "withheld_zh": "" if hide or not c.withheld else translate(c.withheld, "zh", ex.id),
             }
             if f is not None and not hide:
                 entry["details"] = {"input": f.input, "expected": f.expected, "got": f.got,

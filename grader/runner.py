@@ -45,6 +45,7 @@ class CheckResult:
     seconds: float = 0.0
     title_zh: str = ""
     raw_message: str = ""  # the message before dependency notes are added
+    withheld: str = ""  # why a passed check scores nothing (it does not test correctness)
 
     @property
     def diagnosis(self) -> str:
@@ -182,12 +183,14 @@ class Runner:
         self.zygote = zygote if zygote is not None or self.rejected else Zygote(sandbox)
         self.reference = None
         self.mistakes = None
+        self._torch_thread: Any = None
         self.grader_errors: list[str] = []
         if mode == "official":
             import threading
 
             # import torch for the reference while the zygote imports its own: two cores, one wait
-            threading.Thread(target=_import_torch, daemon=True).start()
+            self._torch_thread = threading.Thread(target=_import_torch, daemon=True)
+            self._torch_thread.start()
             from grader.reference import Mistakes, Reference
 
             if reference is None:
@@ -334,6 +337,7 @@ class Runner:
             output += worker.output_tail()
             worker.close()
         self._annotate_dependencies(ex, results)
+        withhold_points(checks, results)
         self._close_mistake_workers(ex.id)
         return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
                               float(sum(ex.checks_points.values())), results,
@@ -420,11 +424,18 @@ class Runner:
                  enumerate(cases_for(check, ctx.rng, DRAWN_CASES))]
         return list(_FIXED_ENTRIES[key]) + drawn
 
+    def _torch_ready(self) -> None:
+        """Wait for the background import of torch before this thread imports any of it: two
+        threads importing torch's submodules at once can see each other's half-made modules."""
+        if self._torch_thread is not None:
+            self._torch_thread.join()
+
     def _expected(self, ex: Exercise, check: Check, entry: dict) -> dict:
         if "expected" not in entry:
             from grader.snapshots import case_rng, expected_for
 
             seed, index = entry["rng"]
+            self._torch_ready()
             module = self.reference.module(ex.id)
             entry.update(expected_for(check, module, entry["case"], case_rng(check.id, seed, index)))
         return entry
@@ -473,6 +484,7 @@ class Runner:
         if self.mistakes is not None:
             from grader.snapshots import mistake_outputs
 
+            self._torch_ready()
             try:
                 candidates = mistake_outputs(check, self.mistakes, ex.id, entry["case"], entry)
                 infos = {name: info for name, info, _ in self.mistakes.variants(ex.id)}
@@ -556,6 +568,41 @@ class Runner:
                 if deps:
                     r.failure.message += f" (may fail because {deps[0]} fails: fix that first)"
                     break
+
+
+# Checks that do not test correctness (banned APIs; behaviour such as ValueError, dtype, no
+# mutation; structure) give their points only when the correctness checks of the same
+# functions or classes pass: code that does nothing must not collect them.
+GATED_KINDS = ("behaviour", "banned")
+CORRECTNESS_KINDS = ("compare", "compare_module", "property", "statistical", "quality")
+
+
+def subject(check: Check) -> str:
+    """The function, class or method a correctness check judges."""
+    if check.kind == "compare_module" and check.method != "forward":
+        return f"{check.fn}.{check.method}"
+    return check.uses[0] if check.uses else check.fn
+
+
+def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
+    """Set the score of each passed gated check to 0, saying why, when a correctness check of
+    one of the functions or classes it uses did not pass."""
+    by_id = {r.id: r for r in results}
+    for check in checks:
+        res = by_id.get(check.id)
+        if check.kind not in GATED_KINDS or res is None or res.status != "passed" or not res.max_score:
+            continue
+        for used in check.uses:
+            judged = [c for c in checks if c.kind in CORRECTNESS_KINDS and subject(c) == used]
+            failing = [c for c in judged if by_id.get(c.id) is None or by_id[c.id].status != "passed"]
+            if failing:
+                shown = [c.id for c in failing if not (by_id.get(c.id) and by_id[c.id].hidden)]
+                res.score = 0.0
+                res.withheld = (f"points withheld: this check does not test correctness; it counts once "
+                                f"the correctness checks of {used} pass"
+                                + (f" ({', '.join(shown)} does not)" if len(shown) == 1 else
+                                   f" ({', '.join(shown)} do not)" if shown else ""))
+                break
 
 
 def _import_torch() -> None:
