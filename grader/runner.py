@@ -420,9 +420,7 @@ class Runner:
         if key not in _FIXED_ENTRIES:  # the fixed cases never change: kept for the process
             _FIXED_ENTRIES[key] = [{"case": case, "rng": (FIXED_SEED, i)} for i, case in
                                    enumerate(cases_for(check, fixed_rng(check.id), check.fixed or MAX_FIXED))]
-        drawn = [{"case": case, "rng": (self.seed, i)} for i, case in
-                 enumerate(cases_for(check, ctx.rng, DRAWN_CASES))]
-        return list(_FIXED_ENTRIES[key]) + drawn
+        return list(_FIXED_ENTRIES[key]) + drawn_entries(check, ctx.rng, self.seed, _FIXED_ENTRIES[key])
 
     def _torch_ready(self) -> None:
         """Wait for the background import of torch before this thread imports any of it: two
@@ -603,6 +601,35 @@ def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
                                 + (f" ({', '.join(shown)} does not)" if len(shown) == 1 else
                                    f" ({', '.join(shown)} do not)" if shown else ""))
                 break
+
+
+MAX_CANDIDATES = 64  # cases looked at to find the fresh ones of an official run
+
+
+def case_key(case: dict) -> bytes:
+    """A case's inputs as bytes (its position and label left out), to recognise equal cases."""
+    from grader import wire
+
+    return wire.encode({k: v for k, v in case.items() if k not in ("order", "label")})
+
+
+def drawn_entries(check: Check, rng: Any, seed: int, fixed: list[dict]) -> list[dict]:
+    """The fresh cases of an official run: drawn from the check's generator with the run's
+    ``rng``, skipping every case equal to a fixed (released, snapshot) one, so a submission
+    that memorised the snapshot gains nothing from it."""
+    from grader.snapshots import cases_for
+
+    known = {case_key(e["case"]) for e in fixed}
+    out = []
+    for i, case in enumerate(cases_for(check, rng, MAX_CANDIDATES)):
+        k = case_key(case)
+        if k in known:
+            continue
+        known.add(k)
+        out.append({"case": case, "rng": (seed, i)})
+        if len(out) >= DRAWN_CASES:
+            break
+    return out
 
 
 def _import_torch() -> None:
