@@ -25,6 +25,7 @@ every exercise whose metadata bans APIs). Points, hints, bans and timeouts are m
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import zlib
@@ -76,6 +77,7 @@ class Case:
     wrt: tuple[int, ...] = ()
     label: str = ""
     dtype: str = "float64"  # module cases: the module is converted with .to(dtype) after __init__
+    zeros: tuple[str, ...] = ()  # module cases: parameters set to 0 in the weights (to hit a kink exactly)
 
 
 def noncontig(a: np.ndarray) -> dict:
@@ -335,6 +337,56 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
     return None
 
 
+def changed_inputs(sent: Any, echoed: Any, name: str) -> str | None:
+    """The first tensor argument (by name) that came back from a call with other values than
+    it was sent with: the function modified it in place. Non-tensor arguments are skipped."""
+    if isinstance(sent, dict) and len(sent) == 1 and "$noncontig" in sent:
+        sent = sent["$noncontig"]
+    if isinstance(sent, Array):
+        if sent.kind != "tensor":
+            return None
+        new = echoed.data if isinstance(echoed, Array) else None
+        old = sent.data
+        if new is None or new.shape != old.shape or not np.array_equal(new, old, equal_nan=old.dtype.kind == "f"):
+            return name
+        return None
+    if isinstance(sent, (list, tuple)):
+        if not isinstance(echoed, (list, tuple)) or len(echoed) != len(sent):
+            return None  # a container the worker could not send back: nothing to compare
+        for i, (a, b) in enumerate(zip(sent, echoed)):
+            bad = changed_inputs(a, b, f"{name}[{i}]")
+            if bad:
+                return bad
+    return None
+
+
+def _has_tensor(v: Any) -> bool:
+    if isinstance(v, Array):
+        return v.kind == "tensor"
+    if isinstance(v, (list, tuple)):
+        return any(_has_tensor(x) for x in v)
+    if isinstance(v, dict):
+        return len(v) == 1 and "$noncontig" in v
+    return False
+
+
+def check_unchanged(fn: str, args: list, kwargs: dict, reply: Any, input: str = "") -> Any:
+    """The result of an ``echo`` call, after failing the check if the call modified any of
+    its tensor arguments in place."""
+    if (not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}
+            or not isinstance(reply["args"], list) or len(reply["args"]) != len(args)
+            or not isinstance(reply["kwargs"], dict)):
+        malformed(f"the call of {fn}", reply)
+    names = [f"argument {i}" for i in range(len(args))] + list(kwargs)
+    sent = list(args) + [kwargs[k] for k in kwargs]
+    back = list(reply["args"]) + [reply["kwargs"].get(k) for k in kwargs]
+    for name, a, b in zip(names, sent, back):
+        bad = changed_inputs(a, b, name)
+        if bad:
+            fail(f"{fn} modified its input {bad} in place: compute on new tensors instead", input=input)
+    return reply["result"]
+
+
 def plain(v: Any) -> Any:
     """Replies to numpy for property code: Arrays become arrays (must have been tensors)."""
     if isinstance(v, Array):
@@ -366,9 +418,15 @@ class Handle:
         return self.call("forward", *args, **kwargs)
 
     def call_raw(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.ctx.request({"op": "call", "target": {"ref": self.name, "attr": method},
-                                 "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
-                                 "banned": self.ctx.banned_for(self.scope)})
+        """Call a method; fail if it modified any of its tensor arguments in place."""
+        wargs, wkwargs = to_wire(list(args)), to_wire(kwargs)
+        echo = _has_tensor(wargs) or _has_tensor(list(wkwargs.values()))
+        reply = self.ctx.request({"op": "call", "target": {"ref": self.name, "attr": method},
+                                  "args": wargs, "kwargs": wkwargs, "echo": echo,
+                                  "banned": self.ctx.banned_for(self.scope)})
+        if not echo:
+            return reply
+        return check_unchanged(f"{self.scope}.{method}", wargs, wkwargs, reply, self.ctx.last_input)
 
     def raises(self, exc_type: str, method: str, *args: Any, **kwargs: Any) -> None:
         """Fail unless ``method(*args, **kwargs)`` raises ``exc_type`` (e.g. "ValueError")."""
@@ -447,6 +505,7 @@ class Ctx:
         self.last_input = ""
         self.calls = 0
         self._names = 0
+        self._global_seed: int | None = None
 
     def fresh(self) -> str:
         self._names += 1
@@ -457,7 +516,7 @@ class Ctx:
 
     def request(self, req: dict, timeout: float | None = None) -> Any:
         self.calls += 1
-        req.setdefault("seed", self.seed % (2**31))
+        req.setdefault("seed", (self.seed if self._global_seed is None else self._global_seed) % (2**31))
         try:
             return self.worker.request(req, timeout or self.timeout)
         except StudentError as err:
@@ -466,9 +525,35 @@ class Ctx:
             raise
 
     def call_raw(self, fn: str, *args: Any, **kwargs: Any) -> Any:
-        return self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
-                             "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
-                             "banned": self.banned_for(fn.split(".")[0])})
+        """Call ``fn`` of the student's module; fail if it modified any of its tensor arguments
+        in place (every call checks this)."""
+        wargs, wkwargs = to_wire(list(args)), to_wire(kwargs)
+        echo = _has_tensor(wargs) or _has_tensor(list(wkwargs.values()))
+        reply = self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
+                              "args": wargs, "kwargs": wkwargs, "echo": echo,
+                              "banned": self.banned_for(fn.split(".")[0])})
+        if not echo:
+            return reply
+        return check_unchanged(fn, wargs, wkwargs, reply, self.last_input)
+
+    @contextlib.contextmanager
+    def global_seed(self, seed: int) -> Iterator[None]:
+        """Calls made inside start from this torch global seed instead of the run's: code that
+        should draw only from its own seeded generator must not notice."""
+        old, self._global_seed = self._global_seed, int(seed)
+        try:
+            yield
+        finally:
+            self._global_seed = old
+
+    @contextlib.contextmanager
+    def torch_threads(self, n: int) -> Iterator[None]:
+        """Calls made inside run with ``torch.set_num_threads(n)`` in the worker (1 after)."""
+        self.request({"op": "call", "target": {"torch": "set_num_threads"}, "args": [int(n)], "kwargs": {}})
+        try:
+            yield
+        finally:
+            self.request({"op": "call", "target": {"torch": "set_num_threads"}, "args": [1], "kwargs": {}})
 
     def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` of the student's module; arrays come back as numpy (checked tensors)."""
@@ -501,24 +586,9 @@ class Ctx:
         return Handle(self, name, fn, info)
 
     def call_keep_inputs(self, fn: str, *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn`` and fail if it modified any of its tensor arguments in place."""
-        reply = self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
-                              "args": to_wire(list(args)), "kwargs": to_wire(kwargs), "echo": True,
-                              "banned": self.banned_for(fn.split(".")[0])})
-        if (not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}
-                or not isinstance(reply["args"], list) or len(reply["args"]) != len(args)
-                or not isinstance(reply["kwargs"], dict)):
-            malformed(f"the call of {fn}", reply)
-        before = [(f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-        after = list(reply["args"]) + [reply["kwargs"].get(k) for k in kwargs]
-        for (name, old), new in zip(before, after):
-            if isinstance(old, np.ndarray):
-                new_arr = new.data if isinstance(new, Array) else None
-                if new_arr is None or new_arr.shape != old.shape or not np.array_equal(
-                        new_arr, old, equal_nan=old.dtype.kind == "f"):
-                    fail(f"{fn} modified its input {name} in place: compute on new tensors instead",
-                         input=self.last_input)
-        return plain(reply["result"])
+        """Call ``fn`` and fail if it modified any of its tensor arguments in place (what
+        :meth:`call` does for every call; kept for the checks that say so by name)."""
+        return self.call(fn, *args, **kwargs)
 
     def raises(self, exc_type: str, fn: str, *args: Any, **kwargs: Any) -> None:
         """Fail unless ``fn(*args, **kwargs)`` raises ``exc_type`` (e.g. "ValueError")."""

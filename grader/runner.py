@@ -19,7 +19,18 @@ from typing import Any
 import numpy as np
 
 from grader import __version__
-from grader.checks import Check, CheckFailed, Ctx, Failure, NotStarted, compare_values, describe_case, plain
+from grader.checks import (
+    Check,
+    CheckFailed,
+    Ctx,
+    Failure,
+    NotStarted,
+    check_unchanged,
+    compare_values,
+    describe_case,
+    describe_value,
+    plain,
+)
 from grader.metadata import Exercise, find_course_root
 from grader.pool import MAX_SUBMISSION_BYTES, GraderError, StudentError, Worker, WorkerLost, Zygote
 from grader.sandbox import Sandbox
@@ -452,7 +463,11 @@ class Runner:
             got = self._student_output(check, ctx, entry)
             failure = compare_values(got, entry["expected"], check.tol)
             if failure is None:
-                continue
+                failure = self._gradient_failure(check, ctx, entry)
+                if failure is None:
+                    continue
+                failure.input = ctx.last_input
+                raise CheckFailed(failure)
             failure.input = ctx.last_input
             if check.staged and entry["case"].get("label"):
                 k = [o for o, _ in stages].index(entry["case"].get("order", 0)) + 1
@@ -464,16 +479,44 @@ class Runner:
 
     def _student_output(self, check: Check, ctx: Ctx, entry: dict) -> Any:
         case = entry["case"]
-        if check.kind == "compare":
-            return ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
-                                "args": case["args"], "kwargs": case["kwargs"],
-                                "banned": ctx.banned_for(check.fn)})
+        if check.kind == "compare":  # the arguments come back too: none may be changed in place
+            reply = ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
+                                 "args": case["args"], "kwargs": case["kwargs"], "echo": True,
+                                 "banned": ctx.banned_for(check.fn)})
+            return check_unchanged(check.fn, list(case["args"]), dict(case["kwargs"]), reply, ctx.last_input)
         h = ctx.new(check.fn, *case["init_args"], **(case["init"] or {}))
         h.call_raw("to", {"$dtype": case.get("dtype") or "float64"})
         h.load_state_dict(entry["state"])
         if not check.backward:
             return h.call_raw(check.method, *case["args"], **case["kwargs"])
         return h.grad(check.method, tuple(case["args"]), case["kwargs"], case["wrt"], entry["upstream"])
+
+    def _gradient_failure(self, check: Check, ctx: Ctx, entry: dict) -> Failure | None:
+        """For a differentiable function whose output matched: its gradients with respect to
+        every float tensor argument, for the recorded upstream gradient, against the reference's."""
+        if check.kind != "compare" or "grad" not in entry:
+            return None
+        from grader.reference import grad_positions
+
+        case = entry["case"]
+        wrt = grad_positions(case)
+        reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": check.fn},
+                             "args": case["args"], "kwargs": case["kwargs"], "wrt": wrt,
+                             "upstream": entry["upstream"], "banned": ctx.banned_for(check.fn)})
+        grads = reply.get("inputs") if isinstance(reply, dict) else None
+        if not isinstance(grads, list) or len(grads) != len(wrt):
+            return Failure(f"malformed reply to the gradient of {check.fn}: the worker sent "
+                           f"{describe_value(reply)[:100]}")
+        for i, got, want in zip(wrt, grads, entry["grad"]):
+            if got is None and isinstance(want, Array):  # no gradient reached it: zero
+                got = Array(np.zeros_like(want.data), "tensor")
+            f = compare_values(got, want, check.tol, f"grad[argument {i}]")
+            if f is not None:
+                f.message = (f"the gradient with respect to argument {i} differs from the reference although "
+                             "the output matches: is part of the computation detached (.detach(), .item(), "
+                             "torch.no_grad) or differentiated another way?")
+                return f
+        return None
 
     def _diagnose(self, ex: Exercise, check: Check, entry: dict, got: Any, failure: Failure) -> None:
         """Name the mistake when the wrong output matches a known one on the same input."""

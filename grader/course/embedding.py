@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from grader.checks import Case, Checks, expect_array, fail, noncontig
+from grader.checks import F32, Array, Case, Checks, compare_values, expect_array, fail, noncontig
 from grader.strategies import distinct_dims, normal
 
 checks = Checks("embedding")
@@ -374,9 +374,11 @@ def _(ctx):
 
 
 @checks.behaviour("train_word_vectors_behaviour",
-                  "train_word_vectors returns [V, dim] floats; ValueError for window < 1 or ids "
-                  "outside [0, vocab_size)", uses=("train_word_vectors",), timeout=20,
-                  zh="train_word_vectors 返回 [V, dim] 浮点数；window < 1 或 id 越界时抛出 ValueError")
+                  "train_word_vectors returns [V, dim] floats, the same vectors for the same call (another "
+                  "global random state, two torch threads); ValueError for window < 1 or ids outside "
+                  "[0, vocab_size)", uses=("train_word_vectors",), timeout=20,
+                  zh="train_word_vectors 返回 [V, dim] 浮点数，同样的调用得到同样的词向量（换一个全局随机状态、"
+                  "两个 torch 线程也一样）；window < 1 或 id 越界时抛出 ValueError")
 def _(ctx):
     rng = np.random.default_rng([ctx.seed % 2**32, 8])
     corpus, _ = planted_topic_corpus(rng, vocab=12, topics=3, tokens=300)
@@ -385,6 +387,17 @@ def _(ctx):
                         (15, 5), what="word vectors")
     if vecs.dtype != np.float32:
         fail("the vectors should have the default dtype (float32)", got=str(vecs.dtype))
+    # "the same call gives the same vectors": also when torch's global random state differs
+    # and with two torch threads (float rounding may differ there, so F32 tolerance)
+    ctx.last_input += "; called again with another torch global seed and torch.set_num_threads(2)"
+    with ctx.global_seed(ctx.seed + 1), ctx.torch_threads(2):
+        again = expect_array(ctx.call("train_word_vectors", corpus, 15, dim=5, window=1, epochs=1),
+                             (15, 5), what="word vectors")
+    if compare_values(Array(again), Array(vecs), F32) is not None:
+        fail("the same call gave different vectors (another torch global random state, two torch threads): "
+             "draw every random number from a torch.Generator seeded with `seed`",
+             expected=f"the first call's vectors, e.g. row 0 {np.array2string(vecs[0], precision=3)}",
+             got=f"row 0 {np.array2string(again[0], precision=3)}")
     ctx.last_input = "window = 0"
     ctx.raises("ValueError", "train_word_vectors", corpus, 12, window=0)
     ctx.last_input = "corpus ids up to 11, vocab_size = 8"

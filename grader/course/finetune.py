@@ -187,13 +187,15 @@ def _(ctx):
 
 
 @checks.behaviour("finetune_frozen_base",
-                  "the returned classifier still holds every pretrained weight unchanged (only LoRA and head train)",
+                  "only LoRA and the head train: every pretrained weight is unchanged in the returned "
+                  "classifier, and the LoRA matrices did move",
                   uses=("finetune_classifier",), timeout=BUDGET_S,
-                  zh="返回的分类器中所有预训练权重保持不变（只训练 LoRA 与分类头）")
+                  zh="只训练 LoRA 与分类头：返回的分类器中所有预训练权重保持不变，而 LoRA 矩阵确实被更新了")
 def _(ctx):
     _, state, _ = task()
     clf = _short_run(ctx, _pretrained(ctx))
-    held = [np.asarray(v) for v in clf.state_dict().values()]
+    sd = clf.state_dict()
+    held = [np.asarray(v) for v in sd.values()]
     missing = [k for k, v in state.items()
                if not any(h.shape == v.shape and np.array_equal(h, v) for h in held)]
     if missing:
@@ -201,6 +203,13 @@ def _(ctx):
              "(apply_lora freezes the rest; optimise only parameters with requires_grad; do not merge)",
              expected="every pretrained weight of the checkpoint, unchanged, inside the returned classifier",
              got="changed: " + ", ".join(missing[:4]))
+    # the other direction: LoRA trains. lora_B starts at 0 (the LoRA contract), so after two
+    # epochs every lora_B must have moved away from 0
+    still = [k for k, v in sd.items() if k.endswith("lora_B") and not np.any(np.asarray(v))]
+    if still:
+        fail("the LoRA matrices never moved: lora_B is still 0 after training, so only the head learned "
+             "(give the optimizer every parameter with requires_grad, the LoRA A and B included)",
+             expected="every lora_B changed from its initial 0", got="still 0: " + ", ".join(still[:4]))
 
 
 @checks.behaviour("finetune_lora_targets",
