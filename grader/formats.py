@@ -154,8 +154,8 @@ def _explain_parts(ex: ExerciseResult, c: CheckResult, lang: str, hints: dict | 
         return [(kind, clean(line)) for kind, line in notes]
     t = _text(lang)
     parts = [] if c.status == "failed" else [("status", f"[{c.status}]")]
-    parts += notes
     parts.append(("message", _message(c, lang)))
+    parts += notes
     f = c.failure
     if f is not None and f.not_implemented:
         return parts

@@ -32,8 +32,13 @@ def shown_status(c: CheckResult) -> str:
 
 
 def check_notes(c: CheckResult, lang: str, exercise: str = "") -> list[str]:
-    """Lines every report shows under a check, passed or not: why its points are withheld."""
+    """Lines every report shows under a check, passed or not: what a quality check reached
+    (its margin), why its points are withheld."""
+    from grader.checks import margin_text
+
     notes = []
+    if isinstance(c.margin, dict):
+        notes.append(margin_text(c.margin, lang))
     if c.withheld:
         notes.append(translate(c.withheld, lang, exercise))
     return notes
@@ -163,13 +168,16 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
         for line in _wrap(text, max(20, console.width - 6)):
             console.print(Text("      " + line, style=style), overflow="fold")
 
-    for note in check_notes(c, lang, ex.id):
-        say(note, "yellow" if c.withheld else "dim")
+    notes = check_notes(c, lang, ex.id)
     f = c.failure
     if c.status == "passed" or f is None:
+        for i, note in enumerate(notes):  # the margin (dim), then why points are withheld (yellow)
+            say(note, "yellow" if c.withheld and i == len(notes) - 1 else "dim")
         return
     msg = t["not_implemented"] if f.not_implemented else translate(f.message, lang, ex.id)
     say(msg, "red" if not f.not_implemented else "yellow")
+    for note in notes:  # what a quality check reached
+        say(note, "dim")
     if f.not_implemented:
         return
     if f.input:
@@ -319,6 +327,11 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
                 "withheld": "" if hide else c.withheld,
                 "withheld_zh": "" if hide or not c.withheld else translate(c.withheld, "zh", ex.id),
             }
+            if isinstance(c.margin, dict) and not hide:
+                from grader.checks import margin_text
+
+                entry["margin"] = {**c.margin, "text": margin_text(c.margin, "en"),
+                                   "text_zh": margin_text(c.margin, "zh")}
             if f is not None and not hide:
                 entry["details"] = {"input": f.input, "expected": f.expected, "got": f.got,
                                     "error": f.error, "frames": f.frames,

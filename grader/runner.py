@@ -57,6 +57,7 @@ class CheckResult:
     title_zh: str = ""
     raw_message: str = ""  # the message before dependency notes are added
     withheld: str = ""  # why a passed check scores nothing (it does not test correctness)
+    margin: dict | None = None  # a quality check's achieved metric and time (checks.margin_text)
 
     @property
     def diagnosis(self) -> str:
@@ -334,6 +335,7 @@ class Runner:
                 ctx.submission = self.submission
                 ctx.banned_seen = banned_seen
                 self._run_check(ex, check, ctx, res, snapshot, banned_seen)
+                res.margin = ctx.margin
                 res.raw_message = res.message
                 if res.status == "failed" and res.failure and not res.failure.not_implemented \
                         and check.kind not in ("compare", "compare_module") and self.name_mistakes:
