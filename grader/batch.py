@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -55,12 +56,14 @@ def unpack(source: Path, dest: Path) -> Path:
         raise BadSubmission(f"{source.name}: not a folder or a .zip file")
     try:
         zf = zipfile.ZipFile(source)
-    except zipfile.BadZipFile as exc:
-        raise BadSubmission(f"{source.name}: {exc}") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise BadSubmission(f"{source.name}: not a readable zip file ({exc})") from None
     with zf:
         infos = zf.infolist()
-        if len(infos) > MAX_ZIP_FILES or sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
-            raise BadSubmission(f"{source.name}: too large")
+        if len(infos) > MAX_ZIP_FILES:
+            raise BadSubmission(f"{source.name}: too many files ({len(infos)}; at most {MAX_ZIP_FILES})")
+        if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+            raise BadSubmission(f"{source.name}: too large unpacked (more than {MAX_ZIP_BYTES >> 20} MiB)")
         dest.mkdir(parents=True, exist_ok=True)
         for info in infos:
             name = info.filename.replace("\\", "/")
@@ -70,12 +73,17 @@ def unpack(source: Path, dest: Path) -> Path:
             if (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link
                 continue
             target = dest.joinpath(*parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            # a bad CRC, a truncated or unsupported entry, a password, a name the disk refuses
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                    ValueError, OSError) as exc:
+                raise BadSubmission(f"{source.name}: cannot unpack {name[:200]!r} ({exc})") from None
     return dest
 
 
@@ -125,15 +133,24 @@ def _grade_one(job: Job) -> dict[str, Any]:
                             sandbox=_SANDBOX, zygote=_ZYGOTE)  # zygote None: one of its own, closed after
             result = runner.run()
         paths = write_reports(result, Path(job.out_dir), job.formats, job.lang)
-        status = "grader error" if result.grader_errors else "no modules found" if result.problem else "graded"
-        return {"name": job.name, "status": status,
+        status = ("grader error" if result.grader_errors else "bad submission" if result.rejected
+                  else "no modules found" if result.problem else "graded")
+        return {"name": job.name, "status": status, **({"error": result.rejected} if result.rejected else {}),
                 "score": result.score, "max_score": result.max_score, "seed": result.seed,
                 "exercises": {e.id: e.score for e in result.exercises},
                 "reports": {k: str(v) for k, v in paths.items()},
                 **({"error": result.problem.splitlines()[0]} if result.problem else {})}
     except BadSubmission as exc:
-        return {"name": job.name, "status": "bad submission", "score": 0.0, "max_score": 0.0,
-                "error": str(exc), "exercises": {}}
+        # a submission that cannot be unpacked still gets its report, which says why
+        from grader.runner import rejected_result
+
+        exercises = [e for e in load_exercises() if not job.exercises or e.id in job.exercises]
+        result = rejected_result(exercises, str(exc), mode=job.mode, seed=job.seed or 0,
+                                 sandbox=_SANDBOX.level if _SANDBOX else "none", submission=job.source)
+        paths = write_reports(result, Path(job.out_dir), job.formats, job.lang)
+        return {"name": job.name, "status": "bad submission", "score": 0.0, "max_score": result.max_score,
+                "error": str(exc), "exercises": {e.id: 0.0 for e in result.exercises},
+                "reports": {k: str(v) for k, v in paths.items()}}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -191,7 +208,9 @@ def run_batch(sources: list[Path], out_dir: Path, *, jobs: int, mode: str, refer
                                      "exercises": {}}
             pending = pending[1:]
         todo = pending
-    ordered = [results[n] for n in names_for(sources)]
+    from grader.sanitize import scrub
+
+    ordered = scrub([results[n] for n in names_for(sources)])  # error texts may quote the submission
     write_csv(ordered, out_dir / "grades.csv")
     from grader.reports import write_atomic
 

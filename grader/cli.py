@@ -230,12 +230,13 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
     from grader.metadata import load_exercises
     from grader.reports import make_console, render_exercise
     from grader.runner import Runner
+    from grader.sanitize import clean
 
     try:
         sandbox = choose(require_strong=require_sandbox, hide=[p for p in (reference,) if p is not None],
                          prefer=sandbox_level)
     except SandboxUnavailable as err:
-        raise GraderFailed(f"refused to grade: {err}") from None
+        raise GraderFailed(clean(f"refused to grade: {err}")) from None
     failure.sandbox = sandbox.level
     to_terminal = fmts == ("rich",) and output is None and output_dir is None
     console = make_console()
@@ -284,7 +285,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
         else:
             result = runner.run()
     except GraderError as err:
-        raise GraderFailed(str(err)) from None
+        raise GraderFailed(clean(str(err))) from None
     _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
     failure.done = True
     if result.grader_errors:
@@ -370,8 +371,10 @@ def batch_cmd(submissions: tuple[Path, ...], output_dir: Path, jobs: int | None,
     if mode == "local":
         reference = None
 
+    from grader.sanitize import clean
+
     def progress(row: dict) -> None:
-        click.echo(f"{row['name']}: {row['status']} {row['score']:g}/{row['max_score']:g}", err=True)
+        click.echo(clean(f"{row['name']}: {row['status']} {row['score']:g}/{row['max_score']:g}"), err=True)
 
     rows = run_batch(list(submissions), output_dir, jobs=jobs or cpu_count(), mode=mode, reference=reference,
                      seed=seed, exercises=list(exercise_ids), formats=list(fmts or ("json",)),

@@ -85,9 +85,49 @@ class Mistakes:
 
 
 def case_wire(case: Case) -> dict:
-    return {"args": to_wire(list(case.args)), "kwargs": to_wire(case.kwargs),
-            "init": to_wire(case.init), "init_args": to_wire(list(case.init_args)),
-            "wrt": list(case.wrt), "dtype": case.dtype}
+    out = {"args": to_wire(list(case.args)), "kwargs": to_wire(case.kwargs),
+           "init": to_wire(case.init), "init_args": to_wire(list(case.init_args)),
+           "wrt": list(case.wrt), "dtype": case.dtype}
+    if case.zeros:
+        out["zeros"] = list(case.zeros)
+    return out
+
+
+def grad_positions(case: dict) -> list[int]:
+    """The positional arguments of a function case that gradients are compared for: every
+    float tensor (non-contiguous ones included)."""
+    from grader.protocol.wire import Array
+
+    out = []
+    for i, a in enumerate(case["args"]):
+        if isinstance(a, dict) and len(a) == 1 and "$noncontig" in a:
+            a = a["$noncontig"]
+        if isinstance(a, Array) and a.kind == "tensor" and a.data.dtype.kind == "f":
+            out.append(i)
+    return out
+
+
+def run_function_grad(module: types.ModuleType, fn: str, case: dict, wrt: list[int], upstream: Any) -> Any:
+    """Gradients of ``sum(<output, upstream>)`` with respect to the arguments at ``wrt``, as a
+    list of arrays (zeros for an argument the output does not depend on); None when the
+    output does not depend on the arguments through autograd at all (not differentiable)."""
+    import torch
+
+    args = list(to_torch(case["args"]))
+    kwargs = to_torch(case["kwargs"])
+    leaves = []
+    for i in wrt:
+        args[i] = args[i].detach().clone().requires_grad_(True)
+        leaves.append(args[i])
+    torch.manual_seed(0)
+    out = getattr(module, fn)(*args, **kwargs)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    ups = upstream if isinstance(upstream, (tuple, list)) else (upstream,)
+    pairs = [(o, to_torch(u)) for o, u in zip(outs, ups) if u is not None]
+    if not pairs or not all(isinstance(o, torch.Tensor) and o.requires_grad for o, _ in pairs):
+        return None
+    sum((o * u.to(o.dtype)).sum() for o, u in pairs).backward()
+    return [from_torch(t.grad if t.grad is not None else torch.zeros_like(t)) for t in leaves]
 
 
 def run_function(module: types.ModuleType, fn: str, case: dict) -> Any:

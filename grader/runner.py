@@ -25,13 +25,15 @@ from grader.checks import (
     Failure,
     NotStarted,
     budget_message,
+    check_unchanged,
     compare_values,
     describe_case,
+    describe_value,
     plain,
 )
 from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
 from grader.host.sandbox import Sandbox
-from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
+from grader.host.staging import MAX_SUBMISSION_BYTES, private_dir, read_submission, remove_tree, write_stage
 from grader.metadata import Exercise, find_course_root
 from grader.protocol.wire import Array
 
@@ -55,6 +57,8 @@ class CheckResult:
     seconds: float = 0.0
     title_zh: str = ""
     raw_message: str = ""  # the message before dependency notes are added
+    withheld: str = ""  # why a passed check scores nothing (it does not test correctness)
+    margin: dict | None = None  # a quality check's achieved metric and time (checks.margin_text)
 
     @property
     def diagnosis(self) -> str:
@@ -72,6 +76,7 @@ class ExerciseResult:
     output: str = ""
     seconds: float = 0.0
     after: list[str] = field(default_factory=list)
+    rejected: str = ""  # why the submission was not graded at all (then every check failed)
 
     @property
     def not_started(self) -> bool:
@@ -92,6 +97,7 @@ class RunResult:
     grader_errors: list[str] = field(default_factory=list)
     submission: str = ""
     problem: str = ""  # why nothing was graded (no exercise module found), for every report
+    rejected: str = ""  # why the submission was not graded at all (a clear message, never a grader error)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +110,48 @@ def submission_seed(folder: Path, exercises: list[Exercise]) -> int:
 
 RUN_BUDGET = 1800.0  # seconds for a whole submission; each exercise also has its own budget
 EXERCISE_BUDGET = 90.0  # default per exercise, plus the time limits of its quality checks
+
+
+def check_submission(folder: Path) -> str:
+    """Why a submission folder cannot be graded at all ("" when it can): its modules are
+    larger than the cap, or one of them cannot be read. Never a grader error."""
+    if not folder.is_dir():
+        return f"the submission {folder.name or folder} is not a folder"
+    total = 0
+    try:
+        files = sorted(folder.glob("*.py"))
+    except OSError as exc:
+        return f"the submission folder cannot be listed ({exc.strerror or exc})"
+    for f in files:
+        try:
+            if not f.is_file():
+                continue
+            total += f.stat().st_size
+            if not os.access(f, os.R_OK):
+                return f"{f.name} cannot be read (check its permissions)"
+        except OSError as exc:
+            return f"{f.name} cannot be read ({exc.strerror or exc})"
+    if total > MAX_SUBMISSION_BYTES:
+        return (f"the submission's .py files add up to {total / 2**20:.1f} MiB, more than the "
+                f"{MAX_SUBMISSION_BYTES >> 20} MiB allowed: remove large files from the folder")
+    return ""
+
+
+def rejected_result(exercises: list[Exercise], reason: str, *, mode: str, seed: int, sandbox: str,
+                    submission: str = "", seconds: float = 0.0) -> RunResult:
+    """The report of a submission that could not be graded: every check failed with the reason."""
+    message = f"not graded: the submission was rejected ({reason})"
+    results = []
+    for ex in exercises:
+        checks = [CheckResult(c.id, c.title, "failed", 0.0, float(ex.checks_points.get(c.id, 0)), kind=c.kind,
+                              uses=list(c.uses), message=message, failure=Failure(message),
+                              hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
+                  for c in ex.checks()]
+        results.append(ExerciseResult(ex.id, ex.title, 0.0, float(sum(ex.checks_points.values())), checks,
+                                      file=f"exercises/{ex.id}.py", after=ex.after, rejected=reason))
+    return RunResult(score=0.0, max_score=sum(r.max_score for r in results), mode=mode, seed=seed,
+                     sandbox=sandbox, versions=versions(sandbox), exercises=results, seconds=seconds,
+                     submission=submission, rejected=reason)
 
 
 def versions(sandbox: str) -> dict[str, str]:
@@ -152,19 +200,22 @@ class Runner:
         self.limits = {"memory": memory, "cpu_seconds": 900, "processes": 64}  # per worker
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
+        self.rejected = check_submission(self.origin) or self.staged.error
         self.seed = seed if seed is not None else (
-            self.staged.digest([ex.id for ex in exercises]) if mode == "official" else 0)
+            self.staged.digest([ex.id for ex in exercises]) if mode == "official" and not self.rejected else 0)
         self._own_zygote = zygote is None
-        self.zygote = zygote or Zygote(sandbox)
+        self.zygote = zygote if zygote is not None or self.rejected else Zygote(sandbox)
         self.reference = None
         self.mistakes = None
+        self._torch_thread: Any = None
         self.grader_errors: list[str] = []
         keep_hypothesis_out_of(self.submission)
         if mode == "official":
             import threading
 
             # import torch for the reference while the zygote imports its own: two cores, one wait
-            threading.Thread(target=_import_torch, daemon=True).start()
+            self._torch_thread = threading.Thread(target=_import_torch, daemon=True)
+            self._torch_thread.start()
             from grader.reference import Mistakes, Reference
 
             if reference is None:
@@ -177,6 +228,10 @@ class Runner:
 
     def run(self) -> RunResult:
         start = time.monotonic()
+        if self.rejected:
+            return rejected_result(self.exercises, self.rejected, mode=self.mode, seed=self.seed,
+                                   sandbox=self.sandbox.level, submission=str(self.submission),
+                                   seconds=round(time.monotonic() - start, 3))
         results: list[ExerciseResult] = []
         try:
             if self.jobs > 1 and len(self.exercises) > 1:
@@ -243,7 +298,12 @@ class Runner:
         if refused:
             f = Failure(f"not graded: {refused}")
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
-        worker = self.zygote.spawn(self.staged.files, self.limits)
+        try:
+            worker = self.zygote.spawn(self.staged.files, self.limits)
+        except GraderError as err:  # the grader's own failure: recorded, the report is still written
+            msg = f"grader error (not your fault): could not start a worker: {err}"
+            self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
+            return None, CheckResult("import", "import", "skipped", 0, 0, message=msg, failure=Failure(msg))
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
@@ -309,6 +369,7 @@ class Runner:
                 ctx.banned_seen = banned_seen
                 ctx.deadline, ctx.budget = deadline, budget
                 self._run_check(ex, check, ctx, res, snapshot, banned_seen)
+                res.margin = ctx.margin
                 res.raw_message = res.message
                 if res.status == "failed" and res.failure and not res.failure.not_implemented \
                         and check.kind not in ("compare", "compare_module") and self.name_mistakes:
@@ -323,6 +384,7 @@ class Runner:
             output += worker.output_tail()
             worker.close()
         self._annotate_dependencies(ex, results)
+        withhold_points(checks, results)
         self._close_mistake_workers(ex.id)
         return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
                               float(sum(ex.checks_points.values())), results,
@@ -423,15 +485,20 @@ class Runner:
         if key not in _FIXED_ENTRIES:  # the fixed cases never change: kept for the process
             _FIXED_ENTRIES[key] = [{"case": case, "rng": (FIXED_SEED, i)} for i, case in
                                    enumerate(cases_for(check, fixed_rng(check.id), check.fixed or MAX_FIXED))]
-        drawn = [{"case": case, "rng": (self.seed, i)} for i, case in
-                 enumerate(cases_for(check, ctx.rng, DRAWN_CASES))]
-        return list(_FIXED_ENTRIES[key]) + drawn
+        return list(_FIXED_ENTRIES[key]) + drawn_entries(check, ctx.rng, self.seed, _FIXED_ENTRIES[key])
+
+    def _torch_ready(self) -> None:
+        """Wait for the background import of torch before this thread imports any of it: two
+        threads importing torch's submodules at once can see each other's half-made modules."""
+        if self._torch_thread is not None:
+            self._torch_thread.join()
 
     def _expected(self, ex: Exercise, check: Check, entry: dict) -> dict:
         if "expected" not in entry:
             from grader.snapshots import case_rng, expected_for
 
             seed, index = entry["rng"]
+            self._torch_ready()
             module = self.reference.module(ex.id)
             entry.update(expected_for(check, module, entry["case"], case_rng(check.id, seed, index)))
         return entry
@@ -450,7 +517,11 @@ class Runner:
             got = self._student_output(check, ctx, entry)
             failure = compare_values(got, entry["expected"], check.tol)
             if failure is None:
-                continue
+                failure = self._gradient_failure(check, ctx, entry)
+                if failure is None:
+                    continue
+                failure.input = ctx.last_input
+                raise CheckFailed(failure)
             failure.input = ctx.last_input
             if check.staged and entry["case"].get("label"):
                 k = [o for o, _ in stages].index(entry["case"].get("order", 0)) + 1
@@ -462,16 +533,44 @@ class Runner:
 
     def _student_output(self, check: Check, ctx: Ctx, entry: dict) -> Any:
         case = entry["case"]
-        if check.kind == "compare":
-            return ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
-                                "args": case["args"], "kwargs": case["kwargs"],
-                                "banned": ctx.banned_for(check.fn)})
+        if check.kind == "compare":  # the arguments come back too: none may be changed in place
+            reply = ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
+                                 "args": case["args"], "kwargs": case["kwargs"], "echo": True,
+                                 "banned": ctx.banned_for(check.fn)})
+            return check_unchanged(check.fn, list(case["args"]), dict(case["kwargs"]), reply, ctx.last_input)
         h = ctx.new(check.fn, *case["init_args"], **(case["init"] or {}))
         h.call_raw("to", {"$dtype": case.get("dtype") or "float64"})
         h.load_state_dict(entry["state"])
         if not check.backward:
             return h.call_raw(check.method, *case["args"], **case["kwargs"])
         return h.grad(check.method, tuple(case["args"]), case["kwargs"], case["wrt"], entry["upstream"])
+
+    def _gradient_failure(self, check: Check, ctx: Ctx, entry: dict) -> Failure | None:
+        """For a differentiable function whose output matched: its gradients with respect to
+        every float tensor argument, for the recorded upstream gradient, against the reference's."""
+        if check.kind != "compare" or "grad" not in entry:
+            return None
+        from grader.reference import grad_positions
+
+        case = entry["case"]
+        wrt = grad_positions(case)
+        reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": check.fn},
+                             "args": case["args"], "kwargs": case["kwargs"], "wrt": wrt,
+                             "upstream": entry["upstream"], "banned": ctx.banned_for(check.fn)})
+        grads = reply.get("inputs") if isinstance(reply, dict) else None
+        if not isinstance(grads, list) or len(grads) != len(wrt):
+            return Failure(f"malformed reply to the gradient of {check.fn}: the worker sent "
+                           f"{describe_value(reply)[:100]}")
+        for i, got, want in zip(wrt, grads, entry["grad"]):
+            if got is None and isinstance(want, Array):  # no gradient reached it: zero
+                got = Array(np.zeros_like(want.data), "tensor")
+            f = compare_values(got, want, check.tol, f"grad[argument {i}]")
+            if f is not None:
+                f.message = (f"the gradient with respect to argument {i} differs from the reference although "
+                             "the output matches: is part of the computation detached (.detach(), .item(), "
+                             "torch.no_grad) or differentiated another way?")
+                return f
+        return None
 
     def _diagnose(self, ex: Exercise, check: Check, entry: dict, got: Any, failure: Failure) -> None:
         """Name the mistake when the wrong output matches a known one on the same input."""
@@ -480,6 +579,7 @@ class Runner:
         if self.mistakes is not None:
             from grader.snapshots import mistake_outputs
 
+            self._torch_ready()
             try:
                 candidates = mistake_outputs(check, self.mistakes, ex.id, entry["case"], entry)
                 infos = {name: info for name, info, _ in self.mistakes.variants(ex.id)}
@@ -584,6 +684,70 @@ def keep_hypothesis_out_of(folder: Path) -> None:
         if os.access(target, os.W_OK) and not target.resolve().is_relative_to(folder.resolve()):
             set_hypothesis_home_dir(target)
             return
+
+
+# Checks that do not test correctness (banned APIs; behaviour such as ValueError, dtype, no
+# mutation; structure) give their points only when the correctness checks of the same
+# functions or classes pass: code that does nothing must not collect them.
+GATED_KINDS = ("behaviour", "banned")
+CORRECTNESS_KINDS = ("compare", "compare_module", "property", "statistical", "quality")
+
+
+def subject(check: Check) -> str:
+    """The function, class or method a correctness check judges."""
+    if check.kind == "compare_module" and check.method != "forward":
+        return f"{check.fn}.{check.method}"
+    return check.uses[0] if check.uses else check.fn
+
+
+def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
+    """Set the score of each passed gated check to 0, saying why, when a correctness check of
+    one of the functions or classes it uses did not pass."""
+    by_id = {r.id: r for r in results}
+    for check in checks:
+        res = by_id.get(check.id)
+        if check.kind not in GATED_KINDS or res is None or res.status != "passed" or not res.max_score:
+            continue
+        for used in check.uses:
+            judged = [c for c in checks if c.kind in CORRECTNESS_KINDS and subject(c) == used]
+            failing = [c for c in judged if by_id.get(c.id) is None or by_id[c.id].status != "passed"]
+            if failing:
+                shown = [c.id for c in failing if not (by_id.get(c.id) and by_id[c.id].hidden)]
+                res.score = 0.0
+                res.withheld = (f"points withheld: this check does not test correctness; it counts once "
+                                f"the correctness checks of {used} pass"
+                                + (f" ({', '.join(shown)} does not)" if len(shown) == 1 else
+                                   f" ({', '.join(shown)} do not)" if shown else ""))
+                break
+
+
+MAX_CANDIDATES = 64  # cases looked at to find the fresh ones of an official run
+
+
+def case_key(case: dict) -> bytes:
+    """A case's inputs as bytes (its position and label left out), to recognise equal cases."""
+    from grader.protocol import wire
+
+    return wire.encode({k: v for k, v in case.items() if k not in ("order", "label")})
+
+
+def drawn_entries(check: Check, rng: Any, seed: int, fixed: list[dict]) -> list[dict]:
+    """The fresh cases of an official run: drawn from the check's generator with the run's
+    ``rng``, skipping every case equal to a fixed (released, snapshot) one, so a submission
+    that memorised the snapshot gains nothing from it."""
+    from grader.snapshots import cases_for
+
+    known = {case_key(e["case"]) for e in fixed}
+    out = []
+    for i, case in enumerate(cases_for(check, rng, MAX_CANDIDATES)):
+        k = case_key(case)
+        if k in known:
+            continue
+        known.add(k)
+        out.append({"case": case, "rng": (seed, i)})
+        if len(out) >= DRAWN_CASES:
+            break
+    return out
 
 
 def _import_torch() -> None:

@@ -23,7 +23,9 @@ from grader.reference import (
     build_module,
     case_wire,
     draw_upstream,
+    grad_positions,
     run_function,
+    run_function_grad,
     run_module,
     state_of,
 )
@@ -56,9 +58,19 @@ def expected_for(check: Check, module: Any, case: dict, rng: np.random.Generator
                  state: dict | None = None, upstream: Any = None) -> dict:
     """Reference output for one case; for module checks also the state and upstream used."""
     if check.kind == "compare":
-        return {"expected": run_function(module, check.fn, case)}
+        out = {"expected": run_function(module, check.fn, case)}
+        wrt = grad_positions(case)
+        if wrt and (upstream is not None or rng is not None):
+            if upstream is None:
+                upstream = draw_upstream(out["expected"], rng)
+            grads = run_function_grad(module, check.fn, case, wrt, to_wire(upstream))
+            if grads is not None:  # a differentiable function: its gradients are compared too
+                out |= {"upstream": to_wire(upstream), "grad": grads}
+        return out
     if state is None:
         state = state_of(build_module(module, check.fn, case, int(rng.integers(2**31))))
+        for name in case.get("zeros") or ():  # e.g. a bias, so that an activation sees exactly 0
+            state[name] = np.zeros_like(state[name])
     if check.backward and upstream is None:
         out = run_module(module, check.fn, check.method, case, state, None, backward=False)
         upstream = draw_upstream(out, rng)
@@ -234,10 +246,15 @@ def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR,
         ):
             problems.append(f"{exercise.id}.{check.id}: inputs changed")
             continue
-        for entry in recorded:
-            now = expected_for(check, module, entry["case"], None, entry.get("state"), entry.get("upstream"))
+        for i, entry in enumerate(recorded):
+            rng = case_rng(check.id, FIXED_SEED, i) if check.kind == "compare" and "upstream" not in entry else None
+            now = expected_for(check, module, entry["case"], rng, entry.get("state"), entry.get("upstream"))
             if compare_values(now["expected"], entry["expected"], check.tol):
                 problems.append(f"{exercise.id}.{check.id}: reference output changed")
+                break
+            if ("grad" in now) != ("grad" in entry) or (
+                    "grad" in now and compare_values(now["grad"], entry["grad"], check.tol)):
+                problems.append(f"{exercise.id}.{check.id}: reference gradients changed")
                 break
     return problems
 

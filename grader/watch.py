@@ -17,6 +17,7 @@ from grader.host.sandbox import Sandbox
 from grader.metadata import Exercise
 from grader.reports import TEXT, first_unfinished, render_exercise, render_summary
 from grader.runner import Runner
+from grader.sanitize import clean
 
 POLL_SECONDS = 0.4
 
@@ -38,7 +39,7 @@ def next_failing(results: list, lang: str) -> str:
         if c is not None:
             title = c.title_zh if lang == "zh" and c.title_zh else c.title
             msg = TEXT[lang]["not_implemented"] if c.failure and c.failure.not_implemented else c.message
-            return f"{TEXT[lang]['next']}: {ex.id} · {title} — {msg[:160]}"
+            return clean(f"{TEXT[lang]['next']}: {ex.id} · {title} — {msg[:160]}")
     return TEXT[lang]["all_done"]
 
 
