@@ -4,6 +4,8 @@ zh: 你的 group_advantages 对只有一个回答的组给出 NaN：单个值的
 catches: group_advantages_reference, group_advantages_behaviour
 """
 
+import warnings
+
 
 def group_advantages(rewards, group_size, normalize_std=True, eps=1e-4):
     n = rewards.shape[0]
@@ -12,5 +14,7 @@ def group_advantages(rewards, group_size, normalize_std=True, eps=1e-4):
     groups = rewards.reshape(n // group_size, group_size)
     adv = groups - groups.mean(-1, keepdim=True)
     if normalize_std:
-        adv = adv / (groups.std(-1, keepdim=True) + eps)
+        with warnings.catch_warnings():  # torch warns about the std of one value (and returns NaN)
+            warnings.simplefilter("ignore")
+            adv = adv / (groups.std(-1, keepdim=True) + eps)
     return adv.reshape(n)
