@@ -30,10 +30,12 @@ class SubmissionLoader:
         if not name.isidentifier():
             raise ImportError(f"bad module name {name!r}")
         path = self.root / f"{name}.py"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path.name} is missing from the submission")
         module = sys.modules.get(name)
-        if module is None or Path(getattr(module, "__file__", "") or "").resolve() != path:
+        # imported already (by another exercise's module): reused even when its stage is gone
+        imported = module is not None and Path(getattr(module, "__file__", "") or "").resolve() == path
+        if not imported and not path.is_file():
+            raise FileNotFoundError(f"{path.name} is missing from the submission")
+        if not imported:
             spec = importlib.util.spec_from_file_location(name, path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
