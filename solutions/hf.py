@@ -163,7 +163,8 @@ def export_pretrained(
       "gelu_new" is the tanh approximation), every dropout 0, layer_norm_epsilon 1e-5, and
       bos_token_id, eos_token_id, pad_token_id null (JSON for None; GPT-2's defaults 50256
       do not exist here).
-    - ``model.safetensors``: ``to_hf_gpt2_state_dict(model)`` (section 9) saved with
+    - ``model.safetensors``: ``to_hf_gpt2_state_dict(model)`` (section 9), in the model's own
+      dtype (the grader's model is float64 and compares in float64), saved with
       ``safetensors.torch.save(..., metadata={"format": "pt"})`` (bytes, no file).
     - ``tokenizer.json``: a ``tokenizers.Tokenizer`` (``.to_str()``, encoded as UTF-8):
       a ``models.BPE`` whose vocabulary maps each token's bytes, spelled with

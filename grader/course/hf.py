@@ -57,6 +57,7 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokeniz
 WRITABLE = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*\.json|model\.safetensors")
 # BertModel buffers that older transformers versions keep in the state_dict
 BERT_BUFFERS = {"embeddings.position_ids", "embeddings.token_type_ids"}
+NO_TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")  # None in config.json
 # peft's ValueError for "no module matched" (a subclass of ValueError)
 VALUE_ERRORS = {"ValueError", "NoMatchingPeftModuleError"}
 
@@ -446,7 +447,7 @@ def _(ctx):
     t = _transformers()
     with _Folder(files) as folder:
         config = t.AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
-    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+    for key in NO_TOKEN_IDS:
         if getattr(config, key, None) is not None:
             fail(f"the loaded config has {key} = {getattr(config, key)!r}: set it to null (None) in "
                  "config.json (GPT-2's default, 50256, is not a token of this vocabulary)")
