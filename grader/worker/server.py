@@ -26,7 +26,7 @@ from grader.protocol import wire
 from grader.protocol.bans import lands
 from grader.protocol.values import materialize
 from grader.worker.loader import SubmissionLoader
-from grader.worker.procs import kill_descendants, set_subreaper
+from grader.worker.procs import kill_descendants, reap, set_subreaper
 
 MAX_REPLY = 256 << 20
 
@@ -112,7 +112,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
             status = _kill_and_reap(pid)
             workers.discard(pid)
             kill_descendants(os.getpid(), keep=workers)
-            _reap_all()
+            reap()
             _remove(scratches.pop(pid, ""))
             wire.send(ctl_file, {"pid": pid, "status": status})
         elif op == "quit":
@@ -121,7 +121,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
     kill_descendants(os.getpid())
-    _reap_all()
+    reap()
     for path in scratches.values():
         _remove(path)
     os._exit(0)  # skip interpreter teardown (torch's is slow); nothing is left to flush
@@ -151,16 +151,6 @@ def _remove(path: str) -> None:
 
     if path and os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _reap_all() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 # --- a worker ----------------------------------------------------------------------------
