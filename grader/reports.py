@@ -40,6 +40,8 @@ def check_notes(c: CheckResult, lang: str, exercise: str = "") -> list[str]:
     notes = []
     if isinstance(c.margin, dict):
         notes.append(margin_text(c.margin, lang))
+    elif c.status == "passed" and c.message:  # what a passing check says it achieved
+        notes.append(translate(c.message, lang, exercise))
     if c.withheld:
         notes.append(translate(c.withheld, lang, exercise))
     return notes

@@ -165,7 +165,8 @@ def test_alias_bypass_loses_banned_points(zygote, tmp_path):
     sub = submission_from_reference(tmp_path, {"attention": BYPASSES["attention"]["module-level alias"]})
     result = grade(zygote, sub, ["attention"])
     st = statuses(result)
-    assert st["attention.banned_apis"] == "failed" and st["attention.softmax_reference"] == "passed"
+    # the static scan fails banned_apis; the worker's run-time watch also stops the call itself
+    assert st["attention.banned_apis"] == "failed"
 
 
 def _runtime_error_stubs(tmp_path: Path) -> Path:

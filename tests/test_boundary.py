@@ -269,7 +269,7 @@ def test_batch_submissions_share_nothing_and_leave_nothing(tmp_path):
         import subprocess
         def causal_mask(L, device=None):
             _plant_and_look("first-secret")
-            subprocess.Popen(["sleep", "600"], start_new_session=True)
+            subprocess.Popen(["sleep", "600.25"], start_new_session=True)
             raise RuntimeError("planted")
         ''')})
     second = submission_from_reference(subs / "b", {"masking": PLANT + textwrap.dedent('''
@@ -299,7 +299,7 @@ def test_batch_submissions_share_nothing_and_leave_nothing(tmp_path):
     left = [p for p in tmp.rglob("*")]
     assert not left, f"left on disk: {left[:5]}"
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "sleep 600" not in ps
+    assert "sleep 600.25" not in ps
 
 
 def test_report_folder_names_never_collide_or_escape(tmp_path):

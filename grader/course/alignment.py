@@ -84,9 +84,12 @@ def _expected_example(messages: list[dict], vocab: dict[str, int]) -> tuple[np.n
     ids: list[int] = []
     labels: list[int] = []
     for m in messages:
-        head, body, sep = encode(f"<|{m['role']}|>\n"), encode(m["content"] + "<|end|>"), encode("\n")
-        ids += head + body + sep
-        labels += [-100] * len(head) + (body if m["role"] == "assistant" else [-100] * len(body)) + [-100] * len(sep)
+        opening = encode(f"<|{m['role']}|>\n")
+        content = encode(m["content"] + "<|end|>")
+        newline = encode("\n")
+        ids += opening + content + newline
+        learned = content if m["role"] == "assistant" else [-100] * len(content)
+        labels += [-100] * len(opening) + learned + [-100] * len(newline)
     return np.array(ids, dtype=np.int64), np.array(labels, dtype=np.int64)
 
 

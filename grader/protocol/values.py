@@ -103,17 +103,18 @@ class CharEncoder:
         self.longest = max(map(len, self.vocab), default=1)
 
     def __call__(self, text: str) -> list[int]:
-        ids, i = [], 0
-        while i < len(text):
-            for n in range(min(self.longest, len(text) - i), 0, -1):
-                token = self.vocab.get(text[i:i + n])
+        out: list[int] = []
+        pos = 0
+        while pos < len(text):
+            for width in range(min(self.longest, len(text) - pos), 0, -1):  # longest match first
+                token = self.vocab.get(text[pos:pos + width])
                 if token is not None:
-                    ids.append(token)
-                    i += n
+                    out.append(token)
+                    pos += width
                     break
             else:
-                raise ValueError(f"{text[i]!r} is not in the encoder's vocabulary")
-        return ids
+                raise ValueError(f"{text[pos]!r} is not in the encoder's vocabulary")
+        return out
 
     def __repr__(self) -> str:
         return f"CharEncoder({len(self.vocab)} tokens)"
