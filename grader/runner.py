@@ -504,9 +504,18 @@ class Runner:
 
         case = entry["case"]
         wrt = grad_positions(case)
-        reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": check.fn},
-                             "args": case["args"], "kwargs": case["kwargs"], "wrt": wrt,
-                             "upstream": entry["upstream"], "banned": ctx.banned_for(check.fn)})
+        try:
+            reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": check.fn},
+                                 "args": case["args"], "kwargs": case["kwargs"], "wrt": wrt,
+                                 "upstream": entry["upstream"], "banned": ctx.banned_for(check.fn)})
+        except StudentError as err:
+            if err.type == "TypeError" and err.message.startswith(NO_AUTOGRAD):
+                # the output is right but carries no gradient (detached, rebuilt from numpy
+                # or .item(), a constant): a failed check, since the reference's has one
+                return Failure(f"the output matches but has no gradient: {check.fn}'s result does not depend on "
+                               "its inputs through autograd (was it detached, rebuilt with torch.tensor(...), "
+                               "or built from .numpy() / .item()?)", frames=err.frames), []
+            raise
         grads = reply.get("inputs") if isinstance(reply, dict) else None
         if not isinstance(grads, list) or len(grads) != len(wrt):
             return Failure(f"malformed reply to the gradient of {check.fn}: the worker sent "
@@ -671,6 +680,8 @@ def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
 
 
 MAX_CANDIDATES = 64  # cases looked at to find the fresh ones of an official run
+# how the worker's "grad" op says that an output has no autograd graph (grader/worker.py)
+NO_AUTOGRAD = "the output does not depend on the inputs through autograd"
 
 
 def case_key(case: dict) -> bytes:

@@ -149,7 +149,8 @@ def softmax(x, dim=-1):
     sub = submission_from_reference(tmp_path, {"attention": code})
     local = grade(zygote, sub, ["attention"], "local")
     official = grade(zygote, sub, ["attention"], "official")
-    assert statuses(local)["attention.softmax_reference"] == "passed"  # it replays what it recorded
+    # the snapshot records gradients too, and a replayed output has none: not even local mode passes
+    assert statuses(local)["attention.softmax_reference"] != "passed"
     assert statuses(official)["attention.softmax_reference"] == "failed"  # fresh inputs expose it
     assert statuses(official)["attention.softmax_properties"] == "failed"
 
