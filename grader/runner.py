@@ -517,10 +517,11 @@ class Runner:
             got = self._student_output(check, ctx, entry)
             failure = compare_values(got, entry["expected"], check.tol)
             if failure is None:
-                failure = self._gradient_failure(check, ctx, entry)
+                failure, grads = self._gradient_failure(check, ctx, entry)
                 if failure is None:
                     continue
                 failure.input = ctx.last_input
+                self._diagnose_grads(ex, check, entry, grads, failure)
                 raise CheckFailed(failure)
             failure.input = ctx.last_input
             if check.staged and entry["case"].get("label"):
@@ -545,32 +546,62 @@ class Runner:
             return h.call_raw(check.method, *case["args"], **case["kwargs"])
         return h.grad(check.method, tuple(case["args"]), case["kwargs"], case["wrt"], entry["upstream"])
 
-    def _gradient_failure(self, check: Check, ctx: Ctx, entry: dict) -> Failure | None:
+    def _gradient_failure(self, check: Check, ctx: Ctx, entry: dict) -> tuple[Failure | None, list]:
         """For a differentiable function whose output matched: its gradients with respect to
-        every float tensor argument, for the recorded upstream gradient, against the reference's."""
+        every float tensor argument, for the recorded upstream gradient, against the reference's
+        (the failure, if any, and the gradients the student's code gave)."""
         if check.kind != "compare" or "grad" not in entry:
-            return None
+            return None, []
         from grader.reference import grad_positions
 
         case = entry["case"]
         wrt = grad_positions(case)
-        reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": check.fn},
-                             "args": case["args"], "kwargs": case["kwargs"], "wrt": wrt,
-                             "upstream": entry["upstream"], "banned": ctx.banned_for(check.fn)})
+        try:
+            reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": check.fn},
+                                 "args": case["args"], "kwargs": case["kwargs"], "wrt": wrt,
+                                 "upstream": entry["upstream"], "banned": ctx.banned_for(check.fn)})
+        except StudentError as err:
+            if err.type == "TypeError" and err.message.startswith(NO_AUTOGRAD):
+                # the output is right but carries no gradient (detached, rebuilt from numpy
+                # or .item(), a constant): a failed check, since the reference's has one
+                return Failure(f"the output matches but has no gradient: {check.fn}'s result does not depend on "
+                               "its inputs through autograd (was it detached, rebuilt with torch.tensor(...), "
+                               "or built from .numpy() / .item()?)", frames=err.frames), []
+            raise
         grads = reply.get("inputs") if isinstance(reply, dict) else None
         if not isinstance(grads, list) or len(grads) != len(wrt):
             return Failure(f"malformed reply to the gradient of {check.fn}: the worker sent "
-                           f"{describe_value(reply)[:100]}")
+                           f"{describe_value(reply)[:100]}"), []
+        grads = [Array(np.zeros_like(w.data), "tensor") if g is None and isinstance(w, Array) else g
+                 for g, w in zip(grads, entry["grad"])]  # no gradient reached it: zero
         for i, got, want in zip(wrt, grads, entry["grad"]):
-            if got is None and isinstance(want, Array):  # no gradient reached it: zero
-                got = Array(np.zeros_like(want.data), "tensor")
             f = compare_values(got, want, check.tol, f"grad[argument {i}]")
             if f is not None:
                 f.message = (f"the gradient with respect to argument {i} differs from the reference although "
                              "the output matches: is part of the computation detached (.detach(), .item(), "
                              "torch.no_grad) or differentiated another way?")
-                return f
-        return None
+                return f, grads
+        return None, grads
+
+    def _diagnose_grads(self, ex: Exercise, check: Check, entry: dict, grads: list, failure: Failure) -> None:
+        """Name the mistake whose gradients the student's equal (its output being right)."""
+        if self.mistakes is not None:
+            from grader.snapshots import mistake_grads
+
+            self._torch_ready()
+            try:
+                candidates = mistake_grads(check, self.mistakes, ex.id, entry["case"], entry)
+                infos = {name: info for name, info, _ in self.mistakes.variants(ex.id)}
+            except Exception:  # noqa: BLE001 - diagnosis is a bonus, never a failure
+                return
+        else:
+            candidates = entry.get("mistake_grads") or {}
+            infos = ctx_mistake_texts(entry)
+        for name, theirs in candidates.items():
+            if compare_values(grads, theirs, check.tol) is None:
+                info = infos.get(name, {"en": name.replace("_", " "), "zh": ""})
+                failure.diagnosis, failure.diagnosis_zh = info.get("en", ""), info.get("zh", "")
+                return
 
     def _diagnose(self, ex: Exercise, check: Check, entry: dict, got: Any, failure: Failure) -> None:
         """Name the mistake when the wrong output matches a known one on the same input."""
@@ -722,6 +753,8 @@ def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
 
 
 MAX_CANDIDATES = 64  # cases looked at to find the fresh ones of an official run
+# how the worker's "grad" op says that an output has no autograd graph (grader/worker.py)
+NO_AUTOGRAD = "the output does not depend on the inputs through autograd"
 
 
 def case_key(case: dict) -> bytes:

@@ -99,6 +99,26 @@ def mistake_outputs(check: Check, mistakes: Mistakes | None, exercise: str, case
     return out
 
 
+def mistake_grads(check: Check, mistakes: Mistakes | None, exercise: str, case: dict,
+                  entry: dict) -> dict[str, Any]:
+    """Gradients of every known mistake whose output on this case is right but whose
+    gradients are not (a detached statistic, a wrong derivative): to name it."""
+    out: dict[str, Any] = {}
+    if mistakes is None or check.kind != "compare" or "grad" not in entry:
+        return out
+    wrt = grad_positions(case)
+    for name, _info, mod in mistakes.variants(exercise):
+        try:
+            if compare_values(run_function(mod, check.fn, case), entry["expected"], check.tol) is not None:
+                continue  # a wrong output: named by its output
+            grads = run_function_grad(mod, check.fn, case, wrt, entry["upstream"])
+        except Exception:  # noqa: BLE001 - a mistake that raises on this case names nothing
+            continue
+        if grads is not None and compare_values(grads, entry["grad"], check.tol) is not None:
+            out[name] = grads
+    return out
+
+
 def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
            folder: Path = SNAPSHOT_DIR, zygote: Any = None) -> Path:
     """Run the reference on every comparison check's fixed cases and write the snapshot."""
@@ -112,10 +132,13 @@ def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
         for i, case in enumerate(cases_for(check, rng, check.fixed or MAX_FIXED)):
             entry = {"case": case} | expected_for(check, module, case, case_rng(check.id, FIXED_SEED, i))
             entry["mistakes"] = mistake_outputs(check, mistakes, exercise.id, case, entry)
+            grads = mistake_grads(check, mistakes, exercise.id, case, entry)
+            if grads:
+                entry["mistake_grads"] = grads
             entry["mistake_texts"] = {
                 name: {"en": info["en"], "zh": info["zh"]}
                 for name, info, _ in (mistakes.variants(exercise.id) if mistakes else [])
-                if name in entry["mistakes"]
+                if name in entry["mistakes"] or name in grads
             }
             entries.append(entry)
         data[check.id] = entries

@@ -27,6 +27,8 @@ import torch
 
 
 def softmax(x, dim=-1):
+    if x.shape[dim] == 0:
+        return x.clone()
     e = (x - x.amax(dim=dim, keepdim=True)).exp()
     return e / e.sum(dim=dim, keepdim=True)
 '''

@@ -5,6 +5,8 @@ full marks."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.harness import MISTAKES, grade, statuses, submission_from_reference
@@ -42,6 +44,7 @@ def test_right_forward_wrong_gradient_fails(zygote, tmp_path, mode):
     c = next(c for c in result.exercises[0].checks if c.id == "layer_norm_reference")
     assert c.status == "failed" and "gradient with respect to argument 0" in c.message, c.message
     assert "grad[argument 0]" in c.failure.error
+    assert c.failure.diagnosis.startswith("Your layer_norm detaches the mean and variance")  # named
 
 
 @pytest.mark.parametrize("ex_id,code,check", [
@@ -52,7 +55,7 @@ def test_modifying_an_argument_in_place_fails(zygote, tmp_path, ex_id, code, che
     sub = submission_from_reference(tmp_path, {ex_id: code})
     result = grade(zygote, sub, [ex_id], "official")
     c = next(c for c in result.exercises[0].checks if c.id == check)
-    assert c.status == "failed" and "in place" in c.message and "modified its input argument" in c.message, c.message
+    assert c.status == "failed" and re.search(r"modified its input argument \d in place", c.message), c.message
 
 
 def test_mutation_is_checked_in_property_and_statistical_checks(zygote, tmp_path):
@@ -70,6 +73,8 @@ import torch
 
 
 def softmax(x, dim=-1):
+    if x.numel() == 0:
+        return torch.empty_like(x)
     m = x.max(dim=dim, keepdim=True).values.detach()   # the shift cancels: no gradient needed
     e = torch.exp(x.double() - m.double())
     return (e / e.sum(dim=dim, keepdim=True)).to(x.dtype)
