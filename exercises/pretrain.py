@@ -17,13 +17,13 @@ every language model uses, built here from scratch:
                     AdamW step                         Adam + decoupled weight decay
 
 and ``perplexity = exp(mean cross-entropy)`` on held-out text says how well it went: a
-model that knows nothing about V tokens has perplexity V ("as unsure as a uniform choice
-among V"); lower is better.
+model that spreads its bets evenly over V tokens has perplexity V ("as unsure as a uniform
+choice among V"); lower is better (an untrained model, confidently wrong, is far worse).
 
 纯文本自己就是答案：每个位置都预测下一个词，所以一段 id 流就能免费切出训练样本
 (x, y = x 错开一位)。训练循环：余弦学习率（先预热）→ 随机取一批窗口 → 交叉熵 →
-反向传播 → 梯度裁剪 → AdamW 更新。困惑度 = exp(平均交叉熵)，越低越好；对 V 个词一无所知
-的模型困惑度就是 V。
+反向传播 → 梯度裁剪 → AdamW 更新。困惑度 = exp(平均交叉熵)，越低越好；在 V 个词上平均猜测
+的模型困惑度就是 V（未训练、却很"自信"的模型还要差得多）。
 
 Lecture: "🤗如何训练语言模型？", "🤗预训练" (Next token prediction), "Decoder Only" (GPT).
 """

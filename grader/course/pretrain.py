@@ -23,11 +23,15 @@ Most checks need no reference, so they judge the same in local and official mode
 Measured (grader/data/make_pretrain_data.py --measure, one torch thread, 2-core machine
 shared with other jobs): the best possible perplexity (exact filter over the hidden topic)
 is 4.40; n-gram models counted on the training stream reach 27.7 (1-gram), 7.53 (2-gram),
-6.94 (3-gram), 6.10 (4-gram); the reference (300 steps, batch 16 x 32 tokens, lr 1e-2)
-reaches 5.14-5.57 (seeds 0-2) in 4-5 s of CPU (5-12 s wall on the busy machine); other
-reasonable choices 5.2-6.4 (no warmup or weight decay 5.24; lr 5e-3 batch 32: 5.51; lr 1e-3
-for 500 steps: 6.32; lr 3e-3 on 64-token windows: 6.45); an untrained MiniGPT is above 1e6.
-The pass mark is 7.0 (better than any bigram model) within 120 s.
+6.94 (3-gram), 6.10 (4-gram); an untrained MiniGPT is above 1e6. The reference (300 steps,
+batch 16 x 32 tokens, lr 1e-2, warmup 30, weight decay 0.1, clipping at 1.0) reaches
+5.14-5.60 (seeds 0-2) in 4-6 s of CPU (5-25 s wall on the busy machine). Other choices of
+a correct loop (seed 0): no weight decay 5.69; no warmup and no clipping 6.73; 64-token
+windows 5.70; batch 32 at lr 5e-3 5.51; lr 1e-3 for 500 steps 6.32; lr 3e-3 6.99; no
+clipping 7.60; lr 1e-3 8.96; no clipping at lr 3e-3 10.3 (without clipping, the huge
+gradients of the first steps, from the N(0, 1) embeddings tied to the head, fill Adam's
+second moment, which beta2 = 0.999 remembers for hundreds of steps). The pass mark is
+8.0 (a model that learned at least what a bigram model knows) within 120 s.
 """
 
 from __future__ import annotations
@@ -39,13 +43,27 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.checks import F32, F64, Case, Checks, Tol, expect_array, fail, generator, noncontig, plain, to_wire
+from grader.checks import (
+    F32,
+    F64,
+    Case,
+    CheckFailed,
+    Checks,
+    StudentError,
+    Tol,
+    expect_array,
+    fail,
+    generator,
+    noncontig,
+    plain,
+    to_wire,
+)
 from grader.strategies import normal
 
 checks = Checks("pretrain")
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "pretrain.npz"
-THRESHOLD = 7.0
+THRESHOLD = 8.0
 BUDGET_S = 120
 EVAL_CONTEXT = 32
 F64_DTYPE = {"$dtype": "float64"}
@@ -193,14 +211,21 @@ def _(rng):
 
 def _grad_of(ctx, fn: str, args: tuple, wrt: int, upstream: np.ndarray):
     """The gradient of ``fn(*args)`` with respect to ``args[wrt]`` (autograd in the worker)."""
-    reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": fn},
-                         "args": to_wire(list(args)), "kwargs": {}, "wrt": [wrt],
-                         "upstream": to_wire(upstream), "banned": ctx.banned_for(fn)})
+    try:
+        reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": fn},
+                             "args": to_wire(list(args)), "kwargs": {}, "wrt": [wrt],
+                             "upstream": to_wire(upstream), "banned": ctx.banned_for(fn)})
+    except StudentError as err:   # the worker's own complaint about a result cut off from autograd
+        if err.type == "TypeError" and "does not depend on the inputs through autograd" in err.message:
+            fail(f"{fn}'s result does not depend on the logits through autograd: no gradient reached them "
+                 "(no .item(), numpy or torch.tensor(...) on the way: keep computing with tensors)")
+        raise
     if not isinstance(reply, dict) or not isinstance(reply.get("inputs"), list) or not reply["inputs"]:
         fail("malformed reply")
     grad = plain(reply["inputs"][0])
     if grad is None:
-        fail(f"{fn}'s result does not depend on the logits through autograd: no gradient reached them")
+        fail(f"{fn}'s result does not depend on the logits through autograd: no gradient reached them "
+             "(no .item(), numpy or torch.tensor(...) on the way: keep computing with tensors)")
     return expect_array(grad, args[wrt].shape, args[wrt].dtype, f"gradient of {fn}")
 
 
@@ -415,9 +440,10 @@ def _adamw_numpy(p, state, g, lr, betas, eps, wd):
     return p
 
 
-def _run_adamw(ctx, rng, groups, hyper: dict, steps: int, dtype=np.float64, lr_changes=None,
+def _run_adamw(ctx, rng, situation: str, groups, hyper: dict, steps: int, dtype=np.float64, lr_changes=None,
                no_grad_at: dict | None = None, label: str = ""):
-    """Build the student's AdamW over params in the worker, step it, compare every step.
+    """Build the student's AdamW over params in the worker, step it, compare every step;
+    ``situation`` starts every failure message (it tells the runs apart).
 
     groups: list of (indices, overrides) param groups, or None for a plain parameter list;
     hyper: the constructor's keyword arguments; lr_changes: {step: (group, lr)} set through
@@ -449,7 +475,8 @@ def _run_adamw(ctx, rng, groups, hyper: dict, steps: int, dtype=np.float64, lr_c
         opt.call_raw("zero_grad")
         _set_grads(plist, grads)
         ctx.last_input = (f"AdamW({label or 'params'}, {args}): step {step} of {steps}"
-                          + (f" (parameter{'s' if len(skipped) > 1 else ''} {sorted(skipped)} without a gradient)"))
+                          + f" (parameter{'s' if len(skipped) > 1 else ''} "
+                          + ", ".join(map(str, sorted(skipped))) + " without a gradient)")
         opt.call_raw("step")
         for i, g in grads.items():
             h = group_of[i]
@@ -459,10 +486,14 @@ def _run_adamw(ctx, rng, groups, hyper: dict, steps: int, dtype=np.float64, lr_c
         for i, s in enumerate(shapes):
             value = expect_array(got.get(str(i)), s, dtype, f"parameter {i}")
             if i in skipped and not np.array_equal(value, prev[str(i)]):
-                fail(f"parameter {i} has no gradient at step {step}, yet it changed: skip parameters whose "
-                     ".grad is None (no update, no weight decay, no state)")
+                fail(f"{situation}: parameter {i} has no gradient at step {step}, yet it changed: skip "
+                     "parameters whose .grad is None (no update, no weight decay, no state)")
             tol = F32 if dtype == np.float32 else Tol(rtol=1e-6, atol=1e-9)
-            ctx.close(value, want[i].astype(dtype), f"parameter {i} after step {step}", tol=tol)
+            try:
+                ctx.close(value, want[i].astype(dtype), f"parameter {i} after step {step}", tol=tol)
+            except CheckFailed as cf:
+                cf.failure.message = f"{situation}: parameter {i} after step {step} differs from torch.optim.AdamW"
+                raise
         prev = got
 
 
@@ -474,9 +505,12 @@ def _run_adamw(ctx, rng, groups, hyper: dict, steps: int, dtype=np.float64, lr_c
                     "梯度从 1e-3 到 10；没有梯度的参数保持不变）")
 def _(ctx):
     rng = ctx.rng
-    for hyper in ({}, {"lr": 0.05, "betas": (0.8, 0.95), "weight_decay": 0.0},
-                  {"lr": 0.02, "eps": 1e-2, "weight_decay": 0.5}):
-        _run_adamw(ctx, rng, None, hyper, steps=5)
+    for situation, hyper in (("with the default hyper-parameters", {}),
+                             ("with betas (0.8, 0.95) and no weight decay",
+                              {"lr": 0.05, "betas": (0.8, 0.95), "weight_decay": 0.0}),
+                             ("with a large eps and strong weight decay",
+                              {"lr": 0.02, "eps": 1e-2, "weight_decay": 0.5})):
+        _run_adamw(ctx, rng, situation, None, hyper, steps=5)
 
 
 @checks.property("adamw_param_groups",
@@ -487,11 +521,17 @@ def _(ctx):
                     "float32 参数保持 float32；跳过没有梯度的参数")
 def _(ctx):
     rng = ctx.rng
-    groups = [([0, 1], {"lr": 0.03}), ([2, 3], {"weight_decay": 0.3})]
-    label = "[{params: p0, p1, lr: 0.03}, {params: p2, p3, weight_decay: 0.3}]"
-    _run_adamw(ctx, rng, groups, {"lr": 0.01, "weight_decay": 0.1}, steps=5, label=label,
-               lr_changes={2: [(0, 0.1)], 4: [(0, 0.0), (1, 0.05)]}, no_grad_at={3: [1]})
-    _run_adamw(ctx, rng, None, {"lr": 0.01}, steps=4, dtype=np.float32, label="float32 params")
+    groups = [([0, 1], {"lr": 0.03}), ([2, 3], {})]
+    label = "[{params: p0, p1, lr: 0.03}, {params: p2, p3}]"
+    _run_adamw(ctx, rng, "with a learning rate per param group (no weight decay), changed between steps",
+               groups, {"lr": 0.01, "weight_decay": 0.0}, steps=5, label=label,
+               lr_changes={2: [(0, 0.1)], 4: [(0, 0.0), (1, 0.05)]})
+    groups = [([0, 1], {}), ([2, 3], {"weight_decay": 0.3})]
+    label = "[{params: p0, p1}, {params: p2, p3, weight_decay: 0.3}]"
+    _run_adamw(ctx, rng, "with a weight decay per param group", groups, {"lr": 0.02, "weight_decay": 0.1},
+               steps=5, label=label, no_grad_at={3: [1]})
+    _run_adamw(ctx, rng, "with float32 parameters", None, {"lr": 0.01}, steps=4, dtype=np.float32,
+               label="float32 params")
 
 
 # --- perplexity ----------------------------------------------------------------------------------
@@ -573,10 +613,10 @@ def _heldout_perplexity(model, valid: np.ndarray, V: int) -> float:
 
 
 @checks.quality("pretrain_quality",
-                f"pretrain_minigpt reaches held-out perplexity <= {THRESHOLD:g} on the shipped corpus "
+                f"pretrain_minigpt reaches held-out perplexity <= {THRESHOLD:.1f} on the shipped corpus "
                 f"(context_length {EVAL_CONTEXT}) within {BUDGET_S} s",
                 uses=("pretrain_minigpt",), timeout=BUDGET_S,
-                zh=f"pretrain_minigpt 在附带语料的留出部分上困惑度不超过 {THRESHOLD:g}（context_length "
+                zh=f"pretrain_minigpt 在附带语料的留出部分上困惑度不超过 {THRESHOLD:.1f}（context_length "
                    f"{EVAL_CONTEXT}），限时 {BUDGET_S} 秒")
 def _(ctx):
     train, valid, V = corpus()
@@ -590,9 +630,10 @@ def _(ctx):
              got=str(model.info.get("type") if isinstance(model.info, dict) else model.info))
     ppl = _heldout_perplexity(model, valid, V)
     if not ppl <= THRESHOLD:
-        fail(f"held-out perplexity {ppl:.2f} is above {THRESHOLD:g}: is the loss going down? (targets "
-             "shifted by one, the optimizer stepping, a learning rate that is not 0, enough steps)",
-             expected=f"<= {THRESHOLD:g} (reference about 5.3; a bigram model 7.5; untrained above 1e6)",
+        fail(f"held-out perplexity {ppl:.2f} is above {THRESHOLD:.1f}: is the loss going down? (targets "
+             "shifted by one, the optimizer stepping, clipping the gradients, a learning rate neither 0 nor "
+             "too small, enough steps)",
+             expected=f"<= {THRESHOLD:.1f} (the reference: about 5.5; a bigram model: 7.5; untrained: above 1e6)",
              got=f"{ppl:.2f} after {seconds:.0f} s")
     return (f"held-out perplexity {ppl:.2f} (needs <= {THRESHOLD:.1f}) in {seconds:.0f} s of {BUDGET_S} s")
 
