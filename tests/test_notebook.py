@@ -68,7 +68,8 @@ def test_grade_shows_the_html_report_failures_first(executed):
     checks = re.findall(r'<li class="check (\w+)"', page)
     assert checks and checks[0] != "passed" and "passed" in checks, checks
     first_pass = checks.index("passed")
-    assert all(s == "passed" for s in checks[first_pass:]), "failing checks come first"
+    # withheld: passed, but its points wait for the correctness checks (issue 11's gating)
+    assert all(s in ("passed", "withheld") for s in checks[first_pass:]), ("failing checks come first", checks)
     assert "Your scores are not divided by sqrt(dk)." in page  # the mistake, named as in the HTML format
     assert "sandbox process" in page or "sandbox uid" in page
     assert outputs(executed[0], "error") == []
