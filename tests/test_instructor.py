@@ -93,7 +93,7 @@ def test_new_snapshot_check(tmp_path):
 
 @checks.behaviour("center_noop", "center can be called", uses=("center",))
 def _(ctx):
-    ctx.call("center", np.ones((2, 3)))
+    return None  # asserts nothing: every submission passes it
 ''', encoding="utf-8")
     toml_path = copy / "grader" / "course" / "course.toml"
     head, tail = toml_path.read_text(encoding="utf-8").split('id = "demo"')
