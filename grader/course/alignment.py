@@ -81,16 +81,16 @@ def _format(messages: list[dict], add_generation_prompt: bool = False) -> str:
 def _expected_example(messages: list[dict], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """The contract's (ids, labels), from the three encode calls per turn."""
     encode = CharEncoder(vocab)
-    ids: list[int] = []
-    labels: list[int] = []
+    want_ids: list[int] = []
+    want_labels: list[int] = []
     for m in messages:
         opening = encode(f"<|{m['role']}|>\n")
         content = encode(m["content"] + "<|end|>")
         newline = encode("\n")
-        ids += opening + content + newline
+        want_ids += opening + content + newline
         learned = content if m["role"] == "assistant" else [-100] * len(content)
-        labels += [-100] * len(opening) + learned + [-100] * len(newline)
-    return np.array(ids, dtype=np.int64), np.array(labels, dtype=np.int64)
+        want_labels += [-100] * len(opening) + learned + [-100] * len(newline)
+    return np.array(want_ids, dtype=np.int64), np.array(want_labels, dtype=np.int64)
 
 
 # --- format_chat -----------------------------------------------------------------------------------
