@@ -153,7 +153,7 @@ def test_workflow_installs_the_course_wheel(release, tmp_path):
     parent = venv_parent(tmp_path)
     try:
         result = run_workflow(repo, parent, variables={"GRADER_PACKAGE": f"transformer-grader @ {wheel.as_uri()}"},
-                              env_override={"PASS_MARK": "5"})
+                              env_override={"PASS_MARK": "2"})  # 12 points of the course: ~3 %
         assert result["failed"] is None, [(n, r.stdout[-2000:] + r.stderr[-2000:]) for n, r in result["runs"]]
         doc = json.loads((result["work"] / "reports" / "report.json").read_text())
         assert doc["score"] == 12 and doc["mode"] == "local"

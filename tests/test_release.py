@@ -103,6 +103,8 @@ def test_no_solution_or_mistake_leaks(release):
         for name, body in bodies:
             if len(body) >= 2:
                 for a, b in zip(body, body[1:]):
+                    if len(a) + len(b) < 20:  # "}" then "return {": punctuation any code has
+                        continue
                     assert f"{a}\n{b}" not in joined, f"{rel} holds the solution code of {name}: {a} / {b}"
             for s in body:
                 assert len(s) < 30 or s not in present, f"{rel} holds the solution code of {name}: {s}"
