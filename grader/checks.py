@@ -104,11 +104,6 @@ def linear(weight: np.ndarray, bias: np.ndarray | None = None) -> dict:
     return {"$linear": {"weight": weight, "bias": bias}}
 
 
-def int_keys(d: dict[int, Any]) -> dict:
-    """A dict with int keys (a BPE vocabulary: id -> bytes), which the wire carries as pairs."""
-    return {"$intkeys": [[int(k), v] for k, v in d.items()]}
-
-
 def to_wire(v: Any) -> Any:
     """Check-side values to request values: numpy arrays travel as tensors."""
     if isinstance(v, np.ndarray):
@@ -169,8 +164,6 @@ def describe_value(v: Any, name: str = "") -> str:
             return f"{prefix}torch.Generator(seed={v[key]})"
         if key == "$linear":
             return f"{prefix}nn.Linear{list(np.asarray(v[key]['weight']).shape[::-1])}"
-        if key == "$intkeys" and isinstance(v[key], list):
-            return f"{prefix}dict of {len(v[key])} int keys"
         if key == "$char_encoder" and isinstance(v[key], dict):
             return f"{prefix}encode (a character encoder, {len(v[key])} tokens)"
     if isinstance(v, (list, tuple, dict)) and len(v) > 6:
@@ -552,6 +545,8 @@ class Ctx:
         self._names = 0
         self._global_seed: int | None = None
         self.margin: dict | None = None  # what a quality check reached (shown in every report)
+        self.deadline: float | None = None  # the exercise's time budget ends then (monotonic clock)
+        self.budget: float = 0.0
 
     def fresh(self) -> str:
         self._names += 1
@@ -564,19 +559,19 @@ class Ctx:
         self.calls += 1
         req.setdefault("seed", (self.seed if self._global_seed is None else self._global_seed) % (2**31))
         timeout = timeout or self.timeout
-        deadline = getattr(self, "deadline", None)
+        deadline = self.deadline
         clipped = False
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise WorkerLost("timeout", budget_message(getattr(self, "budget", 0)))
+                raise WorkerLost("timeout", budget_message(self.budget))
             clipped = left < timeout
             timeout = min(timeout, left)
         try:
             return self.worker.request(req, timeout)
         except WorkerLost as lost:
             if clipped and lost.status == "timeout":
-                lost.message = budget_message(getattr(self, "budget", 0))
+                lost.message = budget_message(self.budget)
             raise
         except StudentError as err:
             if err.not_implemented:  # no shrinking, no retries: the stub is untouched

@@ -835,15 +835,14 @@ class CourseChecker:
 
     def submission(self, ex_id: str, mistake: Path) -> Path:
         """Every reference module, with the mistake appended to the exercise's (tests/harness.py)."""
+        from grader.reference import mistake_submission
+
         sub = self.tmp / f"{ex_id}-{mistake.stem}"
         if sub.exists():
             shutil.rmtree(sub)
         sub.mkdir(parents=True)
-        for f in self.solutions.glob("*.py"):
-            shutil.copy(f, sub / f.name)
-        target = sub / f"{ex_id}.py"
-        target.write_text(target.read_text(encoding="utf-8") + "\n\n# --- known mistake ---\n"
-                          + mistake.read_text(encoding="utf-8"), encoding="utf-8")
+        for name, data in mistake_submission(self.solutions, ex_id, mistake).items():
+            (sub / name).write_bytes(data)
         return sub
 
     def check(self, ex: Any, meta_problems: list[str]) -> ExerciseReport:

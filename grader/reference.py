@@ -69,11 +69,7 @@ class Mistakes:
     def submission_files(self, exercise: str, name: str) -> dict[str, bytes]:
         """A submission, as bytes: every reference module, with one known mistake appended
         (staged only into a trusted zygote's private folder, never beside student code)."""
-        files = {f.name: f.read_bytes() for f in sorted(self.reference.folder.glob("*.py"))}
-        path = self.folder / exercise / f"{name}.py"
-        files[f"{exercise}.py"] = (files.get(f"{exercise}.py", b"") + b"\n\n# --- known mistake ---\n"
-                                   + path.read_bytes())
-        return files
+        return mistake_submission(self.reference.folder, exercise, self.folder / exercise / f"{name}.py")
 
     def submission(self, exercise: str, name: str, dest: Path) -> Path:
         """The same, written into ``dest`` (staff tools that grade a mistake as a submission)."""
@@ -82,6 +78,15 @@ class Mistakes:
         for fname, data in self.submission_files(exercise, name).items():
             (dest / fname).write_bytes(data)
         return dest
+
+
+def mistake_submission(solutions: Path, exercise: str, mistake: Path) -> dict[str, bytes]:
+    """Every reference module in ``solutions``, with the known mistake ``mistake`` appended to
+    the exercise's own (its definitions win)."""
+    files = {f.name: f.read_bytes() for f in sorted(solutions.glob("*.py"))}
+    files[f"{exercise}.py"] = (files.get(f"{exercise}.py", b"") + b"\n\n# --- known mistake ---\n"
+                               + mistake.read_bytes())
+    return files
 
 
 def case_wire(case: Case) -> dict:

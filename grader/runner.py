@@ -33,7 +33,7 @@ from grader.checks import (
 )
 from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
 from grader.host.sandbox import Sandbox
-from grader.host.staging import MAX_SUBMISSION_BYTES, private_dir, read_submission, remove_tree, write_stage
+from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
 from grader.metadata import Exercise, find_course_root
 from grader.protocol.wire import Array
 
@@ -103,38 +103,8 @@ class RunResult:
         return asdict(self)
 
 
-def submission_seed(folder: Path, exercises: list[Exercise]) -> int:
-    """A seed from the submission's staged files: the same submission always gets the same inputs."""
-    return read_submission(folder).digest([ex.id for ex in exercises])
-
-
 RUN_BUDGET = 1800.0  # seconds for a whole submission; each exercise also has its own budget
 EXERCISE_BUDGET = 90.0  # default per exercise, plus the time limits of its quality checks
-
-
-def check_submission(folder: Path) -> str:
-    """Why a submission folder cannot be graded at all ("" when it can): its modules are
-    larger than the cap, or one of them cannot be read. Never a grader error."""
-    if not folder.is_dir():
-        return f"the submission {folder.name or folder} is not a folder"
-    total = 0
-    try:
-        files = sorted(folder.glob("*.py"))
-    except OSError as exc:
-        return f"the submission folder cannot be listed ({exc.strerror or exc})"
-    for f in files:
-        try:
-            if not f.is_file():
-                continue
-            total += f.stat().st_size
-            if not os.access(f, os.R_OK):
-                return f"{f.name} cannot be read (check its permissions)"
-        except OSError as exc:
-            return f"{f.name} cannot be read ({exc.strerror or exc})"
-    if total > MAX_SUBMISSION_BYTES:
-        return (f"the submission's .py files add up to {total / 2**20:.1f} MiB, more than the "
-                f"{MAX_SUBMISSION_BYTES >> 20} MiB allowed: remove large files from the folder")
-    return ""
 
 
 def rejected_result(exercises: list[Exercise], reason: str, *, mode: str, seed: int, sandbox: str,
@@ -200,7 +170,7 @@ class Runner:
         self.limits = {"memory": memory, "cpu_seconds": 900, "processes": 64}  # per worker
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
-        self.rejected = check_submission(self.origin) or self.staged.error
+        self.rejected = self.staged.error  # why nothing can be graded (too large, unreadable folder)
         self.seed = seed if seed is not None else (
             self.staged.digest([ex.id for ex in exercises]) if mode == "official" and not self.rejected else 0)
         self._own_zygote = zygote is None

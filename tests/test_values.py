@@ -14,7 +14,7 @@ def _leaf(v):
 
 
 def test_bytes_and_int_keyed_dicts_cross_the_wire():
-    sent = {"$items": [[0, {"$bytes": "e58c"}], [7, {"$bytes": ""}], [300, [1, 2]]]}
+    sent = {0: b"\xe5\x8c", 7: b"", 300: [1, 2]}  # a vocabulary: id -> bytes, as it is
     got = materialize(decode(encode(sent)), _leaf)
     assert got == {0: b"\xe5\x8c", 7: b"", 300: [1, 2]}
     assert all(type(k) is int for k in got)

@@ -664,6 +664,7 @@ def _(ctx):
     if info.get("module") is not True:
         fail("dpo_train must return the trained MiniGPT (an nn.Module)", got=str(info.get("type"))[:60])
     acc, ties, wrong = preference_accuracy(trained, reference)
+    ctx.reached(acc, THRESHOLD, "held-out preference accuracy", "留出偏好准确率", took, BUDGET_S, digits=3)
     result = f"{acc:.3f} in {took:.1f} s (pass mark {THRESHOLD:.2f}, budget {BUDGET_S} s)"
     if acc < THRESHOLD:
         why = ("most pairs get the same implicit reward for both answers: did the policy train at all (is the "
@@ -674,4 +675,3 @@ def _(ctx):
         fail(f"the DPO-trained policy does not rank the held-out pairs well enough: {why}",
              expected=f">= {THRESHOLD:.2f} (reference: about 0.99 in 1-3 s; before training: 0.00)",
              got=result)
-    return f"held-out preference accuracy {result}; margin {acc - THRESHOLD:+.3f}, {BUDGET_S - took:.0f} s to spare"

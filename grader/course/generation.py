@@ -860,7 +860,7 @@ def _tokens(rng: np.random.Generator, text: str) -> tuple[list[int], dict[int, b
 
 
 def _vocab_value(vocab: dict[int, bytes]) -> dict:
-    return {"$items": [[i, {"$bytes": b.hex()}] for i, b in vocab.items()]}
+    return {int(i): bytes(b) for i, b in vocab.items()}  # the wire carries bytes and int keys as they are
 
 
 def _complete(data: bytes) -> str:

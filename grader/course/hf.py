@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import F64, CheckFailed, Checks, Handle, StudentError, compare_values, expect_array, fail, int_keys
+from grader.checks import F64, CheckFailed, Checks, Handle, StudentError, compare_values, expect_array, fail
 from grader.protocol.wire import Array
 from grader.strategies import normal
 
@@ -346,7 +346,7 @@ def _export(ctx, rng: np.random.Generator, specials: bool, d_ff: bool = True) ->
     sp = list(data.specials) if specials else []
     ctx.last_input += (f"; export_pretrained(model, vocab ({len(data.vocab)} tokens), merges "
                        f"({len(data.merges)}), special_tokens={sp})")
-    files = ctx.call("export_pretrained", h, int_keys(data.vocab), data.merges, sp)
+    files = ctx.call("export_pretrained", h, {int(k): bytes(v) for k, v in data.vocab.items()}, data.merges, sp)
     if not isinstance(files, dict) or not all(isinstance(v, bytes) for v in files.values()):
         got = type(files).__name__ if not isinstance(files, dict) else \
             ", ".join(f"{k}: {type(v).__name__}" for k, v in list(files.items())[:3])

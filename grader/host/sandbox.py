@@ -152,11 +152,6 @@ class Sandbox:
     def worker_flags(self) -> list[str]:
         return ["--confine"] if self.separate_uids else ["--seccomp"]
 
-    def describe(self) -> str:
-        text = {"bwrap": "bubblewrap: allowlist root, own namespaces, a uid per worker",
-                "uid": "a uid per worker, reference side unreadable (no namespaces here)",
-                "process": "process boundary only: the worker runs as the grading user"}[self.level]
-        return text
 
 
 # --- what exists inside the bubblewrap sandbox -----------------------------------------------
@@ -241,13 +236,12 @@ def allowlist() -> list[Path]:
 def covered_inside(hide: list[Path]) -> list[Path]:
     """Hidden paths that lie inside a mounted path (the installed grader in site-packages)."""
     targets = {GRADER_DIR.resolve(), *[Path(h).resolve() for h in hide]}
-    for p in allowlist():
-        if p.is_dir() and not p.is_symlink():
-            for name in ("grader",):
-                cand = p / name
-                if (cand / "course").is_dir():  # an installed copy of this grader, with its checks
-                    targets.add(cand.resolve())
     mounted = [p for p in allowlist() if p.is_dir() and not p.is_symlink()]
+    # an installed copy of this grader (site-packages/grader), with its checks, snapshots and data
+    import site
+
+    packages = [Path(p) for p in [*site.getsitepackages(), *sys.path] if p.endswith(("site-packages", "dist-packages"))]
+    targets |= {(p / "grader").resolve() for p in packages if (p / "grader" / "course").is_dir()}
     return sorted(t for t in targets if t.exists() and any(t.is_relative_to(m) for m in mounted))
 
 

@@ -46,7 +46,7 @@ def read_submission(folder: Path) -> Staged:
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        staged.error = f"cannot open the submission folder: {exc.strerror}"
+        staged.error = f"the submission folder cannot be opened ({exc.strerror or exc})"
         return staged
     try:
         names = sorted(n for n in os.listdir(fd) if n.endswith(".py"))
@@ -63,14 +63,15 @@ def read_submission(folder: Path) -> Staged:
             if not stat.S_ISREG(st.st_mode):
                 staged.refused[name] = "is not a regular file: only regular files are graded"
                 continue
+            total += st.st_size
+            if total > MAX_SUBMISSION_BYTES:
+                staged.error = (f"the submission's .py files add up to more than the {MAX_SUBMISSION_BYTES >> 20} "
+                                "MiB allowed: remove large files from the folder")
+                staged.files.clear()
+                return staged
             if st.st_size > MAX_FILE_BYTES:
                 staged.refused[name] = f"is larger than {MAX_FILE_BYTES >> 20} MiB"
                 continue
-            total += st.st_size
-            if total > MAX_SUBMISSION_BYTES:
-                staged.error = f"the submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB"
-                staged.files.clear()
-                return staged
             try:
                 f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
             except OSError as exc:

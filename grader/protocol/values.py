@@ -2,12 +2,11 @@
 
 Arrays become tensors through a ``leaf`` function the caller chooses; one-key dicts are tags
 for objects that cannot travel as data: ``{"$noncontig": a}`` (the same values with transposed
-storage), ``{"$param": a}``, ``{"$generator": seed}``, ``{"$dtype": "float64"}`` and
-``{"$linear": {"weight": w, "bias": b}}``, ``{"$bytes": "e58c97"}`` (bytes, as hex),
-``{"$items": [[key, value], ...]}`` (a dict whose keys need not be str, e.g. int token ids) and
-``{"$shape_log": None}`` (a fresh ``ShapeLog``); ``{"$intkeys": [[k, v], ...]}`` is the same as
-``$items`` with int keys; ``{"$char_encoder": {token: id, ...}}`` (a callable
-``encode(text) -> list[int]``, see ``CharEncoder``). The worker adds ``$ref`` (an object it keeps).
+storage), ``{"$param": a}``, ``{"$generator": seed}``, ``{"$dtype": "float64"}``,
+``{"$linear": {"weight": w, "bias": b}}``, ``{"$shape_log": None}`` (a fresh ``ShapeLog``) and
+``{"$char_encoder": {token: id, ...}}`` (a callable ``encode(text) -> list[int]``, see
+``CharEncoder``). The worker adds ``$ref`` (an object it keeps). Bytes and int-keyed dicts need
+no tag: the wire carries them as they are.
 Shared by the trusted side (the reference's inputs) and the worker, so both build the same.
 """
 
@@ -36,11 +35,6 @@ def materialize(v: Any, leaf: Callable[[Any], Any], special: dict[str, Callable[
         (key, inner), = v.items()
         if special and key in special:
             return special[key](inner)
-        if key == "$items" and isinstance(inner, list):
-            return {materialize(k, leaf, special): materialize(x, leaf, special) for k, x in inner}
-        if key == "$intkeys" and isinstance(inner, list) and all(
-                isinstance(kv, (list, tuple)) and len(kv) == 2 and type(kv[0]) is int for kv in inner):
-            return {kv[0]: materialize(kv[1], leaf, special) for kv in inner}
         made = _tagged(key, inner, leaf)
         if made is not None:
             return made
@@ -68,8 +62,6 @@ def _tagged(key: str, inner: Any, leaf: Callable[[Any], Any]) -> Any:
             if b is not None:
                 lin.bias.copy_(leaf(b))
         return lin
-    if key == "$bytes" and isinstance(inner, str):
-        return bytes.fromhex(inner)
     if key == "$shape_log" and inner is None:
         return ShapeLog()
     return None

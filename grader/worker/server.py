@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -49,14 +50,8 @@ def _prepare_torch() -> None:
     lin = torch.nn.Linear(5, 5)
     lin(torch.randn(2, 5)).sum().backward()
     torch.nn.functional.layer_norm(torch.randn(2, 5), (5,))
-    # the run-time banned-API watch (torch-function and dispatcher modes): imported and run once here
-    from torch.overrides import TorchFunctionMode
-
-    class _Pass(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            return func(*args, **(kwargs or {}))
-
-    with _Pass():
+    # the run-time banned-API watch (a torch-function mode): imported and run once here
+    with _ban_watch()(set(), set(), []):
         (x.detach() * 2).softmax(-1).sum()
 
 
@@ -390,8 +385,7 @@ class Server:
         try:
             with contextlib.ExitStack() as stack:
                 if names:
-                    for mode in self._watchers(*lands(names)):
-                        stack.enter_context(mode)
+                    stack.enter_context(_ban_watch()(*lands(names), self._hits))
                 yield
         finally:
             for owner, attr, original in reversed(saved):
@@ -399,28 +393,6 @@ class Server:
                     setattr(owner, attr, original)
         if self._hits:
             raise BannedAPIError(f"{self._hits[0]} is not allowed here: implement it yourself")
-
-    def _watchers(self, fns: set[str], ops: set[str]) -> list:
-        """A torch-function mode that sees every torch call the scoped code makes, under its
-        function name or, for ``torch.ops.aten.*``, its operator name (``_softmax.default``).
-        (A dispatcher-level mode would see the same operators, at ~60x the cost per call.)"""
-        from fnmatch import fnmatchcase
-
-        from torch.overrides import TorchFunctionMode
-
-        hits = self._hits
-        patterns = [p for p in ops if "*" in p]
-        names = fns | {p for p in ops if "*" not in p}
-
-        class Functions(TorchFunctionMode):
-            def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: N805
-                name = str(getattr(func, "__name__", "")).split(".")[0]
-                if name in names or any(fnmatchcase(name, p) for p in patterns):
-                    hits.append(f"torch {name}")
-                    raise BannedAPIError(f"{name} is not allowed here: implement it yourself")
-                return func(*args, **(kwargs or {}))
-
-        return [Functions()]
 
     def _invoke(self, req: dict) -> tuple[Any, list, dict]:
         fn = self._resolve(req["target"])
@@ -473,6 +445,33 @@ class Server:
             "params": {n: p.grad for n, p in params.items() if p.requires_grad},
         }
         return {"ok": True, "value": grads}
+
+
+@functools.lru_cache(maxsize=1)
+def _ban_watch() -> type:
+    """A torch-function mode that sees every torch call the scoped code makes, under its
+    function name or, for ``torch.ops.aten.*``, its operator name (``_softmax.default``), and
+    fails the call on a banned one. (A dispatcher-level mode sees the same operators at ~60x
+    the cost per call.) Built once per process: torch is imported by then."""
+    from fnmatch import fnmatchcase
+
+    from torch.overrides import TorchFunctionMode
+
+    class BanWatch(TorchFunctionMode):
+        def __init__(self, fns: set[str], ops: set[str], hits: list[str]) -> None:
+            super().__init__()
+            self.names = fns | {p for p in ops if "*" not in p}
+            self.patterns = [p for p in ops if "*" in p]
+            self.hits = hits
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = str(getattr(func, "__name__", "")).split(".")[0]
+            if name in self.names or any(fnmatchcase(name, p) for p in self.patterns):
+                self.hits.append(f"torch {name}")
+                raise BannedAPIError(f"{name} is not allowed here: implement it yourself")
+            return func(*args, **(kwargs or {}))
+
+    return BanWatch
 
 
 def _import_path(dotted: str) -> Any:
