@@ -328,7 +328,9 @@ class Server:
             name = str(target["worker"])
             if not name.isidentifier():
                 raise ImportError(f"bad worker module name {name!r}")
-            obj = _import_path("grader.worker." + name)
+            import importlib
+
+            obj = importlib.import_module("grader.worker." + name)
         else:
             obj = self.loader.module(target["module"])
         for part in filter(None, str(target.get("attr", "")).split(".")):
