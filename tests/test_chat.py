@@ -139,3 +139,22 @@ def test_worker_side_is_in_the_worker_copy(tmp_path):
     lib = Sandbox("process").install_worker(tmp_path)
     assert (lib / "grader" / "worker" / "chat.py").is_file()
     assert Path(ROOT / "grader" / "chat.py").is_file()
+
+
+def test_ctrl_c_during_training_stops_cleanly():
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    proc = subprocess.Popen([sys.executable, "-m", "grader.chat", "--solutions", "--steps", "100000", "--lang", "en"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=ROOT)
+    try:
+        time.sleep(8)  # the worker factory has started; training is under way
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Stopped." in err and "Traceback" not in err + out
