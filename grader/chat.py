@@ -2,7 +2,7 @@
 
 The student's own pipeline runs in one sandboxed worker (the same levels as grading): their
 byte-level BPE trained on the shipped corpus (``grader/data/tokenizer.npz``) and the shipped
-instruction set (``grader/data/chat.json``), their ``pretrain_minigpt``, instruction tuning
+instruction set (``grader/data/chat.npz``), their ``pretrain_minigpt``, instruction tuning
 with their ``alignment`` functions, then replies from their ``generate_cached`` and
 ``stream_decode``. The worker side is ``grader/worker/chat.py``; this side never imports
 student code, and everything the worker sends is checked for form and sanitised before it
@@ -16,7 +16,6 @@ finished or failed (the message says which); 2 usage error; 3 the grader itself 
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import sys
 import time
@@ -98,8 +97,9 @@ def load_data() -> tuple[str, list[list[str]]]:
 
     with np.load(DATA / "tokenizer.npz", allow_pickle=False) as f:
         corpus = f["corpus"].tobytes().decode("utf-8")
-    pairs = json.loads((DATA / "chat.json").read_text(encoding="utf-8"))["pairs"]
-    return corpus, [[str(p), str(r)] for p, r in pairs]
+    with np.load(DATA / "chat.npz", allow_pickle=False) as f:
+        pairs = [[str(p), str(r)] for p, r in zip(f["prompts"], f["responses"], strict=True)]
+    return corpus, pairs
 
 
 def config_for(quick: bool, steps: int | None, seed: int, temperature: float) -> dict:

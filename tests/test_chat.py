@@ -14,7 +14,6 @@ Everything is offline; each run starts its own worker factory (a few seconds).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import subprocess
@@ -112,14 +111,14 @@ def test_shipped_instruction_set_is_what_its_script_makes():
     spec = importlib.util.spec_from_file_location("make_chat_data", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    shipped = json.loads((ROOT / "grader" / "data" / "chat.json").read_text(encoding="utf-8"))
+    shipped = module.load(ROOT / "grader" / "data" / "chat.npz")
     assert shipped == module.build()
     pairs = shipped["pairs"]
     assert 200 <= len(pairs) <= 1000
     assert all(isinstance(p, str) and isinstance(r, str) and p and r for p, r in pairs)
     zh = sum(bool(re.search(r"[\u4e00-\u9fff]", p)) for p, _ in pairs)
     assert 0.3 < zh / len(pairs) < 0.7  # both languages
-    assert (ROOT / "grader" / "data" / "chat.json").stat().st_size < 64 << 10
+    assert (ROOT / "grader" / "data" / "chat.npz").stat().st_size < 64 << 10
 
 
 def test_help_and_module_entry():

@@ -1,8 +1,10 @@
-"""Build ``grader/data/chat.json``: the instruction set ``grade chat`` fine-tunes on.
+"""Build ``grader/data/chat.npz``: the instruction set ``grade chat`` fine-tunes on.
 
-Run from the repository root (needs nothing but Python):
+Run from the repository root:
 
-    python grader/data/make_chat_data.py          # writes grader/data/chat.json
+    python grader/data/make_chat_data.py            # writes grader/data/chat.npz
+    python grader/data/make_chat_data.py --measure  # also: conversation lengths under the
+                                                    # reference BPE (needs the solutions)
 
 The capstone (``grade chat``, not graded) trains a tiny MiniGPT in a minute or two of CPU,
 so the instructions are templated and few, simple enough that such a model learns the
@@ -19,18 +21,29 @@ file is reproducible byte for byte. The kinds of pair:
 - counting on: "What comes after 6?" -> "7 comes after 6.", "6 后面是几？" -> "6 后面是 7。".
 
 Each prompt of a kind appears once (no duplicate prompt in the file); small talk is written
-in a few wordings. File contents (JSON, UTF-8):
+in a few wordings. File contents (np.savez_compressed, plain arrays, load with
+np.load(allow_pickle=False)):
 
-    {"description": str, "seed": int, "pairs": [[prompt, response], ...]}
+    prompts, responses   <U str [N], pair i is (prompts[i], responses[i]) (N = 315)
+    description          0-d <U str
+    seed                 0-d int64
+
+Measured with ``--measure`` (the reference train_bpe with grade chat's 200 merges and
+special tokens): every conversation fits grade chat's max_len of 64 tokens (18 to 58
+tokens, 25 on average).
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import random
+import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "chat.json"
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent / "chat.npz"
 SEED = 20240701
 
 SMALL_TALK = [
@@ -94,14 +107,50 @@ def build() -> dict:
     }
 
 
-def main() -> None:
+def write(path: Path = OUT) -> dict:
     data = build()
-    rows = ",\n".join(json.dumps(p, ensure_ascii=False) for p in data["pairs"])
-    head = json.dumps({k: v for k, v in data.items() if k != "pairs"}, ensure_ascii=False)
-    text = head[:-1] + ', "pairs": [\n' + rows + "\n]}\n"  # one pair a line
-    assert json.loads(text) == data
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT} ({len(text.encode())} bytes, {len(data['pairs'])} pairs)")
+    np.savez_compressed(path, prompts=np.array([p for p, _ in data["pairs"]]),
+                        responses=np.array([r for _, r in data["pairs"]]),
+                        description=np.array(data["description"]), seed=np.array(data["seed"], dtype=np.int64))
+    return data
+
+
+def load(path: Path = OUT) -> dict:
+    """The file as ``build()`` returns it."""
+    with np.load(path, allow_pickle=False) as f:
+        return {"description": str(f["description"]), "seed": int(f["seed"]),
+                "pairs": [[str(p), str(r)] for p, r in zip(f["prompts"], f["responses"])]}
+
+
+def measure(data: dict) -> None:
+    """Conversation lengths in tokens under the reference BPE, trained as grade chat does."""
+    sys.path.insert(0, str(ROOT / "solutions"))
+    import tokenizer
+    from alignment import build_sft_example
+
+    specials = ["<|endoftext|>", "<|sep|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+    with np.load(ROOT / "grader" / "data" / "tokenizer.npz", allow_pickle=False) as f:
+        corpus = f["corpus"].tobytes().decode("utf-8")
+    chats = [f"<|user|>\n{p}<|end|>\n<|assistant|>\n{r}<|end|>\n" for p, r in data["pairs"]]
+    vocab, merges = tokenizer.train_bpe(corpus + "<|endoftext|>" + "<|endoftext|>".join(chats),
+                                        256 + len(specials) + 200, specials)
+    lengths = []
+    for p, r in data["pairs"]:
+        ids, _ = build_sft_example([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                                   lambda s: tokenizer.bpe_encode(s, vocab, merges, specials))
+        lengths.append(len(ids))
+    print(f"conversation tokens: min {min(lengths)}, mean {sum(lengths) / len(lengths):.1f}, max {max(lengths)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", action="store_true")
+    args = parser.parse_args()
+    data = write()
+    assert load() == data
+    print(f"wrote {OUT} ({OUT.stat().st_size} bytes, {len(data['pairs'])} pairs)")
+    if args.measure:
+        measure(data)
 
 
 if __name__ == "__main__":

@@ -169,8 +169,10 @@ class Session:
         loss_value = float("nan")
         for step in range(steps[1]):
             self.where = ["pretrain", "cosine_lr"]
-            for group in opt.param_groups:
-                group["lr"] = pre.cosine_lr(step, lr, lr / 10, warmup, steps[1])
+            rate = pre.cosine_lr(step, lr, lr / 10, warmup, steps[1])
+            for param_group in opt.param_groups:
+                param_group["lr"] = rate
+            model.zero_grad(set_to_none=True)
             pick = torch.randint(len(examples), (batch,), generator=gen).tolist()
             self.where = ["alignment", "collate"]
             ids, labels, _ = align.collate([examples[i] for i in pick], pad)
@@ -178,7 +180,6 @@ class Session:
             logp = align.sequence_logprob(model(ids), ids, labels)               # (B,)
             loss = -logp.sum() / (labels[:, 1:] != IGNORE).sum().clamp(min=1)  # per answer token
             self.where = ["pretrain", "AdamW"]
-            opt.zero_grad()
             loss.backward()
             pre.clip_grad_norm(model.parameters(), 1.0)
             opt.step()
