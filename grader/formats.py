@@ -118,6 +118,8 @@ def _hidden_counts(ex: ExerciseResult) -> tuple[int, int]:
 
 
 def _hint(hints: dict | None, ex: ExerciseResult, c: CheckResult, lang: str) -> str:
+    if c.cause:  # the pointer at the cause (a note) replaces the hints
+        return ""
     return hint_for((hints or {}).get(ex.id), c.uses[0] if c.uses else "", 0, lang)
 
 

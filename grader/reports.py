@@ -44,7 +44,20 @@ def check_notes(c: CheckResult, lang: str, exercise: str = "") -> list[str]:
         notes.append(translate(c.message, lang, exercise))
     if c.withheld:
         notes.append(translate(c.withheld, lang, exercise))
+    if c.cause and c.status != "passed":
+        notes.append(cause_text(c, lang))
     return notes
+
+
+def cause_text(c: CheckResult, lang: str) -> str:
+    """The pointer at what a failure is likely caused by (shown instead of the check's hints):
+    "fix attention.scaled_dot_product_attention first (multihead builds on it)"."""
+    cause = c.cause or {}
+    dep = cause.get("dep") or cause.get("function")
+    if not dep:
+        return ""
+    by = cause.get("by") or c.id
+    return TEXT.get(lang, TEXT["en"])["caused_by"].format(dep=dep, by=by)
 
 TEXT = {
     "en": {
@@ -57,6 +70,7 @@ TEXT = {
         "not_implemented": "not implemented yet",
         "nothing_graded": "nothing was graded: tell the course staff (this is not a problem with your code)",
         "rejected": "submission rejected, not graded", "not_graded": "not graded",
+        "caused_by": "fix {dep} first ({by} builds on it)",
     },
     "zh": {
         "not_started": "尚未开始", "start_here": "从这里开始", "input": "最小的失败输入",
@@ -68,6 +82,7 @@ TEXT = {
         "not_implemented": "尚未实现",
         "nothing_graded": "没有评分：请告知课程助教（这不是你的代码的问题）",
         "rejected": "提交被拒绝，未评分", "not_graded": "未评分",
+        "caused_by": "请先修好 {dep}（{by} 依赖它）",
     },
 }
 
@@ -198,7 +213,7 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
         say(f"→ {sentence}", "bold yellow")
     for fname, lineno, _func, code in f.frames[-3:]:
         say(f"{t['your_code']}: exercises/{fname}:{lineno}  {code}", "cyan")
-    hint = hint_for(hints, c.uses[0] if c.uses else "", 0, lang)
+    hint = "" if c.cause else hint_for(hints, c.uses[0] if c.uses else "", 0, lang)
     if hint:
         say(f"{t['hint']}: {hint}", "dim italic")
 
@@ -340,6 +355,8 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
                 "withheld": "" if hide else c.withheld,
                 "withheld_zh": "" if hide or not c.withheld else translate(c.withheld, "zh", ex.id),
             }
+            if c.cause and not hide:
+                entry["cause"] = {**c.cause, "text": cause_text(c, "en"), "text_zh": cause_text(c, "zh")}
             if isinstance(c.margin, dict) and not hide:
                 from grader.checks import margin_text
 

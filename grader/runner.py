@@ -59,6 +59,9 @@ class CheckResult:
     raw_message: str = ""  # the message before dependency notes are added
     withheld: str = ""  # why a passed check scores nothing (it does not test correctness)
     margin: dict | None = None  # a quality check's achieved metric and time (checks.margin_text)
+    # what this check's failure is likely caused by, shown instead of its hints: a function it
+    # builds on that fails a check of its own ({"exercise", "function", "check", "by"}; see cause_of)
+    cause: dict | None = None
 
     @property
     def diagnosis(self) -> str:
@@ -179,6 +182,7 @@ class Runner:
         self.mistakes = None
         self._torch_thread: Any = None
         self.grader_errors: list[str] = []
+        self._cause_sub: Any = None  # the submission's sources, parsed once (banned.Submission)
         keep_hypothesis_out_of(self.submission)
         if mode == "official":
             import threading
@@ -211,6 +215,7 @@ class Runner:
                     if self.progress:
                         self.progress("start", ex)
                     results.append(self.grade_exercise(ex))
+                    self._annotate_causes(results, results[-1])  # its dependencies came before it
                     if self.progress:
                         self.progress("done", results[-1])
         finally:
@@ -249,6 +254,8 @@ class Runner:
                 done[ex.id] = res
                 # report in course order: show every finished exercise not blocked by an earlier one
                 while shown < len(self.exercises) and self.exercises[shown].id in done:
+                    self._annotate_causes([done[e.id] for e in self.exercises[:shown + 1]],
+                                          done[self.exercises[shown].id])
                     if self.progress:
                         self.progress("done", done[self.exercises[shown].id])
                     shown += 1
@@ -655,15 +662,85 @@ class Runner:
             self._mistake_workers.pop(key).close()
 
     def _annotate_dependencies(self, ex: Exercise, results: list[CheckResult]) -> None:
-        failing = {u for r in results if r.status != "passed" for u in r.uses[:1]}
+        """Within one exercise: a check of a function whose ``calls`` (metadata) fail points at them."""
+        failing: dict[str, str] = {}
         for r in results:
-            if r.status == "passed" or r.failure is None or r.failure.not_implemented:
+            if r.status not in ("passed", "skipped") and r.uses:
+                failing.setdefault(r.uses[0], r.id)
+        for r in results:
+            if not _may_have_cause(r):
                 continue
             for used in r.uses[:1]:
                 deps = [d for d in ex.calls.get(used, []) if d in failing and d != used]
                 if deps:
-                    r.failure.message += f" (may fail because {deps[0]} fails: fix that first)"
+                    r.cause = {"exercise": ex.id, "function": deps[0], "check": failing[deps[0]], "by": used,
+                               "dep": deps[0]}
                     break
+
+    def _annotate_causes(self, results: list[ExerciseResult], target: ExerciseResult) -> None:
+        """Across exercises: a failing check whose function uses (statically, through the
+        submission's imports) a function of another exercise that fails a correctness check
+        of its own points at that function's root cause ("fix attention.scaled_dot_product_attention
+        first (multihead builds on it)"), and its hints give way to that pointer."""
+        from grader.banned import Submission, definitions_used
+
+        by_ex = {e.id: e for e in results}
+        failing: dict[tuple[str, str], CheckResult] = {}
+        for e in results:
+            for c in e.checks:
+                if c.kind in CORRECTNESS_KINDS and c.uses and c.status not in ("passed", "skipped"):
+                    failing.setdefault((e.id, c.uses[0].split(".")[0]), c)
+        if not failing:
+            return
+        if self._cause_sub is None:
+            self._cause_sub = Submission(self.submission)
+        sub = self._cause_sub
+        done: dict[tuple[str, str], dict | None] = {}
+
+        def root(ex_id: str, c: CheckResult, depth: int = 0) -> dict | None:
+            key = (ex_id, c.id)
+            if key in done:
+                return done[key]
+            done[key] = None  # a cycle names nothing
+            found = None
+            if depth < 20 and c.uses and by_ex[ex_id].rejected == "":
+                try:
+                    used = definitions_used(sub, ex_id, c.uses[0])
+                except Exception:  # noqa: BLE001 - a pointer is a bonus, never a failure
+                    used = []
+                for mod, fn in used:
+                    dep = failing.get((mod, fn))
+                    if mod == ex_id or dep is None:
+                        continue
+                    deeper = root(mod, dep, depth + 1)
+                    found = deeper or {"exercise": mod, "function": fn, "check": dep.id, "by": ex_id,
+                                       "dep": f"{mod}.{fn}"}
+                    if deeper:
+                        found = {**deeper, "by": ex_id}
+                    break
+            done[key] = found
+            return found
+
+        for c in target.checks:
+            if _may_have_cause(c):
+                c.cause = root(target.id, c) or _elsewhere_cause(c) or c.cause
+
+
+def _may_have_cause(r: CheckResult) -> bool:
+    """A check whose failure may come from a function it builds on (not a stub of its own)."""
+    return (r.status not in ("passed", "skipped") and r.kind != "banned" and r.failure is not None
+            and not r.failure.not_implemented)
+
+
+def _elsewhere_cause(r: CheckResult) -> dict | None:
+    """The unfinished function of another file that raised NotImplementedError in this check."""
+    f = r.failure
+    if f is None or not f.message.startswith("NotImplementedError:") or not f.frames:
+        return None
+    fname, _line, func, _code = f.frames[-1][:4]
+    stem = Path(str(fname)).stem
+    return {"exercise": stem, "function": str(func), "check": "", "by": r.uses[0] if r.uses else "",
+            "dep": f"{stem}.{func}"}
 
 
 def keep_hypothesis_out_of(folder: Path) -> None:
