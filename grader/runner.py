@@ -80,6 +80,10 @@ class ExerciseResult:
     seconds: float = 0.0
     after: list[str] = field(default_factory=list)
     rejected: str = ""  # why the submission was not graded at all (then every check failed)
+    # why the exercise's module could not be imported (a SyntaxError with file, line, the line
+    # and a caret; an exception at import time): every report shows it once, its checks say
+    # only that they were not graded
+    error: str = ""
 
     @property
     def not_started(self) -> bool:
@@ -284,9 +288,12 @@ class Runner:
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
-            f = Failure(f"could not import exercises/{ex.id}.py: {err.type}: {err.message}",
-                        frames=err.frames)
-            return worker, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
+            # one error for the exercise (file, line, the line and a caret), shown once by every
+            # report; each check only says that it was not graded because of it
+            msg = not_imported_message(ex.id)
+            res = CheckResult("import", "import", "error", 0, 0, message=msg, failure=Failure(msg))
+            res.raw_message = import_error_text(ex.id, err, self.submission)
+            return worker, res
         except WorkerLost as lost:
             msg = f"importing exercises/{ex.id}.py: {lost.message}"
             return worker, CheckResult("import", "import", lost.status, 0, 0, message=msg,
@@ -313,6 +320,7 @@ class Runner:
         banned_seen: list[str] = []
         timed_out: set[str] = set()
         output = ""
+        error = import_fail.raw_message if import_fail is not None else ""
         for check in checks:
             points = float(ex.checks_points.get(check.id, 0))
             res = CheckResult(check.id, check.title, "failed", 0.0, points, kind=check.kind,
@@ -335,6 +343,7 @@ class Runner:
                         output += worker.output_tail()
                     worker, import_fail = self._spawn(ex)
                     if import_fail is not None:
+                        error = error or import_fail.raw_message
                         res.status, res.message, res.failure = (import_fail.status, import_fail.message,
                                                                 import_fail.failure)
                         results.append(res)
@@ -366,7 +375,7 @@ class Runner:
         return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
                               float(sum(ex.checks_points.values())), results,
                               file=f"exercises/{ex.id}.py", output=output[-4000:],
-                              seconds=round(time.monotonic() - start, 3), after=ex.after)
+                              seconds=round(time.monotonic() - start, 3), after=ex.after, error=error)
 
     def _not_installed(self, ex: Exercise, checks: list[Check], missing: list[str],
                        start: float) -> ExerciseResult:
@@ -724,6 +733,52 @@ class Runner:
         for c in target.checks:
             if _may_have_cause(c):
                 c.cause = root(target.id, c) or _elsewhere_cause(c) or c.cause
+
+
+def not_imported_message(exercise: str) -> str:
+    return f"not graded: exercises/{exercise}.py does not import (see the exercise's error)"
+
+
+SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
+
+
+def import_error_text(exercise: str, err: StudentError, submission: Path) -> str:
+    """The exercise-level error: what went wrong, where (the innermost line of the student's
+    code) and, for a syntax error, the line with a caret under the column Python points at."""
+    lines = [f"could not import exercises/{exercise}.py: {err.type}: {err.message}"]
+    frame = err.frames[-1] if err.frames else None
+    if frame is None:
+        return lines[0]
+    fname, lineno, _func, code = (str(frame[0]), int(frame[1] or 0), frame[2], str(frame[3]))
+    lines.append(f"exercises/{fname}:{lineno}")
+    if code:
+        lines.append(f"    {code}")
+    if err.type in SYNTAX_ERRORS:
+        column = _syntax_column(submission / fname, lineno)
+        if column is not None and code:
+            raw = column[1]
+            indent = len(raw) - len(raw.lstrip())
+            lines.append("    " + " " * max(0, min(column[0] - 1 - indent, len(code))) + "^")
+    return "\n".join(lines)
+
+
+def _syntax_column(path: Path, lineno: int) -> tuple[int, str] | None:
+    """(column, raw line) of the syntax error in ``path`` at ``lineno``: the trusted side
+    compiles the text again (compiling runs nothing)."""
+    from grader.banned import read_source
+
+    try:
+        source = read_source(path)
+        compile(source, path.name, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        if exc.lineno == lineno and exc.offset:
+            lines = source.splitlines()
+            raw = lines[lineno - 1] if 0 < lineno <= len(lines) else (exc.text or "")
+            return int(exc.offset), raw
+        return None
+    except Exception:  # noqa: BLE001 - the caret is a bonus, never a failure
+        return None
+    return None
 
 
 def _may_have_cause(r: CheckResult) -> bool:

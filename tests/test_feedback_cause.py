@@ -5,6 +5,7 @@ in the student's terms; one syntax error is reported once; the same seed gives t
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -114,3 +115,32 @@ def test_property_input_shows_every_argument_of_the_call(zygote, tmp_path):
     assert "scaled_dot_product_attention(" in text and text.count("float64[") >= 3, text
     assert "mask=bool[" in text, text
     assert to_json(result)["exercises"][0]["checks"]
+
+
+def test_a_syntax_error_is_reported_once_per_exercise_in_every_format(zygote, tmp_path):
+    broken_line = "def padding_mask((lengths: torch.Tensor, max_len: int) -> torch.Tensor:"
+    src = (ROOT / "solutions" / "masking.py").read_text()
+    assert "def padding_mask(lengths" in src
+    src = src.replace("def padding_mask(", "def padding_mask((", 1)
+    lineno = src.splitlines().index(broken_line) + 1
+    sub = submission_from_reference(tmp_path, replace={"masking": src})
+    result = grade(zygote, sub, ["attention", "masking"], "official")
+    attention, masking = result.exercises
+    assert attention.score == attention.max_score  # the others still grade
+    assert masking.score == 0
+    assert f"exercises/masking.py:{lineno}" in masking.error and broken_line in masking.error
+    caret = masking.error.splitlines()[-1]
+    assert caret.strip() == "^" and caret.index("^") == 4 + broken_line.index("((") + 1
+    for c in masking.checks:  # each check only says it was not graded
+        assert c.status == "error" and c.score == 0
+        assert c.message == "not graded: exercises/masking.py does not import (see the exercise's error)"
+        assert broken_line not in c.message and not c.failure.frames
+    for fmt in FORMATS:
+        for lang in ("en", "zh"):
+            text = render_format(result, fmt, lang, student=False)
+            text = html.unescape(text) if fmt in ("junit", "html") else text
+            if fmt in ("json", "gradescope"):
+                text = json.dumps(json.loads(text), ensure_ascii=False).replace("\\n", "\n")
+            assert text.count(broken_line) == 1, (fmt, lang)
+            assert text.count("Function parameters cannot be parenthesized") == 1, (fmt, lang)
+            assert "checks not graded" in text or "个检查未评分" in text or fmt == "json", (fmt, lang)
