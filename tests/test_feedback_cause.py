@@ -144,3 +144,58 @@ def test_a_syntax_error_is_reported_once_per_exercise_in_every_format(zygote, tm
             assert text.count(broken_line) == 1, (fmt, lang)
             assert text.count("Function parameters cannot be parenthesized") == 1, (fmt, lang)
             assert "checks not graded" in text or "个检查未评分" in text or fmt == "json", (fmt, lang)
+
+
+def _timeless(doc):
+    """A JSON report without its durations (the only part of it that may vary)."""
+    if isinstance(doc, dict):
+        return {k: _timeless(v) for k, v in doc.items() if k != "seconds"}
+    if isinstance(doc, list):
+        return [_timeless(v) for v in doc]
+    return doc
+
+
+def test_the_same_seed_gives_the_same_report(zygote, tmp_path):
+    from grader.host.sandbox import choose
+    from grader.runner import Runner
+    from tests.harness import SOLUTIONS, exercises
+
+    pre_ln = (ROOT / "mistakes" / "blocks" / "encoder_pre_ln.py").read_text()
+    sub = submission_from_reference(tmp_path, {"blocks": pre_ln})
+    reports = []
+    for _ in range(6):  # two exercises in two threads, as `grade` does by default (--jobs 2)
+        result = Runner(sub, exercises(["ffn", "blocks"]), mode="official", reference=SOLUTIONS, seed=1234,
+                        sandbox=choose(), zygote=zygote, jobs=2).run()
+        encoder = next(c for c in result.exercises[1].checks if c.id == "encoder_block_reference")
+        assert encoder.status == "failed" and encoder.failure.input
+        reports.append(json.dumps(_timeless(to_json(result)), sort_keys=True))
+    assert all(r == reports[0] for r in reports[1:])
+
+
+def test_reference_modules_are_built_the_same_in_two_threads():
+    """Two exercises graded at once (two threads) share torch's one global generator: the
+    reference's seeded builds must not interleave, or the weights depend on the timing."""
+    import threading
+
+    import numpy as np
+
+    from grader.reference import Reference, build_module, state_of
+    from tests.harness import SOLUTIONS
+
+    module = Reference(SOLUTIONS).module("ffn")
+    case = {"init_args": (), "init": {"d_model": 16, "d_ff": 64}, "dtype": "float64"}
+    want = {s: state_of(build_module(module, "FeedForward", case, s)) for s in range(20)}
+    bad: list[int] = []
+
+    def build(seeds):
+        for s in seeds:
+            got = state_of(build_module(module, "FeedForward", case, s))
+            if any(not np.array_equal(got[k], want[s][k]) for k in want[s]):
+                bad.append(s)
+
+    threads = [threading.Thread(target=build, args=(list(range(20)) * 5,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
