@@ -614,14 +614,20 @@ class Runner:
     # -- naming a mistake found by a property, behaviour or statistical check --
 
     def _name_by_replay(self, ex: Exercise, check: Check, failure: Failure, snapshot: dict | None) -> None:
-        """Name the mistake when a known one fails this check with exactly the same message.
+        """Name the mistake when a known one fails this check the same way: the same message
+        AND the same verdict (the failing input, and the expected and got values the check
+        reports), not merely the same sentence of the property.
 
         Official mode replays the check, with the same seed, on each known mistake (the
-        reference with that mistake, in a worker of its own); local mode looks the message up
+        reference with that mistake, in a worker of its own); local mode looks the verdict up
         in the fingerprints recorded with the snapshot (seed 0)."""
         if self.mistakes is None:
             prints = (snapshot or {}).get("$fingerprints", {})
-            name = prints.get(check.id, {}).get(failure.message) if isinstance(prints, dict) else None
+            found = prints.get(check.id, {}) if isinstance(prints, dict) else {}
+            found = found if isinstance(found, dict) else {}
+            name = found.get(verdict(failure))
+            if name is None and found and not any("\n" in k for k in found):
+                name = found.get(failure.message)  # a snapshot recorded before verdicts: by message
             texts = (snapshot or {}).get("$mistake_texts", {})
             if isinstance(name, str) and isinstance(texts, dict) and name in texts:
                 failure.diagnosis = str(texts[name].get("en", ""))
@@ -632,16 +638,16 @@ class Runner:
         for path in self.mistakes.files(ex.id):
             if check.id not in mistake_info(path)["catches"]:
                 continue  # only the mistakes registered as failing this check are replayed
-            message = self._replay(ex, check, path.stem)
-            if message is not None and message == failure.message:
+            theirs = self._replay(ex, check, path.stem)
+            if theirs is not None and verdict(theirs) == verdict(failure):
                 info = mistake_info(path)
                 failure.diagnosis, failure.diagnosis_zh = info["en"], info["zh"]
                 return
 
-    def _replay(self, ex: Exercise, check: Check, name: str) -> str | None:
-        """The message a known mistake gets on this check. Known mistakes are the reference
-        plus a change (trusted code): they run in workers of a zygote of their own, outside
-        any student's sandbox, from stages removed as soon as they are imported."""
+    def _replay(self, ex: Exercise, check: Check, name: str) -> Failure | None:
+        """How a known mistake fails this check (None: it passes). Known mistakes are the
+        reference plus a change (trusted code): they run in workers of a zygote of their own,
+        outside any student's sandbox, from stages removed as soon as they are imported."""
         key = (ex.id, name)
         worker = self._mistake_workers.get(key)
         if worker is None or worker.dead is not None:
@@ -664,7 +670,7 @@ class Runner:
         ctx.banned_seen = []
         res = CheckResult(check.id, check.title, "failed", 0.0, 0.0)
         self._run_check(ex, check, ctx, res, None, [])
-        return res.message if res.status == "failed" else None
+        return res.failure if res.status == "failed" else None
 
     def _close_mistake_workers(self, exercise: str) -> None:
         for key in [k for k in self._mistake_workers if k[0] == exercise]:
@@ -733,6 +739,13 @@ class Runner:
         for c in target.checks:
             if _may_have_cause(c):
                 c.cause = root(target.id, c) or _elsewhere_cause(c) or c.cause
+
+
+def verdict(failure: Failure) -> str:
+    """How a check failed, beyond its sentence: the message, the failing input and the
+    expected and got values it reports. Two submissions with the same verdict behave the same
+    on the check's cases; a mistake is named only when its verdict is the student's."""
+    return "\n".join([failure.message, failure.input, failure.expected, failure.got])
 
 
 def not_imported_message(exercise: str) -> str:

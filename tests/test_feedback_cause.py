@@ -199,3 +199,34 @@ def test_reference_modules_are_built_the_same_in_two_threads():
     for t in threads:
         t.join()
     assert not bad
+
+
+MERGE_INTO_BIAS = """
+import torch as _torch
+
+
+class LoRALinear(LoRALinear):  # noqa: F821  (merge() also shifts the bias: not a known mistake)
+    @_torch.no_grad()
+    def merge(self):
+        if self.merged:
+            return
+        self.base.weight += self.scaling * (self.lora_B @ self.lora_A)
+        if self.base.bias is not None:
+            self.base.bias += self.scaling * (self.lora_B @ self.lora_A).sum(1)
+        self.merged = True
+"""
+
+
+def test_a_property_mistake_is_named_only_when_the_behaviour_matches(zygote, tmp_path):
+    known = ROOT / "mistakes" / "lora" / "forward_adds_when_merged.py"
+    sentence = "Your forward() still adds the low-rank path after merge(), so a merged layer counts the update twice."
+    for name, text, want in (("other", MERGE_INTO_BIAS, ""), ("known", known.read_text(), sentence)):
+        sub = submission_from_reference(tmp_path / name, {"lora": text})
+        for mode in ("official", "local"):
+            result = grade(zygote, sub, ["lora"], mode, name_mistakes=True)
+            merge = next(c for c in result.exercises[0].checks if c.id == "lora_merge")
+            assert merge.status == "failed", (name, mode)
+            # both fail with "output after merge() differs from the reference"; only the known
+            # mistake's outputs are the student's
+            assert merge.failure.message == "output after merge() differs from the reference", (name, mode)
+            assert merge.failure.diagnosis == want, (name, mode)
