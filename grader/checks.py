@@ -229,11 +229,15 @@ class Failure:
 def unfinished_elsewhere(err: StudentError, exercise: str) -> StudentError | None:
     """A ``NotImplementedError`` raised in another file of the submission (``DecoderBlock``
     calling an unfinished ``causal_mask`` of masking.py): the same error, not counted as this
-    exercise's stub, saying where it was raised. ``None`` when this exercise's own file raised."""
+    exercise's stub, saying where it was raised. ``None`` when this exercise's own file raised
+    it, or when none of this exercise's code is on the stack (the check built the object)."""
     if not err.frames:
         return None
     fname, line, func, _code = err.frames[-1][:4]
-    if fname == f"{exercise}.py":
+    own = f"{exercise}.py"
+    if fname == own or not any(f[0] == own for f in err.frames):
+        # raised in this exercise's file, or in an object the check itself built from another
+        # exercise (``ctx.new_from("models", ...)``): this exercise is not started either
         return None
     where = f"{func} (exercises/{fname}:{line})" if func != "<module>" else f"exercises/{fname}:{line}"
     return StudentError("NotImplementedError", f"{where} is not implemented yet (your {exercise}.py calls it)",
