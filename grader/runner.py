@@ -187,6 +187,9 @@ class Runner:
         self._torch_thread: Any = None
         self.grader_errors: list[str] = []
         self._cause_sub: Any = None  # the submission's sources, parsed once (banned.Submission)
+        # results of exercises graded before (watch mode re-grades only what changed): what this
+        # run's failures may be caused by
+        self.earlier: list[ExerciseResult] = []
         keep_hypothesis_out_of(self.submission)
         if mode == "official":
             import threading
@@ -699,6 +702,8 @@ class Runner:
         first (multihead builds on it)"), and its hints give way to that pointer."""
         from grader.banned import Submission, definitions_used
 
+        ids = {e.id for e in results}
+        results = [e for e in self.earlier if e.id not in ids] + list(results)
         by_ex = {e.id: e for e in results}
         failing: dict[tuple[str, str], CheckResult] = {}
         for e in results:

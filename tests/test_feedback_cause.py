@@ -230,3 +230,20 @@ def test_a_property_mistake_is_named_only_when_the_behaviour_matches(zygote, tmp
             # mistake's outputs are the student's
             assert merge.failure.message == "output after merge() differs from the reference", (name, mode)
             assert merge.failure.diagnosis == want, (name, mode)
+
+
+def test_a_regrade_points_at_the_cause_graded_before(zygote, tmp_path):
+    """Watch mode re-grades only the changed exercise: the earlier results still name the cause."""
+    from grader.host.sandbox import choose
+    from grader.runner import Runner
+    from tests.harness import SOLUTIONS, exercises
+
+    sub = submission_from_reference(tmp_path, {"attention": NO_SCALE})
+    first = grade(zygote, sub, ["attention"], "official")
+    runner = Runner(sub, exercises(["multihead"]), mode="official", reference=SOLUTIONS, seed=None,
+                    sandbox=choose(), zygote=zygote)
+    runner.earlier = list(first.exercises)
+    result = runner.run()
+    failing = [c for c in result.exercises[0].checks if c.status != "passed" and c.kind != "banned"
+               and not c.withheld]
+    assert failing and all(c.cause and c.cause["dep"] == "attention.scaled_dot_product_attention" for c in failing)
