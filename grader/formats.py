@@ -613,8 +613,8 @@ def _exercise_html(ex: ExerciseResult, lang: str, student: bool, hints: dict | N
                    f'<code>{_e(ex.file)}</code></p>')
     if ex.error:
         lines = error_lines(ex, lang)
-        out.append(f'<div class="errors"><p>{_e(lines[0])}</p><pre>{_e(chr(10).join(lines[1:-1]))}</pre>'
-                   f'<p>{_e(lines[-1])}</p></div></section>')
+        where = f"<pre>{_e(chr(10).join(lines[1:-1]))}</pre>" if lines[1:-1] else ""
+        out.append(f'<div class="errors"><p>{_e(lines[0])}</p>{where}<p>{_e(lines[-1])}</p></div></section>')
         return "".join(out)
     out.append('<ul class="checks">')
     hidden_failed = 0

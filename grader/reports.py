@@ -59,6 +59,7 @@ def cause_text(c: CheckResult, lang: str) -> str:
     by = cause.get("by") or c.id
     return TEXT.get(lang, TEXT["en"])["caused_by"].format(dep=dep, by=by)
 
+
 TEXT = {
     "en": {
         "not_started": "not started", "start_here": "start here", "input": "smallest failing input",
