@@ -25,6 +25,7 @@ from grader.reports import (
     SYMBOL,
     TEXT,
     check_notes,
+    error_lines,
     hint_for,
     json_text,
     next_step,
@@ -118,6 +119,8 @@ def _hidden_counts(ex: ExerciseResult) -> tuple[int, int]:
 
 
 def _hint(hints: dict | None, ex: ExerciseResult, c: CheckResult, lang: str) -> str:
+    if c.cause:  # the pointer at the cause (a note) replaces the hints
+        return ""
     return hint_for((hints or {}).get(ex.id), c.uses[0] if c.uses else "", 0, lang)
 
 
@@ -205,6 +208,7 @@ def gradescope(result: RunResult, student: bool = True, *, lang: str = "en",
         summary += [f"{t['rejected']}: {result.rejected}", ""]
     for ex in result.exercises:
         summary.append(f"{ex.id}: {_fmt(ex.score)}/{_fmt(ex.max_score)}")
+        summary += ["  " + line for line in error_lines(ex, lang)]
         n_hidden, n_failed = _hidden_counts(ex)
         if n_hidden:
             summary.append("  " + t["hidden_summary"].format(ex=ex.id, n=n_hidden, failed=n_failed))
@@ -322,6 +326,8 @@ def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: d
         if ex.output.strip() and not (student and n_hidden):
             ET.SubElement(suite, "system-out").text = clean(ex.output)
         errs = [e for e in result.grader_errors if e.startswith(f"{ex.id}.")]
+        if ex.error:
+            errs = error_lines(ex, lang) + errs
         if errs:
             ET.SubElement(suite, "system-err").text = clean(
                 "\n".join(_first_line(e) if student else e for e in errs), 4 * FIELD_LIMIT)
@@ -406,6 +412,11 @@ def markdown(result: RunResult, lang: str = "en", *, student: bool = True, hints
                 f"{_html.escape(t['failed_checks'].format(n=len(failing)))}</summary>", ""]
         if ex.not_started:
             out += [_md(f"{t['not_started']} — {t['start_here']}: {ex.file}"), ""]
+        if ex.error:
+            lines = error_lines(ex, lang)
+            where = [_fence("\n".join(lines[1:-1])), ""] if lines[1:-1] else []
+            out += [_md(lines[0]), "", *where, _md(lines[-1]), "", "</details>", ""]
+            continue
         for c in shown:
             status = "" if c.status in ("failed", "passed") else f" `[{c.status}]`"
             out += [f"**{SYMBOL.get(shown_status(c), '?')} {_md(_title(c, lang), 300)}**{status} · "
@@ -600,6 +611,11 @@ def _exercise_html(ex: ExerciseResult, lang: str, student: bool, hints: dict | N
     if ex.not_started:
         out.append(f'<p class="partial">{_e(t["not_started"])} — {_e(t["start_here"])}: '
                    f'<code>{_e(ex.file)}</code></p>')
+    if ex.error:
+        lines = error_lines(ex, lang)
+        where = f"<pre>{_e(chr(10).join(lines[1:-1]))}</pre>" if lines[1:-1] else ""
+        out.append(f'<div class="errors"><p>{_e(lines[0])}</p>{where}<p>{_e(lines[-1])}</p></div></section>')
+        return "".join(out)
     out.append('<ul class="checks">')
     hidden_failed = 0
     for c in ex.checks:

@@ -44,7 +44,21 @@ def check_notes(c: CheckResult, lang: str, exercise: str = "") -> list[str]:
         notes.append(translate(c.message, lang, exercise))
     if c.withheld:
         notes.append(translate(c.withheld, lang, exercise))
+    if c.cause and c.status != "passed":
+        notes.append(cause_text(c, lang))
     return notes
+
+
+def cause_text(c: CheckResult, lang: str) -> str:
+    """The pointer at what a failure is likely caused by (shown instead of the check's hints):
+    "fix attention.scaled_dot_product_attention first (multihead builds on it)"."""
+    cause = c.cause or {}
+    dep = cause.get("dep") or cause.get("function")
+    if not dep:
+        return ""
+    by = cause.get("by") or c.id
+    return TEXT.get(lang, TEXT["en"])["caused_by"].format(dep=dep, by=by)
+
 
 TEXT = {
     "en": {
@@ -57,6 +71,8 @@ TEXT = {
         "not_implemented": "not implemented yet",
         "nothing_graded": "nothing was graded: tell the course staff (this is not a problem with your code)",
         "rejected": "submission rejected, not graded", "not_graded": "not graded",
+        "caused_by": "fix {dep} first ({by} builds on it)",
+        "checks_not_graded": "{n} checks not graded until the file imports",
     },
     "zh": {
         "not_started": "尚未开始", "start_here": "从这里开始", "input": "最小的失败输入",
@@ -68,8 +84,20 @@ TEXT = {
         "not_implemented": "尚未实现",
         "nothing_graded": "没有评分：请告知课程助教（这不是你的代码的问题）",
         "rejected": "提交被拒绝，未评分", "not_graded": "未评分",
+        "caused_by": "请先修好 {dep}（{by} 依赖它）",
+        "checks_not_graded": "{n} 个检查未评分（文件能导入后才评分）",
     },
 }
+
+
+def error_lines(ex: ExerciseResult, lang: str) -> list[str]:
+    """The exercise-level import error, once: the message (translated), then where and the
+    offending line with its caret (as they are), then how many checks it leaves ungraded."""
+    lines = ex.error.splitlines()
+    if not lines:
+        return []
+    return ([translate(lines[0], lang, ex.id), *lines[1:]]
+            + [TEXT.get(lang, TEXT["en"])["checks_not_graded"].format(n=len(ex.checks))])
 
 
 def translate(message: str, lang: str, exercise: str = "") -> str:
@@ -126,6 +154,11 @@ def render_exercise(console: Console, ex: ExerciseResult, lang: str = "en", hint
     console.print(head)
     if ex.rejected:
         console.print(Text(f"  {t['not_graded']}: {ex.rejected}", style="red"))
+        return
+    if ex.error:
+        for i, line in enumerate(error_lines(ex, lang)):
+            console.print(Text(f"  {line}", style="red" if i == 0 else "cyan" if line.startswith(" ") else "dim"),
+                          overflow="fold")
         return
     if ex.not_started:
         fn = first_function(ex)
@@ -198,7 +231,7 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
         say(f"→ {sentence}", "bold yellow")
     for fname, lineno, _func, code in f.frames[-3:]:
         say(f"{t['your_code']}: exercises/{fname}:{lineno}  {code}", "cyan")
-    hint = hint_for(hints, c.uses[0] if c.uses else "", 0, lang)
+    hint = "" if c.cause else hint_for(hints, c.uses[0] if c.uses else "", 0, lang)
     if hint:
         say(f"{t['hint']}: {hint}", "dim italic")
 
@@ -340,6 +373,8 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
                 "withheld": "" if hide else c.withheld,
                 "withheld_zh": "" if hide or not c.withheld else translate(c.withheld, "zh", ex.id),
             }
+            if c.cause and not hide:
+                entry["cause"] = {**c.cause, "text": cause_text(c, "en"), "text_zh": cause_text(c, "zh")}
             if isinstance(c.margin, dict) and not hide:
                 from grader.checks import margin_text
 
@@ -352,7 +387,8 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
             checks.append(entry)
         exercises.append({"id": ex.id, "title": ex.title, "score": ex.score, "max_score": ex.max_score,
                           "not_started": ex.not_started, "seconds": ex.seconds, "checks": checks,
-                          "output": "" if student else ex.output, "rejected": ex.rejected})
+                          "output": "" if student else ex.output, "rejected": ex.rejected,
+                          "error": ex.error})
     return {
         "score": result.score, "max_score": result.max_score, "mode": result.mode,
         "seed": result.seed, "sandbox": result.sandbox, "versions": result.versions,

@@ -160,14 +160,15 @@ def _write(data: dict, exercise: str, folder: Path) -> Path:
 
 
 def fingerprints(exercise: Exercise, mistakes: Mistakes, zygote: Any, folder: Path) -> tuple[dict, dict]:
-    """How each known mistake fails the property-style checks in local mode (seed 0): the
-    exact message, so that a student whose code fails the same way is told which mistake it is.
-    A message two mistakes share names neither."""
+    """How each known mistake fails the property-style checks in local mode (seed 0): its
+    verdict (the exact message, failing input, expected and got; ``runner.verdict``), so that a
+    student whose code fails the same way is told which mistake it is. A verdict two mistakes
+    share names neither."""
     import shutil
     import tempfile
 
     from grader.metadata import mistake_info
-    from grader.runner import Runner
+    from grader.runner import Runner, verdict
 
     prints: dict[str, dict[str, str]] = {}
     ambiguous: set[tuple[str, str]] = set()
@@ -187,14 +188,15 @@ def fingerprints(exercise: Exercise, mistakes: Mistakes, zygote: Any, folder: Pa
                 continue
             if c.failure is None or c.failure.not_implemented or not c.raw_message:
                 continue
-            key = (c.id, c.raw_message)
+            seen = verdict(c.failure)  # the message, the failing input, expected and got
+            key = (c.id, seen)
             if key in ambiguous:
                 continue
-            if c.raw_message in prints.get(c.id, {}):
+            if seen in prints.get(c.id, {}):
                 ambiguous.add(key)
-                del prints[c.id][c.raw_message]
+                del prints[c.id][seen]
                 continue
-            prints.setdefault(c.id, {})[c.raw_message] = path.stem
+            prints.setdefault(c.id, {})[seen] = path.stem
     return prints, texts
 
 

@@ -76,14 +76,17 @@ def watch_loop(submission: Path, exercises: list[Exercise], *, mode: str, refere
     zygote = Zygote(sandbox)
     rounds = 0
 
+    by_id: dict[str, Any] = {}
+
     def grade(selected: list[Exercise]):
         runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
                         sandbox=sandbox, zygote=zygote)
+        runner.earlier = list(by_id.values())  # what the re-graded exercises build on
         return runner.run()
 
     try:
         result = grade(exercises)
-        by_id = {e.id: e for e in result.exercises}
+        by_id.update({e.id: e for e in result.exercises})
         for ex in result.exercises:
             render_exercise(console, ex, lang, hints.get(ex.id), by_id)
         render_summary(console, result, lang)

@@ -167,7 +167,8 @@ def _(ctx):
     for dtype in (np.float32, np.float64):
         q, k, v = normal(rng, (2, 3, 4), dtype), normal(rng, (2, 5, 4), dtype), normal(rng, (2, 5, 6), dtype)
         mask = random_mask(rng, (2, 3, 5))
-        ctx.last_input = f"q {np.dtype(dtype)}[2, 3, 4], k [2, 5, 4], v [2, 5, 6], mask [2, 3, 5]"
+        d = np.dtype(dtype)
+        ctx.last_input = f"q {d}[2, 3, 4], k {d}[2, 5, 4], v {d}[2, 5, 6], mask bool[2, 3, 5]"
         res = ctx.call_keep_inputs("scaled_dot_product_attention", q, k, v, mask=mask)
         if not (isinstance(res, tuple) and len(res) == 2):
             fail("expected a tuple (out, probs)")
