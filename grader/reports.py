@@ -297,8 +297,19 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _finite(value: Any) -> Any:
+    """JSON has no nan / inf: such a number (a quality check's metric can be nan) becomes its name."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def json_text(result: RunResult, student: bool = True, lang: str = "en") -> str:
-    return json.dumps(to_json(result, student, lang), indent=2, ensure_ascii=False, allow_nan=False,
+    return json.dumps(_finite(to_json(result, student, lang)), indent=2, ensure_ascii=False, allow_nan=False,
                       default=str)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 
 import pytest
 
@@ -116,3 +117,123 @@ def test_explanation_is_built_once():
     gs = json.loads(formats.render_format(result, "gradescope", "zh"))["tests"][0]["output"]
     assert gs == body
     assert body.replace("\n", "") in "".join(_terminal(result, "zh", True, 200).split("\n      "))
+
+
+# --- real wrong submissions, every format, both languages --------------------------------------
+
+WRONG = {"attention": "sdpa_no_scale", "lora": "merge_without_scaling", "heads": "sampling_accepts_invalid_arguments",
+         "masking": "combine_or", "positional": "rope_rotate_half_sign", "generation": "top_p_no_checks",
+         "ffn": "memory_softmax_wrong_axis", "objectives": "masked_lm_nan_when_nothing_masked",
+         "embedding": "cosine_no_eps"}
+STUB = "classic"  # the untouched stub: "not implemented yet"
+
+
+@pytest.fixture(scope="module")
+def wrong(zygote, tmp_path_factory) -> RunResult:
+    """Kept mistakes across exercises (nan / inf outputs included), graded in local mode."""
+    from tests.harness import EXERCISES, MISTAKES, grade, submission_from_reference
+
+    overrides = {ex: (MISTAKES / ex / f"{name}.py").read_text(encoding="utf-8") for ex, name in WRONG.items()}
+    sub = submission_from_reference(tmp_path_factory.mktemp("wrong"), overrides,
+                                    {STUB: (EXERCISES / f"{STUB}.py").read_text(encoding="utf-8")})
+    result = grade(zygote, sub, [*WRONG, STUB], "local")
+    assert all(ex.score < ex.max_score for ex in result.exercises), [(e.id, e.score) for e in result.exercises]
+    return result
+
+
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*(?: [A-Za-z][A-Za-z'-]*)+")
+
+
+def _fragments(text: str) -> list[str]:
+    return [m.group(0) for m in _WORDS.finditer(text) if len(m.group(0).split()) >= 2 and len(m.group(0)) >= 8]
+
+
+def _regex_literals(pattern: str) -> list[str]:
+    p = re.sub(r"\(\?P<\w+>|\(\?<?[=!]", "(", pattern)
+    p = re.sub(r"\[[^\]]*\]|\\[dswSDW]", " ", p)
+    p = re.sub(r"\\(.)", r"\1", p)
+    return _fragments(re.sub(r"[()?*+^$|{}.]", " ", p))
+
+
+def english_engine_phrases() -> set[str]:
+    """What the engine writes in English: the report labels, the English side of engine.toml,
+    and the message templates of grader/checks.py and grader/runner.py."""
+    import ast
+
+    from grader.metadata import COURSE_DIR, tomllib
+
+    out: set[str] = set()
+    for key, en in view.TEXT["en"].items():
+        if view.TEXT["zh"][key] != en:
+            for part in re.split(r"\{[^}]*\}", en):
+                out.update(_fragments(part))
+    for e in tomllib.loads((COURSE_DIR / "i18n" / "engine.toml").read_text(encoding="utf-8"))["zh"]:
+        out.update(_regex_literals(e["en"]))
+    root = COURSE_DIR.parent
+    for module in ("checks.py", "runner.py"):
+        tree = ast.parse((root / module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+                    "fail", "Failure", "CheckFailed"):
+                for arg in [*node.args[:1], *(k.value for k in node.keywords if k.arg in ("message", "error"))]:
+                    for sub in ast.walk(arg):
+                        if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                            out.update(_fragments(sub.value))
+            if isinstance(node, ast.FunctionDef) and node.name.endswith("_message"):
+                out.update(f for sub in ast.walk(node) if isinstance(sub, ast.Constant)
+                           and isinstance(sub.value, str) for f in _fragments(sub.value))
+    return out
+
+
+def test_the_phrase_list_is_what_the_english_report_says(wrong):
+    phrases = english_engine_phrases()
+    assert {"differs from the reference", "max abs error", "may fail because", "the earlier stages pass",
+            "not implemented yet", "first difference at", "smallest failing input"} <= phrases
+    en = formats.render_format(wrong, "markdown", "en", student=False)
+    found = {p for p in phrases if p in en}
+    assert {"differs from the reference", "max abs error", "may fail because", "not implemented yet"} <= found
+
+
+def test_chinese_is_complete_in_every_format(wrong):
+    phrases = english_engine_phrases()
+    hints = __import__("grader.cli", fromlist=["all_hints"]).all_hints()
+    for student in (True, False):
+        texts = {fmt: formats.render_format(wrong, fmt, "zh", student=student, hints=hints, verbose=True)
+                 for fmt in formats.FORMATS}
+        texts["terminal"] = _terminal(wrong, "zh", student)
+        for fmt, text in texts.items():
+            if fmt == "json":  # the JSON document carries both languages: read its Chinese fields
+                doc = json.loads(text)
+                text = json.dumps([[c["title"], c["message"], c.get("details", {}).get("error", ""),
+                                    c.get("details", {}).get("input", ""), c["withheld"]]
+                                   for ex in doc["exercises"] for c in ex["checks"]], ensure_ascii=False)
+            elif fmt == "html":
+                import html as _html
+
+                text = _html.unescape(text)
+            left = sorted(p for p in phrases if p in text)
+            assert not left, (fmt, student, left, [line for line in text.splitlines() if any(p in line for p in left)][:5])
+
+
+def test_every_format_handles_non_finite_outputs():
+    """nan, inf and -inf in an output (cosine_no_eps, a loss over nothing) never break a format."""
+    import xml.etree.ElementTree as ET
+
+    heat = {"expected": [[0.5, 0.5], [1.0, 0.0]], "got": [[float("nan"), float("inf")], [float("-inf"), 0.2]]}
+    c = CheckResult("c", "c works", "failed", 0, 2, kind="compare",
+                    failure=Failure("output: non-finite values (nan/inf) where the reference has none",
+                                    expected="[0.5, 0.5]", got="[nan, inf, -inf]", heatmap=heat))
+    q = CheckResult("q", "quality", "failed", 0, 2, kind="quality", failure=Failure("too low"),
+                    margin={"metric": "accuracy", "value": float("nan"), "needed": 0.5, "seconds": 1.0,
+                            "budget": 10.0})
+    result = RunResult(0, 4, "local", 0, "process", VERSIONS,
+                       [ExerciseResult("attention", {"en": "A"}, 0, 4, [c, q])])
+    for lang in ("en", "zh"):
+        for student in (True, False):
+            texts = _every_format(result, lang, student)
+            for fmt, text in texts.items():
+                assert "nan" in text, fmt
+            json.loads(texts["json"])
+            json.loads(texts["gradescope"])
+            ET.fromstring(texts["junit"])
+            assert "!" in texts["terminal"] and 'class="nan"' in texts["html"]
