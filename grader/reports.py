@@ -155,29 +155,50 @@ def render_check_view(console: Console, c: CheckView) -> None:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """Wrap by display cells (Chinese characters take two), breaking at spaces when possible;
-    every character is kept."""
+    """Wrap by display cells (a Chinese character takes two), breaking at spaces, and inside
+    Chinese text next to a wide character; every character is kept, no line is wider than
+    ``width`` cells (a single character wider than it excepted)."""
     from rich.cells import cell_len
+
+    def wide(ch: str) -> bool:
+        return cell_len(ch) > 1
+
+    def cut_at(word: str, room: int, anywhere: bool) -> int:
+        """The longest prefix of ``word`` that fits in ``room`` cells and ends next to a wide
+        character (or anywhere, for a token too long for a line of its own); 0 if none."""
+        n, used = 0, 0
+        for i, ch in enumerate(word):
+            used += cell_len(ch)
+            if used > room:
+                break
+            if anywhere or wide(ch) or (i + 1 < len(word) and wide(word[i + 1])):
+                n = i + 1
+        return n
 
     out: list[str] = []
     for para in str(text).splitlines() or [""]:
         line = ""
         for word in para.split(" "):
-            candidate = f"{line} {word}" if line else word
-            if cell_len(candidate) <= width:
-                line = candidate
-                continue
-            if line:
-                out.append(line)
-            while cell_len(word) > width:  # a long token (or CJK text without spaces)
-                cut = len(word)
-                while cut > 1 and cell_len(word[:cut]) > width:
-                    cut -= 1
-                out.append(word[:cut])
-                word = word[cut:]
-            line = word
+            while True:
+                candidate = f"{line} {word}" if line else word
+                if cell_len(candidate) <= width:
+                    line = candidate
+                    break
+                room = width - cell_len(line) - (1 if line else 0)
+                n = cut_at(word, room, anywhere=False) if any(wide(ch) for ch in word) else 0
+                if n:  # Chinese text: fill the line, go on on the next
+                    out.append(f"{line} {word[:n]}" if line else word[:n])
+                    line, word = "", word[n:]
+                    continue
+                if line:
+                    out.append(line)
+                    line = ""
+                    continue
+                n = max(1, cut_at(word, width, anywhere=True))  # a token longer than a line
+                out.append(word[:n])
+                word = word[n:]
         out.append(line)
-    return out
+    return [line.rstrip() for line in out]
 
 
 SHADES = "·░▒▓█"

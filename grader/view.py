@@ -49,7 +49,8 @@ TEXT: dict[str, dict[str, str]] = {
         "mode": "mode", "seed": "seed", "sandbox": "sandbox", "versions": "versions", "time": "time",
         "hidden_check_failed": "hidden check failed", "not_graded_title": "Submission: not graded",
         "failures": "what to fix", "passing_folded": "{n} check(s) pass ({points} points)",
-        "heat_caption": "{tensor}: rows = axis -2 ({rows}), columns = axis -1 ({cols})",
+        "heat_caption": "{tensor}{shape}: rows = axis -2 ({rows}), columns = axis -1 ({cols})",
+        "heat_shape": " of shape {shape}",
         "heat_legend": "darker = larger; ! = nan or inf",
         # statuses, as badges
         "status_error": "error", "status_timeout": "timeout", "status_crashed": "crashed",
@@ -73,7 +74,8 @@ TEXT: dict[str, dict[str, str]] = {
         "mode": "模式", "seed": "种子", "sandbox": "沙箱", "versions": "版本", "time": "用时",
         "hidden_check_failed": "隐藏检查未通过", "not_graded_title": "提交：未评分",
         "failures": "需要修改的地方", "passing_folded": "{n} 个检查通过（{points} 分）",
-        "heat_caption": "{tensor}：行 = 倒数第 2 维（{rows}），列 = 最后一维（{cols}）",
+        "heat_caption": "{tensor}{shape}：行 = 倒数第 2 维（{rows}），列 = 最后一维（{cols}）",
+        "heat_shape": "（形状 {shape}）",
         "heat_legend": "颜色越深数值越大；! = nan 或 inf",
         "status_error": "出错", "status_timeout": "超时", "status_crashed": "崩溃",
         "status_skipped": "跳过", "status_withheld": "暂不计分",
@@ -333,7 +335,9 @@ def _heatmap(heat: Any, t: dict[str, str], lang: str, ex_id: str) -> Heatmap | N
         return None
     rows, cols = len(exp), len(exp[0]) if isinstance(exp[0], (list, tuple)) else 1
     tensor = str(heat.get("tensor") or "output") + str(heat.get("index") or "")
-    caption = t["heat_caption"].format(tensor=translate(tensor, lang, ex_id), rows=rows, cols=cols)
+    shape = heat.get("shape")
+    shape = t["heat_shape"].format(shape=list(shape)) if isinstance(shape, (list, tuple)) else ""
+    caption = t["heat_caption"].format(tensor=tensor, shape=shape, rows=rows, cols=cols)
     return Heatmap(exp, got, _clean(caption))
 
 

@@ -237,3 +237,100 @@ def test_every_format_handles_non_finite_outputs():
             json.loads(texts["gradescope"])
             ET.fromstring(texts["junit"])
             assert "!" in texts["terminal"] and 'class="nan"' in texts["html"]
+
+
+# --- reading the report ---------------------------------------------------------------------
+
+_POINTS = re.compile(r" +\d+(?:\.\d+)?/\d+(?:\.\d+)?$", re.M)
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_terminal_at_80_columns_keeps_every_character(wrong, lang):
+    from rich.cells import cell_len
+
+    text = _terminal(wrong, lang, True, 80)
+    wide = [line for line in text.splitlines() if cell_len(line) > 80]
+    assert not wide, wide[:3]
+    assert "…" not in text  # nothing is cut
+    flat = _squeeze(_POINTS.sub("", text))
+    v = view.build(wrong, lang, hints=__import__("grader.cli", fromlist=["all_hints"]).all_hints())
+    shown = 0
+    for ex in v.exercises:
+        if ex.not_started:  # an untouched stub says where to start, not what each check wants
+            assert _squeeze(ex.file) in flat
+            continue
+        for c in ex.failing:
+            for part in (c.title, c.message, c.diagnosis, c.error, c.input):
+                assert _squeeze(part) in flat, (lang, ex.id, c.id, part)
+            shown += 1
+    assert shown >= 10
+
+
+def test_chinese_title_is_not_truncated(wrong):
+    """"top_k < 1" once became "top_k < …" in a narrow table column."""
+    text = _squeeze(_POINTS.sub("", _terminal(wrong, "zh", True, 80)))
+    assert "温度为负或top_k<1时抛出ValueError" in text
+
+
+def test_failures_first_and_passes_folded(wrong):
+    lines = _terminal(wrong, "en", True, 100).splitlines()
+    attention = next(ex for ex in view.build(wrong).exercises if ex.id == "attention")
+    start = next(i for i, line in enumerate(lines) if line.startswith("attention "))
+    block = lines[start + 1:next(i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace())]
+    marks = [line.strip()[0] for line in block if line.startswith("  ") and not line.startswith("    ")]
+    assert marks[0] == "✗" and "✓" in marks
+    assert marks.index("✓") > max(i for i, m in enumerate(marks) if m == "✗")  # every failure comes first
+    folded = [c for c in attention.plain_passes]
+    assert folded and f"{len(folded)} check(s) pass" in "\n".join(block)
+    assert not any(c.title in "\n".join(block) for c in folded)
+    verbose = io.StringIO()
+    reports.render(wrong, reports.make_console(file=verbose, width=100), "en", {}, verbose=True)
+    assert all(c.title in verbose.getvalue() for c in folded)
+    assert f"{len(folded)} check(s) pass" not in verbose.getvalue()
+    md = formats.markdown(wrong)
+    assert f"{len(folded)} check(s) pass" in md and not any(f"{c.title}**" in md for c in folded)
+    assert all(c.title.replace("_", "\\_") in formats.markdown(wrong, verbose=True) for c in folded)
+
+
+def test_heatmap_is_labelled(wrong):
+    c = next(c for ex in view.build(wrong, "en").exercises for c in ex.failing if c.heatmap is not None)
+    assert re.match(r"output(\[\d+\])*(\[[\d, ]+\])? of shape \[[\d, ]+\]: rows = axis -2 \(\d+\), "
+                    r"columns = axis -1 \(\d+\)$", c.heatmap.caption), c.heatmap.caption
+    assert c.heatmap.expected != c.heatmap.got  # drawn only where it shows a difference
+    zh = next(c for ex in view.build(wrong, "zh").exercises for c in ex.failing if c.heatmap is not None)
+    assert "行 = 倒数第 2 维" in zh.heatmap.caption
+    assert c.heatmap.caption in formats.html(wrong) and c.heatmap.caption in _terminal(wrong, "en", True, 200)
+
+
+CHROMIUM = __import__("pathlib").Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium not installed (/usr/bin/chromium)")
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_html_summary_links_resolve_in_chromium(wrong, tmp_path, lang):
+    import html as _html
+    import subprocess
+
+    page = tmp_path / "report.html"
+    page.write_text(formats.html(wrong, lang), encoding="utf-8")
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    nav = re.search(r'<nav class="failures">(.*?)</nav>', dom.stdout, re.S)
+    assert nav, "the page opens on a summary of the failures"
+    assert dom.stdout.index('<nav class="failures">') < dom.stdout.index('<section class="exercise"')
+    links = re.findall(r'href="#([^"]+)"', nav.group(1))
+    ids = set(re.findall(r'\bid="([^"]+)"', dom.stdout))
+    v = view.build(wrong, lang)
+    assert len(links) == len(v.failures) >= 10
+    assert not [a for a in links if a not in ids]
+    for ex, c in v.failures:  # each link names its failure, in the page's language
+        assert c.anchor in links and f"{ex.id} · {c.title}" in _html.unescape(nav.group(1))
+    if lang == "zh":
+        assert "需要修改的地方" in dom.stdout and "differs from the reference" not in dom.stdout
