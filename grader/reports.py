@@ -85,11 +85,18 @@ def render_exercise(console: Console, ex: ExerciseResult | ExerciseView, lang: s
         scrub(ex), lang, not student, hints, scrub(results) if results else None)
     t = TEXT[lang if lang in TEXT else "en"]
     style = "green" if v.full else ("yellow" if v.score > 0 else "red")
+    from rich.cells import cell_len
+
+    score = f"{_fmt(v.score)}/{_fmt(v.max_score)}"
+    lead = cell_len(f"{v.id}  {score}  ")
+    title = _wrap(v.title, max(20, console.width - lead)) if lead + 20 <= console.width else [v.title]
     head = Text()
     head.append(v.id, style="bold")
-    head.append(f"  {_fmt(v.score)}/{_fmt(v.max_score)}", style=f"bold {style}")
-    head.append(f"  {v.title}", style="dim")
+    head.append(f"  {score}", style=f"bold {style}")
+    head.append(f"  {title[0]}", style="dim")
     console.print(head, overflow="fold", crop=False)
+    for line in title[1:]:
+        _say(console, line, "dim", lead)
     if v.rejected:
         _say(console, f"{t['not_graded']}: {v.rejected}", "red", 2)
         return
@@ -177,7 +184,10 @@ def _wrap(text: str, width: int) -> list[str]:
 
     out: list[str] = []
     for para in str(text).splitlines() or [""]:
+        indent = para[:len(para) - len(para.lstrip(" "))][:max(0, width // 2)]  # a value's own layout
+        para = para[len(indent):]
         line = ""
+        first = len(out)
         for word in para.split(" "):
             while True:
                 candidate = f"{line} {word}" if line else word
@@ -198,6 +208,8 @@ def _wrap(text: str, width: int) -> list[str]:
                 out.append(word[:n])
                 word = word[n:]
         out.append(line)
+        if indent and len(out) > first:
+            out[first] = indent + out[first]
     return [line.rstrip() for line in out]
 
 

@@ -200,8 +200,9 @@ class CheckView:
             from rich.cells import cell_len
 
             width = max(cell_len(t["expected"]), cell_len(t["got"]))
-            parts.append(("expected", f"{pad(t['expected'], width)} {self.expected}"))
-            parts.append(("got", f"{pad(t['got'], width)} {self.got}"))
+            for kind, value in (("expected", self.expected), ("got", self.got)):
+                value = value.replace("\n", "\n" + " " * (width + 1))  # a matrix keeps its columns
+                parts.append((kind, f"{pad(t[kind], width)} {value}".rstrip()))
         if self.error:
             parts.append(("error", self.error))
         if self.diagnosis:
