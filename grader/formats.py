@@ -366,7 +366,7 @@ nav.failures { border: 1px solid var(--fail); border-radius: 8px; padding: 8px 1
 nav.failures h2 { color: var(--fail); }
 nav.failures ol { margin: 0; padding-left: 1.4em; }
 details.passes > summary { cursor: pointer; color: var(--pass); padding: 6px 0; }
-.heat figcaption.caption { flex-basis: 100%; }
+.heat p.caption { flex-basis: 100%; margin: 0; }
 footer { margin-top: 24px; color: var(--muted); font-size: 0.9em; }
 """
 

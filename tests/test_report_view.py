@@ -334,3 +334,23 @@ def test_html_summary_links_resolve_in_chromium(wrong, tmp_path, lang):
         assert c.anchor in links and f"{ex.id} · {c.title}" in _html.unescape(nav.group(1))
     if lang == "zh":
         assert "需要修改的地方" in dom.stdout and "differs from the reference" not in dom.stdout
+
+
+def test_cli_folds_passes_unless_verbose():
+    import os
+    import subprocess
+    import sys
+
+    from tests.harness import ROOT, SOLUTIONS
+
+    def run(*extra: str) -> str:
+        p = subprocess.run([sys.executable, "-m", "grader.cli", "masking", "--submission", str(SOLUTIONS),
+                            "--mode", "local", "--lang", "en", *extra], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300, env=os.environ | {"NO_COLOR": "1", "COLUMNS": "100"})
+        assert p.returncode == 0, p.stderr[-2000:]
+        return p.stdout
+
+    folded, verbose = run(), run("--verbose")
+    assert re.search(r"✓ \d+ check\(s\) pass \(12 points\)", folded), folded
+    assert "causal_mask" not in folded.split("score:")[0].split("\n", 1)[1]  # no check listed one by one
+    assert "check(s) pass" not in verbose and verbose.count("✓") >= 5
