@@ -1,4 +1,9 @@
-"""How a score is shown: the rich terminal report and the JSON document, from one result.
+"""How a score is shown: the rich terminal report and the JSON document, laid out from the one
+view of a result (:func:`grader.view.build`: hidden checks redacted unless ``--staff``,
+messages localised, text scrubbed). Each exercise lists its failures first, then passed checks
+with something to say (a margin, withheld points), then its other passes folded to one line
+(one by one with ``--verbose``). Lines are wrapped by display cells, so Chinese fits 80 columns
+and no character is cut.
 
 Colours are semantic (green/red/yellow, dim for detail) so the report reads on dark and light
 terminals; ``NO_COLOR`` and non-TTY output give plain text.
