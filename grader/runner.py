@@ -960,18 +960,25 @@ def _size(case: dict) -> int:
 
 
 def _heatmap(got: Any, want: Any) -> dict | None:
-    """The first matrix of an attention-like float output, for a picture in the report."""
-    pairs = [(got, want)]
+    """The first differing matrix of an attention-like float output, for a picture in the report:
+    ``tensor`` names the output (``output``, ``output[1]``), ``index`` the leading indices of the
+    matrix shown (``[0, 2]``); its rows are the last axis but one, its columns the last."""
+    pairs = [("output", got, want)]
     if isinstance(want, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(want):
-        pairs = list(zip(got, want))[::-1]  # probs come last in (out, probs)
-    for g, w in pairs:
+        pairs = [(f"output[{i}]", g, w) for i, (g, w) in enumerate(zip(got, want))][::-1]  # probs come last
+    for name, g, w in pairs:
         if isinstance(g, Array) and isinstance(w, Array) and g.shape == w.shape and w.data.ndim >= 2:
-            if w.data.dtype.kind != "f":
+            if w.data.dtype.kind != "f" or w.shape[-2] > 12 or w.shape[-1] > 12:
                 continue
-            gm = g.data.reshape(-1, *w.shape[-2:])[0]
-            wm = w.data.reshape(-1, *w.shape[-2:])[0]
-            if gm.shape[0] <= 12 and gm.shape[1] <= 12:
-                return {"expected": wm.astype(float).round(4).tolist(), "got": gm.astype(float).round(4).tolist()}
+            gs = g.data.reshape(-1, *w.shape[-2:])
+            ws = w.data.reshape(-1, *w.shape[-2:])
+            k = next((i for i in range(len(ws)) if not np.array_equal(gs[i], ws[i], equal_nan=True)), None)
+            if k is None:  # this output matches: a picture of it would show no difference
+                continue
+            lead = np.unravel_index(k, w.shape[:-2]) if w.data.ndim > 2 else ()
+            return {"expected": ws[k].astype(float).round(4).tolist(), "got": gs[k].astype(float).round(4).tolist(),
+                    "tensor": name, "index": f"[{', '.join(str(int(i)) for i in lead)}]" if lead else "",
+                    "shape": [int(n) for n in w.shape]}
     return None
 
 
