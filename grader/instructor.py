@@ -923,6 +923,9 @@ class CourseChecker:
                 rep.problems.append(f"stub passes vacuously: {', '.join(vacuous)}")
             if res.score:
                 rep.problems.append(f"stub scores {res.score:g}")
+            if res.exercises and not res.exercises[0].not_started:
+                rep.problems.append("the stub is not reported as not started (a check fails it otherwise "
+                                    "than by NotImplementedError)")
             rep.stub = "0" if not vacuous and not res.score else f"{res.score:g} ({len(vacuous)} pass)"
 
         # every known mistake loses points where its `catches:` says, and is named
@@ -990,7 +993,9 @@ class CourseChecker:
                 if other is not None and other != name and c.diagnosis != texts[name]:
                     wrong.setdefault(other, []).append(c.id)
             for other, cids in wrong.items():
-                if outcomes.get(other) == outcomes.get(name):
+                if texts[name] in diagnosed[name]:  # also named as itself: the report says both
+                    rep.notes.append(f"mistake {name} is also reported as {other!r} by {', '.join(cids)}")
+                elif outcomes.get(other) == outcomes.get(name):
                     rep.problems.append(f"mistakes {name} and {other} behave identically (same verdicts and "
                                         f"messages; {name} is reported as {other}): drop one, or make them differ")
                 else:

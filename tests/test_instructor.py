@@ -264,7 +264,7 @@ def plant_four_mistakes(c: Path) -> None:
 MISNAMED = '''"""You subtract the mean of the whole tensor and return float64 for float32 inputs.
 
 zh: 你减去整个张量的均值，并对 float32 输入返回 float64。
-catches: center_reference, center_behaviour
+catches: center_reference
 """
 import torch
 
