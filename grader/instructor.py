@@ -942,6 +942,8 @@ class CourseChecker:
             unknown = [c for c in catches if c not in check_ids]
             if not catches:
                 rep.problems.append(f"mistake {path.stem}: no `catches:` line")
+            if not infos[path.stem]["zh"]:
+                rep.problems.append(f"mistake {path.stem}: no `zh:` line (the Chinese report's sentence)")
             if unknown:
                 rep.problems.append(f"mistake {path.stem}: names unknown checks {unknown}")
             runs = self.runs(self.submission(ex.id, path), ex)

@@ -309,6 +309,7 @@ def plant_untranslated(c: Path) -> None:
     cat = c / "grader" / "course" / "i18n" / "demo.toml"
     parts = cat.read_text(encoding="utf-8").split("[[zh]]")
     cat.write_text("[[zh]]".join(parts[:1] + parts[2:]), encoding="utf-8")
+    _edit(c / "mistakes" / "demo" / "center_in_place.py", "zh: 你原地修改了 x：调用者的张量被改变了。\n", "")
 
 
 def plant_float32_only(c: Path) -> None:
@@ -340,7 +341,8 @@ DEFECTS = {
     "stale_after_new_message": (plant_new_message, ["snapshot: demo: the reference, checks or known mistakes "
                                                     "changed since it was recorded"]),
     "untranslated_message": (plant_untranslated, ["no Chinese catalog entry for the message of center_properties "
-                                                  "(grader/course/i18n/demo.toml)"]),
+                                                  "(grader/course/i18n/demo.toml)",
+                                                  "mistake center_in_place: no `zh:` line"]),
     "float32_only_reference": (plant_float32_only, ["precision: demo.center_reference", "float32 run disagrees "
                                                     "with its float64 run"]),
     "changed_reference": (plant_changed_reference, [
