@@ -318,11 +318,19 @@ class Server:
         return materialize(v, self._tensor, {"$ref": self._resolve})
 
     def _resolve(self, target: dict) -> Any:
-        """``{"module": m, "attr": "a.b"}`` or ``{"ref": name, "attr": "a.b"}``."""
+        """``{"module": m, "attr": "a.b"}``, ``{"ref": name, "attr": "a.b"}``, ``{"torch": "nn.X"}``
+        or ``{"worker": "chat", "attr": "Session"}`` (a module of grader.worker)."""
         if "ref" in target:
             obj = self.objects[target["ref"]]
         elif "torch" in target:  # a torch builtin, e.g. "nn.Linear" (named by the trusted side)
             obj = _import_path("torch." + str(target["torch"]))
+        elif "worker" in target:  # a worker-side session module, e.g. "chat" (named by the trusted side)
+            name = str(target["worker"])
+            if not name.isidentifier():
+                raise ImportError(f"bad worker module name {name!r}")
+            import importlib
+
+            obj = importlib.import_module("grader.worker." + name)
         else:
             obj = self.loader.module(target["module"])
         for part in filter(None, str(target.get("attr", "")).split(".")):
