@@ -206,6 +206,11 @@ def _(ctx):
                 "v_proj.weight": (dk, d_model), "v_proj.bias": (dk,),
                 "o_proj.weight": (d_model, dk), "o_proj.bias": (d_model,)}
         if params != want:
-            fail("parameters differ from the contract",
+            missing = [k for k in want if k not in params]
+            extra = [k for k in params if k not in want]
+            wrong = [k for k in want if k in params and params[k] != want[k]]
+            detail = (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}" if extra
+                      else f"{wrong[0]} has shape {list(params[wrong[0]])}, expected {list(want[wrong[0]])}")
+            fail(f"parameters differ from the contract: {detail}",
                  expected=", ".join(f"{k} {list(v)}" for k, v in want.items()),
                  got=", ".join(f"{k} {list(v)}" for k, v in params.items()) or "no parameters")
