@@ -161,8 +161,9 @@ def greedy_translate(
         src: Long[B, Ls]; src_mask: optional Bool[B, Ls], True at real tokens.
         bos_id, eos_id: target ids that start and end a translation.
         max_new_tokens: at most this many tokens after BOS, ``0 <= max_new_tokens <=
-            model.max_len`` (the decoder reads at most max_len tokens); outside that range
-            raises ValueError. 0 returns the BOS column.
+            max_len`` where ``max_len = model.pos_emb.num_embeddings`` (the decoder reads at
+            most max_len tokens); outside that range raises ValueError, before any decoding.
+            0 returns the BOS column.
     Returns:
         Long[B, 1 + n] with ``n <= max_new_tokens``: column 0 is ``bos_id``; n is the first
         step after which every row has produced ``eos_id`` (or max_new_tokens). After its

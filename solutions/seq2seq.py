@@ -198,8 +198,9 @@ def greedy_translate(
         src: Long[B, Ls]; src_mask: optional Bool[B, Ls], True at real tokens.
         bos_id, eos_id: target ids that start and end a translation.
         max_new_tokens: at most this many tokens after BOS, ``0 <= max_new_tokens <=
-            model.max_len`` (the decoder reads at most max_len tokens); outside that range
-            raises ValueError. 0 returns the BOS column.
+            max_len`` where ``max_len = model.pos_emb.num_embeddings`` (the decoder reads at
+            most max_len tokens); outside that range raises ValueError, before any decoding.
+            0 returns the BOS column.
     Returns:
         Long[B, 1 + n] with ``n <= max_new_tokens``: column 0 is ``bos_id``; n is the first
         step after which every row has produced ``eos_id`` (or max_new_tokens). After its
@@ -214,8 +215,9 @@ def greedy_translate(
     #       logits at the last position, argmax, eos_id where the row is finished, append,
     #       update the finished rows, stop when all are finished.
     # BEGIN SOLUTION
-    if not 0 <= max_new_tokens <= model.max_len:
-        raise ValueError(f"max_new_tokens must be in [0, max_len={model.max_len}], got {max_new_tokens}")
+    max_len = model.pos_emb.num_embeddings
+    if not 0 <= max_new_tokens <= max_len:
+        raise ValueError(f"max_new_tokens must be in [0, max_len={max_len}], got {max_new_tokens}")
     memory = model.encode(src, src_mask)                                 # (B, Ls, D)
     out = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
     done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
