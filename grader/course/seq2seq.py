@@ -4,9 +4,9 @@
   ``forward`` compared with the reference with the same weights (outputs, input and parameter
   gradients), with right-padded sources; sizes keep src_vocab != tgt_vocab, Ls != Lt, several
   heads. The reference itself equals ``nn.Transformer`` with copied weights
-  (tests/test_oracle_seq2seq.py). Properties on weights drawn here: source padding is
-  invisible (the ids at padded positions never matter, a padded row equals the row alone), and
-  lengths above max_len raise ValueError.
+  (tests/test_oracle_seq2seq.py). Properties on weights drawn here, sizes drawn by hypothesis:
+  source padding is invisible (the ids at padded positions never matter, a padded row equals
+  the row alone); lengths above max_len raise ValueError.
 - greedy_translate is checked against the student's own model, step by step: every token is
   the argmax of ``model(src, prefix, src_mask)`` at the last position. The end-of-sequence id
   is chosen here from that step-by-step run so that rows finish at different steps: a finished
@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from hypothesis import strategies as st
 
 from grader.checks import Case, Checks, Handle, expect_array, fail
 from grader.strategies import normal
@@ -230,19 +231,25 @@ def _(rng):
                  "and a padded row equals the same source alone", uses=("MiniTransformer",),
                  zh="源句的 padding 不可见：padding 位置的 id 不影响 logits，带 padding 的行与单独输入同一源句时相同")
 def _(ctx):
-    rng = ctx.rng
-    for _ in range(2):
-        init = _init(rng)
-        h = _model(ctx, init)
-        Vs, Vt, ML = init["src_vocab"], init["tgt_vocab"], init["max_len"]
-        B, Lt = 3, int(rng.integers(2, ML + 1))
-        src, tgt = _ids(rng, Vs, B, ML), _ids(rng, Vt, B, Lt)
-        mask = _padding(rng, B, ML)
-        out = expect_array(h(src, tgt, mask), (B, Lt, Vt), np.float64, "logits")
-        other = np.where(mask, src, (src + 1 + rng.integers(0, Vs - 1, size=src.shape)) % Vs)
-        ctx.last_input = (f"src {list(src.shape)} with padding (lengths {mask.sum(1).tolist()}), tgt "
-                          f"{list(tgt.shape)}; the ids at padded positions changed")
-        out2 = expect_array(h(other, tgt, mask), (B, Lt, Vt), np.float64, "logits")
+    made: dict[tuple, Handle] = {}
+
+    @ctx.given(st.sampled_from([(6, 2), (6, 3), (8, 4)]), st.integers(1, 2), st.integers(2, 4),
+               st.integers(2, 7), st.integers(1, 7), st.integers(0, 2**31 - 1), max_examples=8)
+    def prop(size, n_layers, B, Ls, Lt, seed):
+        D, H = size
+        init = {"src_vocab": 11, "tgt_vocab": 7, "max_len": 7, "d_model": D, "n_heads": H, "n_layers": n_layers}
+        key = (D, H, n_layers)
+        if key not in made:
+            made[key] = _model(ctx, init)
+        h = made[key]
+        rng = np.random.default_rng(seed)
+        src, tgt = _ids(rng, 11, B, Ls), _ids(rng, 7, B, Lt)
+        mask = _padding(rng, B, Ls)
+        ctx.last_input = (f"MiniTransformer(d_model={D}, n_heads={H}, n_layers={n_layers}) on src {list(src.shape)} "
+                          f"with padding (lengths {mask.sum(1).tolist()}), tgt {list(tgt.shape)}")
+        out = expect_array(h(src, tgt, mask), (B, Lt, 7), np.float64, "logits")
+        other = np.where(mask, src, (src + 1 + rng.integers(0, 10, size=src.shape)) % 11)
+        out2 = expect_array(h(other, tgt, mask), (B, Lt, 7), np.float64, "logits")
         if not np.allclose(out2, out, rtol=1e-9, atol=1e-9):
             fail("changing the source ids at padded positions changed the logits: mask the padded source "
                  "positions as keys (src_mask[:, None, None, :]) in the encoder's self-attention AND in the "
@@ -250,10 +257,11 @@ def _(ctx):
                  got=f"max change {float(np.abs(out2 - out).max()):.3g}")
         for b in range(B):
             n = int(mask[b].sum())
-            ctx.last_input = f"row {b} of a padded batch (source length {n} of {ML}) vs that source alone"
-            alone = expect_array(h(src[b:b + 1, :n], tgt[b:b + 1]), (1, Lt, Vt), np.float64, "logits")
+            alone = expect_array(h(src[b:b + 1, :n], tgt[b:b + 1]), (1, Lt, 7), np.float64, "logits")
             ctx.close(out[b:b + 1], alone, f"logits of row {b} (source length {n}) in the padded batch "
                       "vs the same source alone")
+
+    prop()
 
 
 @checks.behaviour("max_len_checks",
@@ -515,11 +523,20 @@ def _(ctx):
              "fewer epochs or a larger learning rate",
              expected=f"<= {BUDGET_S} s (reference: 5-30 s, depending on the machine's load)", got=f"{elapsed:.1f} s")
     if acc < THRESHOLD:
-        fail(f"exact-match accuracy {acc:.3f} is below {THRESHOLD:.2f}: does the "
-             "decoder read [bos] + y and learn to predict y + [eos] (shifted by one), with the source "
-             "padding masked?",
+        heads = [row[:len(y) + 1] for row, (_, y) in zip(out, test)]
+        ended = float(np.mean([eos in h.tolist() for h in heads]))
+        repeats = float(np.mean(np.concatenate(heads) == bos))
+        if repeats > 0.5:
+            why = ("the model keeps writing bos_id, the token it was given: is the target the decoder input "
+                   "shifted by one (input [bos] + y, target y + [eos])?")
+        elif ended < 0.05:
+            why = ("almost no translation ever ends with eos_id: does every training target end with [eos]?")
+        else:
+            why = ("does the decoder read [bos] + y and learn to predict y + [eos] (shifted by one), with the "
+                   "source padding masked? Is the loss going down?")
+        fail(f"exact-match accuracy {acc:.3f} is below {THRESHOLD:.2f}: {why}",
              expected=f">= {THRESHOLD:.2f} (reference: about 0.99; untrained: 0.0)",
-             got=f"{acc:.3f} in {elapsed:.1f} s")
+             got=f"{acc:.3f} in {elapsed:.1f} s ({ended:.2f} of the translations end with eos_id)")
 
 
 @checks.behaviour("train_seq2seq_seed",
