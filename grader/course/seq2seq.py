@@ -525,9 +525,10 @@ def _(ctx):
     if acc < THRESHOLD:
         heads = [row[:len(y) + 1] for row, (_, y) in zip(out, test)]
         ended = float(np.mean([eos in h.tolist() for h in heads]))
-        repeats = float(np.mean(np.concatenate(heads) == bos))
+        read = np.concatenate([np.full((len(out), 1), bos), out[:, :-1]], axis=1)  # the decoder's inputs
+        repeats = float(np.mean(out == read))
         if repeats > 0.5:
-            why = ("the model keeps writing bos_id, the token it was given: is the target the decoder input "
+            why = ("the model mostly repeats the token it has just read: is the target the decoder input "
                    "shifted by one (input [bos] + y, target y + [eos])?")
         elif ended < 0.05:
             why = ("almost no translation ever ends with eos_id: does every training target end with [eos]?")
