@@ -29,7 +29,9 @@ def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
         dim: the axis whose entries must sum to 1.
     Returns:
         a tensor of x's shape and dtype; entries >= 0, summing to 1 along `dim`.
-        An entry of -inf gets probability exactly 0.
+        An entry of -inf gets probability exactly 0. An empty axis (size 0 along `dim`)
+        gives an empty result of x's shape, not an error (x.amax fails there: check first).
+        长度为 0 的维度返回同形状的空结果，而不是报错。
 
     Banned here: torch.softmax, F.softmax, Tensor.softmax and the log_softmax variants.
     """

@@ -58,14 +58,16 @@ class FeedForward(nn.Module):
         d_model: D.
         d_ff: the inner width; None means 4 * d_model.
         activation: "relu" or "gelu" (the exact, erf form: F.gelu with its default
-            approximate="none"); anything else raises ValueError.
+            approximate="none"); anything else raises ValueError. Both are torch's own,
+            gradients included: relu's gradient at exactly 0 is 0 (F.relu, torch.relu;
+            h.clamp(min=0) and torch.where(h >= 0, h, 0) let it through there).
     Submodules (names are part of the contract):
         up: nn.Linear(D, d_ff), down: nn.Linear(d_ff, D), both with bias.
     Shapes:
         forward(x: [..., D]) -> [..., D]; every position is transformed on its own.
 
     FFN(x) = f(xKᵀ)V：up 的每一行是一个 key，down 的每一列是一个 value；f 为 relu 或 gelu
-    （精确的 erf 形式，不是 tanh 近似）。d_ff 默认 4·D。
+    （精确的 erf 形式，不是 tanh 近似）。d_ff 默认 4·D。relu 在输入恰为 0 处的梯度为 0（与 F.relu 相同）。
 
     Lecture: "🤗 Feedforward Neural Network".
     """

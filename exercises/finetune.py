@@ -90,9 +90,11 @@ def finetune_classifier(
         an nn.Module (here a SequenceClassifier with ``encoder`` and ``head``) mapping
         (ids Long[B, L], attention_mask Bool[B, L]) to logits [B, num_labels], in eval mode.
         Its pretrained weights equal ``model``'s (LoRA left unmerged), and its trainable
-        parameters are exactly the LoRA and head parameters.
-    Judged by accuracy on held-out sentences of a small shipped task (a pretrained MiniBERT
-    and 512 labelled sentences, 4 classes), by ``model`` and the pretrained weights being
+        parameters are exactly the LoRA and head parameters, all of which train (the LoRA
+        B matrices start at 0 and must have moved).
+    Judged by accuracy on held-out sentences of a small task (a pretrained MiniBERT and 512
+    labelled sentences, 4 classes; official grading scores on sentences drawn afresh from
+    the same language, not the shipped ones), by ``model`` and the pretrained weights being
     unchanged, by the same seed giving the same classifier, and by a time budget that the
     grader states (the reference takes a few seconds on one CPU core).
 

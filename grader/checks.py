@@ -18,15 +18,18 @@ An exercise's checks live in ``grader/course/<id>.py`` as a ``Checks`` registry:
 
 Kinds: ``compare`` (function vs reference on the same inputs), ``compare_module`` (a class
 built with the reference's weights, forward and backward), ``property`` / ``behaviour`` /
-``statistical`` / ``quality`` (free-form code against ``Ctx``), and ``banned`` (added for
-every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
+``statistical`` / ``quality`` (free-form code against ``Ctx``; one that passes may return a
+short string, e.g. the accuracy a quality check reached, which the report shows), and
+``banned`` (added for every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
 (``grader/course/course.toml``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.pool import StudentError, Worker
-from grader.values import materialize
-from grader.wire import Array
+from grader.host.pool import StudentError, Worker, WorkerLost
+from grader.protocol.values import CharEncoder, materialize
+from grader.protocol.wire import Array
 
 # --- tolerances ----------------------------------------------------------------------------
 
@@ -76,6 +79,7 @@ class Case:
     wrt: tuple[int, ...] = ()
     label: str = ""
     dtype: str = "float64"  # module cases: the module is converted with .to(dtype) after __init__
+    zeros: tuple[str, ...] = ()  # module cases: parameters set to 0 in the weights (to hit a kink exactly)
 
 
 def noncontig(a: np.ndarray) -> dict:
@@ -86,6 +90,13 @@ def noncontig(a: np.ndarray) -> dict:
 def generator(seed: int) -> dict:
     """A fresh ``torch.Generator`` seeded with ``seed``."""
     return {"$generator": int(seed)}
+
+
+def char_encoder(vocab: dict[str, int]) -> dict:
+    """A callable ``encode(text) -> list[int]`` (``CharEncoder``: longest match over ``vocab``,
+    so markers are single tokens) for a function that takes one; the check side can build the
+    same encoder with ``CharEncoder(vocab)``."""
+    return {"$char_encoder": CharEncoder(vocab).vocab}
 
 
 def linear(weight: np.ndarray, bias: np.ndarray | None = None) -> dict:
@@ -153,7 +164,9 @@ def describe_value(v: Any, name: str = "") -> str:
             return f"{prefix}torch.Generator(seed={v[key]})"
         if key == "$linear":
             return f"{prefix}nn.Linear{list(np.asarray(v[key]['weight']).shape[::-1])}"
-    if isinstance(v, (list, tuple)) and len(v) > 6:
+        if key == "$char_encoder" and isinstance(v[key], dict):
+            return f"{prefix}encode (a character encoder, {len(v[key])} tokens)"
+    if isinstance(v, (list, tuple, dict)) and len(v) > 6:
         return f"{prefix}{type(v).__name__} of {len(v)}"
     return f"{prefix}{v!r}"[:120]
 
@@ -211,6 +224,28 @@ def fail(message: str, **kw: Any) -> None:
     raise CheckFailed(Failure(message=message, **kw))
 
 
+def malformed(what: str, reply: Any) -> None:
+    """A reply that is plain data but not of the agreed shape: the student's code (which
+    runs in the worker and can change what it sends) broke the protocol, so the check fails."""
+    fail(f"malformed reply to {what}: the worker sent {describe_value(reply)[:100]}")
+
+
+def params_rows(rows: Any, what: str = "named_parameters()") -> list[tuple[str, tuple[int, ...], bool, int]]:
+    """Validate a ``params`` reply: a list of [name, shape, requires_grad, identity]."""
+    out = []
+    if not isinstance(rows, list):
+        malformed(what, rows)
+    for row in rows:
+        ok = (isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[0], str)
+              and isinstance(row[1], (list, tuple))
+              and all(type(n) is int and n >= 0 for n in row[1])
+              and isinstance(row[2], bool) and type(row[3]) is int)
+        if not ok:
+            malformed(what, row)
+        out.append((row[0], tuple(row[1]), row[2], row[3]))
+    return out
+
+
 def _fmt_vals(a: np.ndarray, idx: tuple[int, ...] | None) -> str:
     if a.ndim == 0:
         return np.array2string(a, precision=4)
@@ -261,7 +296,7 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
             idx = tuple(int(i) for i in bad[0]) if len(bad) else None
             return Failure(f"{path}: non-finite values (nan/inf) where the reference has none",
                            expected=_fmt_vals(w, idx), got=_fmt_vals(g, idx))
-        diff = np.where(finite_w, np.abs(g64 - w64), 0.0)
+        diff = np.abs(np.where(finite_w, g64, 0.0) - np.where(finite_w, w64, 0.0))  # no inf - inf
         scale = max(1.0, float(np.max(np.abs(np.where(finite_w, w64, 0.0)), initial=0.0)))
         allowed = tol.atol * scale + tol.rtol * np.abs(np.where(finite_w, w64, 0.0))
         if np.all(diff <= allowed) and np.array_equal(g64[~finite_w], w64[~finite_w]):
@@ -291,6 +326,10 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
                 return f
         return None
     if isinstance(want, dict):
+        if isinstance(got, dict) and set(got) != set(want) and max(len(got), len(want)) > 8:
+            missing, extra = _some(set(want) - set(got)), _some(set(got) - set(want))
+            return Failure(f"{path}: expected a dict with {len(want)} keys, got {len(got)}; "
+                           f"missing {missing}, unexpected {extra}")
         if not isinstance(got, dict) or set(got) != set(want):
             return Failure(f"{path}: expected a dict with keys {sorted(want)}, got "
                            + (str(sorted(got)) if isinstance(got, dict) else type(got).__name__))
@@ -313,6 +352,74 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
     return None
 
 
+def _some(keys: set, n: int = 6) -> str:
+    """A few of ``keys`` in order, for a message ("[3, 4, …]")."""
+    shown = sorted(keys, key=lambda k: (type(k).__name__, k))[:n]
+    return "[" + ", ".join(map(repr, shown)) + (", …]" if len(keys) > n else "]")
+
+
+def changed_inputs(sent: Any, echoed: Any, name: str) -> str | None:
+    """The first tensor argument (by name) that came back from a call with other values than
+    it was sent with: the function modified it in place. Non-tensor arguments are skipped."""
+    if isinstance(sent, dict) and len(sent) == 1 and "$noncontig" in sent:
+        sent = sent["$noncontig"]
+    if isinstance(sent, Array):
+        if sent.kind != "tensor":
+            return None
+        new = echoed.data if isinstance(echoed, Array) else None
+        old = sent.data
+        if new is None or new.shape != old.shape or not np.array_equal(new, old, equal_nan=old.dtype.kind == "f"):
+            return name
+        return None
+    if isinstance(sent, (list, tuple)):
+        if not isinstance(echoed, (list, tuple)) or len(echoed) != len(sent):
+            return None  # a container the worker could not send back: nothing to compare
+        for i, (a, b) in enumerate(zip(sent, echoed)):
+            bad = changed_inputs(a, b, f"{name}[{i}]")
+            if bad:
+                return bad
+    return None
+
+
+def _has_tensor(v: Any) -> bool:
+    if isinstance(v, Array):
+        return v.kind == "tensor"
+    if isinstance(v, (list, tuple)):
+        return any(_has_tensor(x) for x in v)
+    if isinstance(v, dict):
+        return len(v) == 1 and "$noncontig" in v
+    return False
+
+
+def check_unchanged(fn: str, args: list, kwargs: dict, reply: Any, input: str = "") -> Any:
+    """The result of an ``echo`` call, after failing the check if the call modified any of
+    its tensor arguments in place."""
+    if (not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}
+            or not isinstance(reply["args"], list) or len(reply["args"]) != len(args)
+            or not isinstance(reply["kwargs"], dict)):
+        malformed(f"the call of {fn}", reply)
+    names = [f"argument {i}" for i in range(len(args))] + list(kwargs)
+    sent = list(args) + [kwargs[k] for k in kwargs]
+    back = list(reply["args"]) + [reply["kwargs"].get(k) for k in kwargs]
+    for name, a, b in zip(names, sent, back):
+        bad = changed_inputs(a, b, name)
+        if bad:
+            fail(f"{fn} modified its input {bad} in place: compute on new tensors instead", input=input)
+    return reply["result"]
+
+
+def margin_text(m: dict, lang: str = "en") -> str:
+    """A quality check's margin in words: "0.97 held-out accuracy (needs 0.80) in 6.8 s of 60 s"."""
+    d = int(m.get("digits", 2))
+    value, needed = f"{m['value']:.{d}f}", f"{m['needed']:.{d}f}"
+    up = m.get("higher_is_better", True)
+    if lang == "zh":
+        return (f"{m.get('metric_zh') or m['metric']} {value}（要求{'不低于' if up else '不高于'} {needed}），"
+                f"用时 {m['seconds']:.1f} 秒（限时 {m['budget']:g} 秒）")
+    return (f"{value} {m['metric']} (needs {needed}{'' if up else ' or less'}) "
+            f"in {m['seconds']:.1f} s of {m['budget']:g} s")
+
+
 def plain(v: Any) -> Any:
     """Replies to numpy for property code: Arrays become arrays (must have been tensors)."""
     if isinstance(v, Array):
@@ -331,6 +438,11 @@ def plain(v: Any) -> Any:
 # --- the context a check runs in -----------------------------------------------------------
 
 
+def budget_message(budget: float) -> str:
+    return (f"the exercise's time budget of {budget:g} s is used up (every call of its checks counts): "
+            "the remaining checks are not run")
+
+
 class Handle:
     """A student object that lives in the worker (a module instance, a returned model)."""
 
@@ -344,9 +456,15 @@ class Handle:
         return self.call("forward", *args, **kwargs)
 
     def call_raw(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.ctx.request({"op": "call", "target": {"ref": self.name, "attr": method},
-                                 "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
-                                 "banned": self.ctx.banned_for(self.scope)})
+        """Call a method; fail if it modified any of its tensor arguments in place."""
+        wargs, wkwargs = to_wire(list(args)), to_wire(kwargs)
+        echo = _has_tensor(wargs) or _has_tensor(list(wkwargs.values()))
+        reply = self.ctx.request({"op": "call", "target": {"ref": self.name, "attr": method},
+                                  "args": wargs, "kwargs": wkwargs, "echo": echo,
+                                  "banned": self.ctx.banned_for(self.scope)})
+        if not echo:
+            return reply
+        return check_unchanged(f"{self.scope}.{method}", wargs, wkwargs, reply, self.ctx.last_input)
 
     def raises(self, exc_type: str, method: str, *args: Any, **kwargs: Any) -> None:
         """Fail unless ``method(*args, **kwargs)`` raises ``exc_type`` (e.g. "ValueError")."""
@@ -396,8 +514,9 @@ class Handle:
                  f"missing {res.get('missing')}, unexpected {res.get('unexpected')}")
 
     def params(self) -> list[tuple[str, tuple[int, ...], bool, int]]:
+        """(name, shape, requires_grad, identity) of every parameter, shared ones repeated."""
         rows = self.ctx.request({"op": "params", "target": {"ref": self.name}})
-        return [(str(n), tuple(s), bool(g), int(i)) for n, s, g, i in rows]
+        return params_rows(rows, f"{self.scope}.named_parameters()")
 
     def grad(self, method: str, args: tuple, kwargs: dict, wrt: Iterable[int], upstream: Any) -> dict:
         return self.ctx.request({"op": "grad", "target": {"ref": self.name, "attr": method},
@@ -424,6 +543,10 @@ class Ctx:
         self.last_input = ""
         self.calls = 0
         self._names = 0
+        self._global_seed: int | None = None
+        self.margin: dict | None = None  # what a quality check reached (shown in every report)
+        self.deadline: float | None = None  # the exercise's time budget ends then (monotonic clock)
+        self.budget: float = 0.0
 
     def fresh(self) -> str:
         self._names += 1
@@ -434,18 +557,57 @@ class Ctx:
 
     def request(self, req: dict, timeout: float | None = None) -> Any:
         self.calls += 1
-        req.setdefault("seed", self.seed % (2**31))
+        req.setdefault("seed", (self.seed if self._global_seed is None else self._global_seed) % (2**31))
+        timeout = timeout or self.timeout
+        deadline = self.deadline
+        clipped = False
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerLost("timeout", budget_message(self.budget))
+            clipped = left < timeout
+            timeout = min(timeout, left)
         try:
-            return self.worker.request(req, timeout or self.timeout)
+            return self.worker.request(req, timeout)
+        except WorkerLost as lost:
+            if clipped and lost.status == "timeout":
+                lost.message = budget_message(self.budget)
+            raise
         except StudentError as err:
             if err.not_implemented:  # no shrinking, no retries: the stub is untouched
                 raise NotStarted(err) from None
             raise
 
     def call_raw(self, fn: str, *args: Any, **kwargs: Any) -> Any:
-        return self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
-                             "args": to_wire(list(args)), "kwargs": to_wire(kwargs),
-                             "banned": self.banned_for(fn.split(".")[0])})
+        """Call ``fn`` of the student's module; fail if it modified any of its tensor arguments
+        in place (every call checks this)."""
+        wargs, wkwargs = to_wire(list(args)), to_wire(kwargs)
+        echo = _has_tensor(wargs) or _has_tensor(list(wkwargs.values()))
+        reply = self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
+                              "args": wargs, "kwargs": wkwargs, "echo": echo,
+                              "banned": self.banned_for(fn.split(".")[0])})
+        if not echo:
+            return reply
+        return check_unchanged(fn, wargs, wkwargs, reply, self.last_input)
+
+    @contextlib.contextmanager
+    def global_seed(self, seed: int) -> Iterator[None]:
+        """Calls made inside start from this torch global seed instead of the run's: code that
+        should draw only from its own seeded generator must not notice."""
+        old, self._global_seed = self._global_seed, int(seed)
+        try:
+            yield
+        finally:
+            self._global_seed = old
+
+    @contextlib.contextmanager
+    def torch_threads(self, n: int) -> Iterator[None]:
+        """Calls made inside run with ``torch.set_num_threads(n)`` in the worker (1 after)."""
+        self.request({"op": "call", "target": {"torch": "set_num_threads"}, "args": [int(n)], "kwargs": {}})
+        try:
+            yield
+        finally:
+            self.request({"op": "call", "target": {"torch": "set_num_threads"}, "args": [1], "kwargs": {}})
 
     def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` of the student's module; arrays come back as numpy (checked tensors)."""
@@ -478,22 +640,9 @@ class Ctx:
         return Handle(self, name, fn, info)
 
     def call_keep_inputs(self, fn: str, *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn`` and fail if it modified any of its tensor arguments in place."""
-        reply = self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
-                              "args": to_wire(list(args)), "kwargs": to_wire(kwargs), "echo": True,
-                              "banned": self.banned_for(fn.split(".")[0])})
-        if not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}:
-            fail("malformed reply")
-        before = [(f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-        after = list(reply["args"]) + [reply["kwargs"].get(k) for k in kwargs]
-        for (name, old), new in zip(before, after):
-            if isinstance(old, np.ndarray):
-                new_arr = new.data if isinstance(new, Array) else None
-                if new_arr is None or new_arr.shape != old.shape or not np.array_equal(
-                        new_arr, old, equal_nan=old.dtype.kind == "f"):
-                    fail(f"{fn} modified its input {name} in place: compute on new tensors instead",
-                         input=self.last_input)
-        return plain(reply["result"])
+        """Call ``fn`` and fail if it modified any of its tensor arguments in place (what
+        :meth:`call` does for every call; kept for the checks that say so by name)."""
+        return self.call(fn, *args, **kwargs)
 
     def raises(self, exc_type: str, fn: str, *args: Any, **kwargs: Any) -> None:
         """Fail unless ``fn(*args, **kwargs)`` raises ``exc_type`` (e.g. "ValueError")."""
@@ -508,6 +657,14 @@ class Ctx:
             return
         fail(f"{fn} accepted invalid arguments; expected {exc_type}",
              input=describe_case(fn, Case(args=args, kwargs=kwargs)))
+
+    def reached(self, value: float, needed: float, metric: str, metric_zh: str, seconds: float,
+                budget: float, higher_is_better: bool = True, digits: int = 2) -> None:
+        """Record what a quality check reached, passed or not: the report shows e.g. "0.97
+        held-out accuracy (needs 0.80) in 6.8 s of 60 s"."""
+        self.margin = {"metric": metric, "metric_zh": metric_zh, "value": float(value), "needed": float(needed),
+                       "higher_is_better": bool(higher_is_better), "digits": int(digits),
+                       "seconds": round(float(seconds), 3), "budget": float(budget)}
 
     # -- comparisons --
 

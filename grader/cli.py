@@ -125,10 +125,12 @@ FORMATS = ["rich", "json", "gradescope", "junit", "markdown", "html"]
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="Report language (default: locale).")
 @click.option("--max-examples", type=int, default=None, help="Hypothesis examples per property.")
 @click.option("--memory", type=int, default=2048, show_default=True, help="Worker memory limit in MiB.")
-@click.option("--sandbox", "sandbox_level", type=click.Choice(["auto", "bwrap", "process"]), default="auto",
-              show_default=True, help="Confinement of student code (auto: the strongest available).")
+@click.option("--sandbox", "sandbox_level", type=click.Choice(["auto", "bwrap", "uid", "process"]), default="auto",
+              show_default=True, help="Confinement of student code (auto: the strongest available; "
+                                      "see README, Security).")
 @click.option("--require-sandbox", is_flag=True,
-              help="Refuse to grade (exit 3) unless the strong bubblewrap sandbox is available.")
+              help="Refuse to grade (exit 3, saying why) unless a level that hides the reference runs "
+                   "here: bwrap, or uid (as root where namespaces are refused).")
 @click.option("--watch", is_flag=True, help="Re-grade an exercise whenever its file is saved (Ctrl-C to stop).")
 @click.option("--staff", is_flag=True, help="Show hidden checks in the report (course staff view).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 16), default=2, show_default=True,
@@ -138,31 +140,117 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
             fail_under: float | None, lang: str | None, max_examples: int | None, memory: int,
             sandbox_level: str, require_sandbox: bool, watch: bool, staff: bool, jobs: int) -> None:
     """Grade EXERCISES (default: all) and print a report."""
-    submission, reference, mode = _resolve_paths(submission, reference, mode)
-    selected = _select(exercises)
     lang = lang or default_lang()
     fmts = fmts or ("rich",)
+    failure = _FailureReport(fmts, output, output_dir, lang, staff)
+    try:
+        code = _grade(exercises, submission, reference, mode, seed, fmts, output, output_dir, fail_under, lang,
+                      max_examples, memory, sandbox_level, require_sandbox, watch, staff, jobs, failure)
+    except click.UsageError as err:
+        failure.write(f"usage error: {err.format_message()}")
+        raise
+    except GraderFailed as err:
+        click.echo(f"grader error: {err}", err=True)
+        failure.write(str(err))
+        code = EXIT_GRADER
+    except Exception as err:  # noqa: BLE001 - a bug or a broken install: still leave a report
+        import traceback
+
+        traceback.print_exc()
+        failure.write(f"{type(err).__name__}: {err}")
+        code = EXIT_GRADER
+    _fast_exit(code)
+
+
+class GraderFailed(RuntimeError):
+    """Grading could not run or finish (refused sandbox, a dead worker factory, ...)."""
+
+
+class _FailureReport:
+    """When grading cannot run, every report asked for is still written: score 0 and the
+    reason (Gradescope shows a results.json's output to students and staff; without one it
+    shows only "the autograder failed to produce results")."""
+
+    def __init__(self, fmts: tuple[str, ...], output: Path | None, output_dir: Path | None, lang: str,
+                 staff: bool) -> None:
+        self.fmts, self.output, self.output_dir, self.lang, self.staff = fmts, output, output_dir, lang, staff
+        self.exercises: list = []
+        self.mode, self.sandbox = "unknown", "none"
+        self.done = False
+
+    def write(self, reason: str) -> None:
+        if self.done or (self.output is None and self.output_dir is None and self.fmts == ("rich",)):
+            return
+        self.done = True
+        message = f"The grader could not grade this submission: {reason}"
+        try:
+            from grader.discover import not_graded
+            from grader.metadata import load_exercises
+
+            exercises = self.exercises or load_exercises()
+            result = not_graded(exercises, mode=self.mode, seed=0, sandbox=self.sandbox, error=message)
+            _emit(result, self.fmts, self.output, self.output_dir, self.lang, {}, None, False, self.staff)
+        except Exception as err:  # noqa: BLE001 - the formats themselves are broken: plain JSON
+            click.echo(f"grader error: could not write the reports ({type(err).__name__}: {err})", err=True)
+            self._bare(message)
+
+    def _bare(self, message: str) -> None:
+        import json
+
+        doc = {"score": 0.0, "output": message, "output_format": "text", "visibility": "visible",
+               "stdout_visibility": "hidden", "tests": []}
+        if "gradescope" in self.fmts:
+            path = self.output_dir / "results.json" if self.output_dir else self.output
+            if path is None:
+                click.echo(json.dumps(doc))
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path | None, mode: str,
+           seed: int | None, fmts: tuple[str, ...], output: Path | None, output_dir: Path | None,
+           fail_under: float | None, lang: str, max_examples: int | None, memory: int,
+           sandbox_level: str, require_sandbox: bool, watch: bool, staff: bool, jobs: int,
+           failure: _FailureReport) -> int:
     if len(fmts) > 1 and output_dir is None:
         raise click.UsageError("several --format values need --output-dir")
     if output is not None and output_dir is not None:
         raise click.UsageError("give --output or --output-dir, not both")
-    from grader.pool import GraderError
+    if os.environ.get("GRADER_TEST_INJECT_BUG") == "cli":  # for the tests only
+        raise RuntimeError("injected grader bug")
+    selected = _select(exercises)
+    failure.exercises = selected
+    given = submission
+    submission, reference, mode = _resolve_paths(submission, reference, mode)
+    failure.mode = mode
+    from grader.discover import find_modules, not_graded
+    from grader.host.pool import GraderError
+    from grader.host.sandbox import SandboxUnavailable, choose
+    from grader.metadata import load_exercises
     from grader.reports import make_console, render_exercise
     from grader.runner import Runner
-    from grader.sandbox import SandboxUnavailable, choose
+    from grader.sanitize import clean
 
     try:
-        sandbox = choose(require_strong=require_sandbox or sandbox_level == "bwrap",
-                         hide=[p for p in (reference,) if p is not None],
-                         prefer="process" if sandbox_level == "process" else "auto")
+        sandbox = choose(require_strong=require_sandbox, hide=[p for p in (reference,) if p is not None],
+                         prefer=sandbox_level)
     except SandboxUnavailable as err:
-        click.echo(f"grader error: {err}", err=True)
-        sys.exit(EXIT_GRADER)
+        raise GraderFailed(clean(f"refused to grade: {err}")) from None
+    failure.sandbox = sandbox.level
     to_terminal = fmts == ("rich",) and output is None and output_dir is None
     console = make_console()
     hints = all_hints()
-    streamed: dict = {}
 
+    found = find_modules(submission, [e.id for e in load_exercises()])
+    if found.folder is None:
+        result = not_graded(selected, mode=mode, seed=seed or 0, sandbox=sandbox.level,
+                            problem=found.problem(), submission=str(given or submission))
+        _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
+        return EXIT_FAIL_UNDER if fail_under is not None and fail_under > 0 else EXIT_OK
+    submission = found.folder
+
+    streamed: dict = {}
     bar = None
 
     def progress(event: str, item) -> None:
@@ -179,8 +267,10 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
     if watch:
         from grader.watch import watch_loop
 
-        sys.exit(watch_loop(submission, selected, mode=mode, reference=reference, seed=seed,
-                            sandbox=sandbox, console=console, lang=lang, hints=hints))
+        # the loop closed its zygote: _fast_exit skips the interpreter teardown, in which
+        # Python 3.13 reports the control socket's buffered writer as "Exception ignored"
+        return watch_loop(submission, selected, mode=mode, reference=reference, seed=seed,
+                          sandbox=sandbox, console=console, lang=lang, hints=hints)
     try:
         runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
                         sandbox=sandbox, memory=memory << 20, max_examples=max_examples,
@@ -195,15 +285,14 @@ def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path
         else:
             result = runner.run()
     except GraderError as err:
-        click.echo(f"grader error: {err}", err=True)
-        sys.exit(EXIT_GRADER)
+        raise GraderFailed(clean(str(err))) from None
     _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
-    code = EXIT_OK
+    failure.done = True
     if result.grader_errors:
-        code = EXIT_GRADER
-    elif fail_under is not None and result.max_score and 100.0 * result.score / result.max_score < fail_under:
-        code = EXIT_FAIL_UNDER
-    _fast_exit(code)
+        return EXIT_GRADER
+    if fail_under is not None and result.max_score and 100.0 * result.score / result.max_score < fail_under:
+        return EXIT_FAIL_UNDER
+    return EXIT_OK
 
 
 def _fast_exit(code: int) -> None:
@@ -282,8 +371,10 @@ def batch_cmd(submissions: tuple[Path, ...], output_dir: Path, jobs: int | None,
     if mode == "local":
         reference = None
 
+    from grader.sanitize import clean
+
     def progress(row: dict) -> None:
-        click.echo(f"{row['name']}: {row['status']} {row['score']:g}/{row['max_score']:g}", err=True)
+        click.echo(clean(f"{row['name']}: {row['status']} {row['score']:g}/{row['max_score']:g}"), err=True)
 
     rows = run_batch(list(submissions), output_dir, jobs=jobs or cpu_count(), mode=mode, reference=reference,
                      seed=seed, exercises=list(exercise_ids), formats=list(fmts or ("json",)),
@@ -294,32 +385,73 @@ def batch_cmd(submissions: tuple[Path, ...], output_dir: Path, jobs: int | None,
 
 @main.command("hint")
 @click.argument("exercise")
-@click.option("--level", type=int, default=None, help="Show this hint level (1 = first).")
+@click.option("--submission", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The folder with the exercise modules (default: ./exercises).")
+@click.option("--level", type=int, default=None, help="Show this hint level (1 = first) without moving on.")
+@click.option("--reset", is_flag=True, help="Start this exercise's hints again from level 1.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None)
-def hint_cmd(exercise: str, level: int | None, lang: str | None) -> None:
-    """Show the next hint for EXERCISE (each call goes one level deeper)."""
+def hint_cmd(exercise: str, submission: Path | None, level: int | None, reset: bool, lang: str | None) -> None:
+    """Show the next hint for the first failing function of EXERCISE.
+
+    Each call goes one level deeper for that function; the levels reached are kept per
+    checkout, in SUBMISSION/.grader/hints.json."""
+    import json
+
+    from grader.host.sandbox import choose
     from grader.metadata import load_exercises
+    from grader.runner import Runner
 
     lang = lang or default_lang()
     known = {e.id: e for e in load_exercises()}
     if exercise not in known:
         raise click.UsageError(f"unknown exercise {exercise!r}")
     ex = known[exercise]
-    state = Path.home() / ".cache" / "transformer-grader" / f"hint-{exercise}"
+    submission = (submission or Path("exercises")).resolve()
+    state_file = submission / ".grader" / "hints.json"
     try:
-        seen = int(state.read_text()) if state.exists() else 0
-    except ValueError:
-        seen = 0
-    lvl = (level - 1) if level else seen
-    lines = []
-    for fn, levels in ex.hints.items():
-        if levels:
-            h = levels[min(lvl, len(levels) - 1)]
-            lines.append(f"{fn} (level {min(lvl, len(levels) - 1) + 1}/{len(levels)}): {h.get(lang) or h['en']}")
-    click.echo("\n".join(lines) or "no hints for this exercise")
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        state = state if isinstance(state, dict) else {}
+    except (OSError, ValueError):
+        state = {}
+    zh = lang == "zh"
+    if reset:
+        state = {k: v for k, v in state.items() if not k.startswith(f"{exercise}.")}
+        _save_hints(state_file, state)
+        click.echo(f"{exercise}: 提示已重置" if zh else f"{exercise}: hints start again from level 1")
+        return
+    result = Runner(submission, [ex], mode="local", reference=None, seed=0,
+                    sandbox=choose(prefer="auto"), name_mistakes=False).run()
+    failing = next((c for c in result.exercises[0].checks if c.status != "passed"), None)
+    if failing is None:
+        click.echo(f"{exercise} 已全部通过：不需要提示" if zh else f"{exercise} already passes: no hint needed")
+        return
+    fn = next((u for u in failing.uses if ex.hints.get(u)), None) or next(
+        (f for f in ex.hints if ex.hints[f]), None)
+    if fn is None:
+        click.echo("这个练习没有提示" if zh else "no hints for this exercise")
+        return
+    levels = ex.hints[fn]
+    key = f"{exercise}.{fn}"
+    seen = int(state.get(key, 0)) if str(state.get(key, 0)).isdigit() else 0
+    lvl = min((level - 1) if level else seen, len(levels) - 1)
+    h = levels[max(lvl, 0)]
+    click.echo(f"{fn} ({'第' if zh else 'level '}{lvl + 1}/{len(levels)}{' 级' if zh else ''}): "
+               f"{h.get(lang) or h['en']}")
+    if lvl + 1 >= len(levels):
+        click.echo("这是最后一级提示。" if zh else "this is the last hint for it.")
     if level is None:
-        state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(str(seen + 1))
+        state[key] = min(seen + 1, len(levels))
+        _save_hints(state_file, state)
+
+
+def _save_hints(path: Path, state: dict) -> None:
+    import json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
+    except OSError:
+        pass  # a read-only checkout: the hint is still shown
 
 
 @main.command("snapshot")
@@ -336,8 +468,8 @@ def snapshot_cmd(exercises: tuple[str, ...], reference: Path | None) -> None:
     reference = reference or (root / "solutions" if root else None)
     if reference is None or not reference.is_dir():
         raise click.UsageError("no solutions/ folder: pass --reference DIR")
-    from grader.pool import Zygote
-    from grader.sandbox import choose
+    from grader.host.pool import Zygote
+    from grader.host.sandbox import choose
 
     ref = Reference(reference)
     mistakes = Mistakes(ref, (root or reference.parent) / "mistakes")

@@ -20,7 +20,19 @@ from typing import Any
 
 from rich.console import Console
 
-from grader.reports import SYMBOL, TEXT, hint_for, json_text, next_step, render, write_atomic
+from grader import sanitize
+from grader.reports import (
+    SYMBOL,
+    TEXT,
+    check_notes,
+    hint_for,
+    json_text,
+    next_step,
+    render,
+    shown_status,
+    translate,
+    write_atomic,
+)
 from grader.runner import CheckResult, ExerciseResult, RunResult
 
 FILENAMES = {
@@ -40,7 +52,7 @@ EXTRA = {
         "hidden_name": "hidden check {i} of {ex}", "hidden_summary": "{ex}: {n} hidden check(s), {failed} failed",
         "passed": "passed", "failed": "failed", "error": "error", "message": "message",
         "mode": "mode", "seed": "seed", "sandbox": "sandbox", "versions": "versions", "time": "time",
-        "hidden_check_failed": "hidden check failed",
+        "hidden_check_failed": "hidden check failed", "not_graded": "Submission: not graded",
     },
     "zh": {
         "report": "评分报告", "exercise": "练习", "max": "满分", "status": "状态",
@@ -48,15 +60,13 @@ EXTRA = {
         "hidden_name": "{ex} 的隐藏检查 {i}", "hidden_summary": "{ex}：{n} 个隐藏检查，{failed} 个未通过",
         "passed": "通过", "failed": "未通过", "error": "误差", "message": "信息",
         "mode": "模式", "seed": "种子", "sandbox": "沙箱", "versions": "版本", "time": "用时",
-        "hidden_check_failed": "隐藏检查未通过",
+        "hidden_check_failed": "隐藏检查未通过", "not_graded": "提交：未评分",
     },
 }
 
 FIELD_LIMIT = 4000  # characters of one untrusted field kept in a report
 ERRORED = ("error", "timeout", "crashed")
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 # --- shared helpers --------------------------------------------------------------------------
@@ -68,13 +78,9 @@ def _text(lang: str) -> dict[str, str]:
 
 
 def clean(value: Any, limit: int = FIELD_LIMIT) -> str:
-    """Untrusted text made safe to embed anywhere: no ANSI codes, no control characters or lone
-    surrogates (invalid in XML, unencodable in UTF-8), at most ``limit`` characters."""
-    s = value if isinstance(value, str) else str(value)
-    s = _NOT_XML.sub("\ufffd", _ANSI.sub("", s))
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    return s
+    """Untrusted text made safe to embed anywhere (:func:`grader.sanitize.clean`), at most
+    ``limit`` characters."""
+    return sanitize.clean(value, limit)
 
 
 def _fmt(x: float) -> str:
@@ -142,12 +148,15 @@ def _message(c: CheckResult, lang: str) -> str:
 
 
 def _explain_parts(ex: ExerciseResult, c: CheckResult, lang: str, hints: dict | None) -> list[tuple[str, str]]:
-    """(kind, line) pairs explaining a check that did not pass, in the terminal report's order."""
+    """(kind, line) pairs explaining a check, in the terminal report's order: its notes (why
+    its points are withheld), and for a check that did not pass what went wrong."""
+    notes = [("note", n) for n in check_notes(c, lang, ex.id)]
     if c.status == "passed":
-        return []
+        return [(kind, clean(line)) for kind, line in notes]
     t = _text(lang)
     parts = [] if c.status == "failed" else [("status", f"[{c.status}]")]
     parts.append(("message", _message(c, lang)))
+    parts += notes
     f = c.failure
     if f is not None and f.not_implemented:
         return parts
@@ -186,11 +195,14 @@ def gradescope(result: RunResult, student: bool = True, *, lang: str = "en",
     published, is named "hidden check N of EXERCISE" and says only passed/failed; its score
     counts. The top-level output summarises the run and, per exercise, the hidden checks.
     """
+    result = sanitize.scrub(result)
     t = _text(lang)
     tests: list[dict[str, Any]] = []
     summary = [f"{t['score']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
                f"({_pct(result.score, result.max_score)})",
                _meta_line(result, lang), _versions(result), ""]
+    if result.rejected:
+        summary += [f"{t['rejected']}: {result.rejected}", ""]
     for ex in result.exercises:
         summary.append(f"{ex.id}: {_fmt(ex.score)}/{_fmt(ex.max_score)}")
         n_hidden, n_failed = _hidden_counts(ex)
@@ -198,7 +210,7 @@ def gradescope(result: RunResult, student: bool = True, *, lang: str = "en",
             summary.append("  " + t["hidden_summary"].format(ex=ex.id, n=n_hidden, failed=n_failed))
         i = 0
         for c in ex.checks:
-            passed = c.status == "passed"
+            passed = shown_status(c) == "passed"
             test: dict[str, Any] = {"score": float(c.score), "max_score": float(c.max_score),
                                     "status": "passed" if passed else "failed"}
             if c.hidden and student:
@@ -207,19 +219,32 @@ def gradescope(result: RunResult, student: bool = True, *, lang: str = "en",
                          "output": t["passed"] if passed else t["failed"], "tags": [ex.id, "hidden"]}
             else:
                 test |= {"name": clean(f"{ex.id} · {_title(c, lang)}", 500), "number": f"{ex.id}.{c.id}",
-                         "output": "" if passed else explain(ex, c, lang, hints),
+                         "output": explain(ex, c, lang, hints),
                          "tags": [ex.id, c.kind or "check"]}
             test |= {"visibility": "after_published" if c.hidden else "visible",
                      "name_format": "text", "output_format": "text"}
             tests.append(test)
+    if result.problem:
+        problem = "\n".join(translate(line, lang) for line in result.problem.splitlines())
+        summary += problem.splitlines()[:-1]  # the last line is the next step, below
+        tests.append({"name": t["not_graded"], "number": "submission", "score": 0.0,
+                      "max_score": float(result.max_score), "status": "failed", "output": clean(problem),
+                      "tags": ["submission"], "visibility": "visible", "name_format": "text",
+                      "output_format": "text"})
     if result.grader_errors:
         summary += ["", t["grader_error"]]
         summary += ["  " + clean(e.splitlines()[0] if e else "", 500) for e in result.grader_errors]
+        if not result.exercises:  # nothing graded: say so where the tests are listed too
+            tests.append({"name": t["not_graded"], "number": "submission", "score": 0.0,
+                          "max_score": float(result.max_score), "status": "failed",
+                          "output": clean("\n".join([t["grader_error"], *result.grader_errors])),
+                          "tags": ["submission", "grader error"], "visibility": "visible",
+                          "name_format": "text", "output_format": "text"})
     summary += ["", next_step(result, lang)]
     return {
         "score": float(result.score),
         "execution_time": int(round(result.seconds)),
-        "output": clean("\n".join(summary), 8 * FIELD_LIMIT),
+        "output": clean(re.sub(r"\n{3,}", "\n\n", "\n".join(summary)), 8 * FIELD_LIMIT),
         "output_format": "text",
         "test_output_format": "text",
         "test_name_format": "text",
@@ -244,7 +269,7 @@ def _counts(checks: list[CheckResult]) -> dict[str, str]:
     return {"tests": str(len(checks)),
             "failures": str(sum(c.status == "failed" for c in checks)),
             "errors": str(sum(c.status in ERRORED for c in checks)),
-            "skipped": str(sum(c.status == "skipped" for c in checks))}
+            "skipped": str(sum(c.status == "skipped" or shown_status(c) == "withheld" for c in checks))}
 
 
 def _first_line(s: str, limit: int = 500) -> str:
@@ -254,6 +279,7 @@ def _first_line(s: str, limit: int = 500) -> str:
 
 def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: dict | None = None) -> str:
     """JUnit XML: one ``<testsuite>`` per exercise, one ``<testcase>`` per check."""
+    result = sanitize.scrub(result)
     t = _text(lang)
     all_checks = [c for ex in result.exercises for c in ex.checks]
     root = ET.Element("testsuites", {"name": "grader", **_counts(all_checks), "time": f"{result.seconds:.3f}"})
@@ -265,6 +291,8 @@ def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: d
                  ("score", _fmt(ex.score)), ("max_score", _fmt(ex.max_score)),
                  ("title", _ex_title(ex, lang))]
         pairs += [(f"version.{k}", v) for k, v in (result.versions or {}).items()]
+        if result.rejected:
+            pairs.append(("rejected", result.rejected))
         for name, value in pairs:
             ET.SubElement(props, "property", {"name": name, "value": clean(value, 500)})
         i = 0
@@ -276,6 +304,10 @@ def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: d
                 "classname": f"grader.{ex.id}", "name": f"hidden-{i}" if hide else clean(c.id, 200),
                 "time": f"{c.seconds:.3f}"})
             if c.status == "passed":
+                if c.withheld and not hide:
+                    ET.SubElement(case, "skipped", {"message": _first_line(explain(ex, c, lang))})
+                elif not hide and explain(ex, c, lang):
+                    ET.SubElement(case, "system-out").text = explain(ex, c, lang)
                 continue
             if hide:
                 message, body = t["hidden_check_failed"], ""
@@ -293,6 +325,20 @@ def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: d
         if errs:
             ET.SubElement(suite, "system-err").text = clean(
                 "\n".join(_first_line(e) if student else e for e in errs), 4 * FIELD_LIMIT)
+    if result.problem or (result.grader_errors and not result.exercises):
+        # nothing graded: one failing case that says why, so CI shows it instead of "0 tests"
+        suite = ET.SubElement(root, "testsuite", {"name": "submission", "tests": "1", "time": "0.000",
+                                                  "failures": "1" if result.problem else "0",
+                                                  "errors": "0" if result.problem else "1", "skipped": "0"})
+        case = ET.SubElement(suite, "testcase", {"classname": "grader.submission", "name": "graded"})
+        body = ("\n".join(translate(line, lang) for line in result.problem.splitlines()) if result.problem
+                else "\n".join(result.grader_errors))
+        el = ET.SubElement(case, "failure" if result.problem else "error",
+                           {"message": _first_line(body), "type": "not graded" if result.problem else "grader error"})
+        el.text = clean(body, 4 * FIELD_LIMIT)
+        root.set("tests", str(int(root.get("tests", "0")) + 1))
+        key = "failures" if result.problem else "errors"
+        root.set(key, str(int(root.get(key, "0")) + 1))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -324,14 +370,20 @@ def _emoji(ex: ExerciseResult) -> str:
 
 def markdown(result: RunResult, lang: str = "en", *, student: bool = True, hints: dict | None = None) -> str:
     """A summary for ``$GITHUB_STEP_SUMMARY``: total, a table of exercises, the failures."""
+    result = sanitize.scrub(result)
     t = _text(lang)
     out = [f"## {t['report']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
            f"({_pct(result.score, result.max_score)})", ""]
+    if result.problem:
+        out += [f"> ❌ {_md(translate(line, lang), 2000)}" for line in result.problem.splitlines()[:-1]] + [""]
+    if result.rejected:
+        out += [f"> ❌ **{_md(t['rejected'])}:** {_md(result.rejected, 500)}", ""]
     if result.grader_errors:
         out.append(f"> ⚠️ **{_md(t['grader_error'])}**")
         out += [f"> {_md(_first_line(e), 300)}" for e in result.grader_errors[:10]]
         out.append("")
-    out += [f"| {t['exercise']} | {t['score']} | {t['max']} | {t['status']} |", "|---|---:|---:|:---:|"]
+    if result.exercises:
+        out += [f"| {t['exercise']} | {t['score']} | {t['max']} | {t['status']} |", "|---|---:|---:|:---:|"]
     for ex in result.exercises:
         out.append(f"| **{_md(ex.id, 100)}** {_md(_ex_title(ex, lang), 200)} | {_fmt(ex.score)} | "
                    f"{_fmt(ex.max_score)} | {_emoji(ex)} |")
@@ -345,19 +397,25 @@ def markdown(result: RunResult, lang: str = "en", *, student: bool = True, hints
     out.append("")
     for ex in result.exercises:
         failing = [c for c in ex.checks if c.status != "passed"]
-        if not failing:
+        noted = [c for c in ex.checks if c.status == "passed" and check_notes(c, lang, ex.id)]
+        if not failing and not [c for c in noted if not (c.hidden and student)]:
             continue
-        shown = [c for c in failing if not (c.hidden and student)]
-        n_hidden_failed = len(failing) - len(shown)
+        shown = [c for c in ex.checks if (c in failing or c in noted) and not (c.hidden and student)]
+        n_hidden_failed = len([c for c in failing if c.hidden and student])
         out += ["<details>", f"<summary><b>{_html.escape(ex.id)}</b> — {_fmt(ex.score)}/{_fmt(ex.max_score)} · "
                 f"{_html.escape(t['failed_checks'].format(n=len(failing)))}</summary>", ""]
         if ex.not_started:
             out += [_md(f"{t['not_started']} — {t['start_here']}: {ex.file}"), ""]
         for c in shown:
-            status = "" if c.status == "failed" else f" `[{c.status}]`"
-            out += [f"**{SYMBOL.get(c.status, '?')} {_md(_title(c, lang), 300)}**{status} · "
-                    f"{_fmt(c.score)}/{_fmt(c.max_score)} · `{clean(c.id, 100).replace('`', '')}`", "",
-                    _md(_message(c, lang)), ""]
+            status = "" if c.status in ("failed", "passed") else f" `[{c.status}]`"
+            out += [f"**{SYMBOL.get(shown_status(c), '?')} {_md(_title(c, lang), 300)}**{status} · "
+                    f"{_fmt(c.score)}/{_fmt(c.max_score)} · `{clean(c.id, 100).replace('`', '')}`", ""]
+            notes = check_notes(c, lang, ex.id)
+            if notes:
+                out += [*(_md(n) for n in notes), ""]
+            if c.status == "passed":
+                continue
+            out += [_md(_message(c, lang)), ""]
             diag = _diagnosis(c, lang)
             if diag:
                 out += [f"→ **{_md(t['diagnosis'])}:** {_md(diag)}", ""]
@@ -424,6 +482,8 @@ pre { background: var(--code); border-radius: 6px; padding: 8px 10px; margin: 4p
   padding: 4px 10px; margin: 6px 0; }
 .frames { color: var(--link); }
 .hint { color: var(--muted); font-style: italic; margin: 4px 0; }
+.note { color: var(--warn); margin: 2px 0; }
+.withheld .sym { color: var(--warn); }
 .heat { display: flex; gap: 20px; flex-wrap: wrap; margin: 6px 0; }
 .heat figure { margin: 0; }
 .heat figcaption { color: var(--muted); font-size: 0.85em; }
@@ -491,11 +551,15 @@ def heatmap_html(heat: dict, lang: str = "en") -> str:
 
 def _check_html(ex: ExerciseResult, c: CheckResult, lang: str, hints: dict | None) -> str:
     t = _text(lang)
-    badge = "" if c.status in ("passed", "failed") else f' <span class="badge">{_e(c.status)}</span>'
-    out = [f'<li class="check {_e(c.status)}" id="{_anchor(ex.id)}--{_e(c.id, 200)}"><div class="row">'
-           f'<span class="sym">{_e(SYMBOL.get(c.status, "?"))}</span>'
+    status = shown_status(c)
+    badge = "" if status in ("passed", "failed") else f' <span class="badge">{_e(status)}</span>'
+    out = [f'<li class="check {_e(status)}" id="{_anchor(ex.id)}--{_e(c.id, 200)}"><div class="row">'
+           f'<span class="sym">{_e(SYMBOL.get(status, "?"))}</span>'
            f'<span class="ctitle">{_e(_title(c, lang), 500)}{badge}</span>'
            f'<span class="pts">{_fmt(c.score)}/{_fmt(c.max_score)}</span></div>']
+    notes = check_notes(c, lang, ex.id)
+    if notes:
+        out.append('<div class="detail">' + "".join(f'<p class="note">{_e(n)}</p>' for n in notes) + "</div>")
     f = c.failure
     if c.status != "passed":
         out.append('<div class="detail">')
@@ -557,6 +621,7 @@ def _exercise_html(ex: ExerciseResult, lang: str, student: bool, hints: dict | N
 
 def html(result: RunResult, lang: str = "en", *, student: bool = True, hints: dict | None = None) -> str:
     """A self-contained HTML report (inline CSS, no scripts, no external resources)."""
+    result = sanitize.scrub(result)
     t = _text(lang)
     total = f"{_fmt(result.score)}/{_fmt(result.max_score)} ({_pct(result.score, result.max_score)})"
     out = ["<!DOCTYPE html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
@@ -566,19 +631,26 @@ def html(result: RunResult, lang: str = "en", *, student: bool = True, hints: di
            "<body><main><header>", f"<h1>{_e(t['report'])}</h1>",
            f'<p class="total {_grade_class(result.score, result.max_score)}">{_e(t["score"])}: {_e(total)}</p>',
            f'<p class="meta">{_e(_meta_line(result, lang))}<br>{_e(_versions(result))}</p></header>']
+    if result.problem:
+        out.append('<div class="errors">' + "".join(f"<p>{_e(translate(line, lang))}</p>"
+                                                    for line in result.problem.splitlines()[:-1]) + "</div>")
+    if result.rejected:
+        out.append(f'<div class="errors"><p><b>{_e(t["rejected"])}</b>: {_e(result.rejected)}</p></div>')
     if result.grader_errors:
         out.append(f'<div class="errors"><p><b>{_e(t["grader_error"])}</b></p><ul>')
         out += [f"<li>{_e(_first_line(e))}</li>" for e in result.grader_errors[:20]]
         out.append("</ul></div>")
-    out.append(f'<table class="summary"><thead><tr><th>{_e(t["exercise"])}</th><th>{_e(t["score"])}</th>'
-               f'<th>{_e(t["max"])}</th><th>{_e(t["checks"])}</th></tr></thead><tbody>')
+    if result.exercises:
+        out.append(f'<table class="summary"><thead><tr><th>{_e(t["exercise"])}</th><th>{_e(t["score"])}</th>'
+                   f'<th>{_e(t["max"])}</th><th>{_e(t["checks"])}</th></tr></thead><tbody>')
     for ex in result.exercises:
         passed = sum(c.status == "passed" for c in ex.checks)
         out.append(f'<tr><td><a href="#{_anchor(ex.id)}">{_e(ex.id)}</a> '
                    f'<span class="muted">{_e(_ex_title(ex, lang))}</span></td>'
                    f'<td class="num {_grade_class(ex.score, ex.max_score)}">{_fmt(ex.score)}</td>'
                    f'<td class="num">{_fmt(ex.max_score)}</td><td class="num">{passed}/{len(ex.checks)}</td></tr>')
-    out.append("</tbody></table>")
+    if result.exercises:
+        out.append("</tbody></table>")
     out += [_exercise_html(ex, lang, student, hints) for ex in result.exercises]
     out.append(f"<footer><p><b>{_e(next_step(result, lang))}</b></p></footer></main></body></html>")
     return "\n".join(out) + "\n"
@@ -591,7 +663,7 @@ def rich_text(result: RunResult, lang: str = "en", *, student: bool = True, hint
     """The terminal report as plain text, 100 columns wide."""
     buf = StringIO()
     console = Console(file=buf, width=100, no_color=True, color_system=None, highlight=False,
-                      soft_wrap=False, emoji=False, force_terminal=False)
+                      soft_wrap=False, emoji=False, force_terminal=False, force_jupyter=False)
     render(result, console, lang, hints, student)
     return buf.getvalue()
 

@@ -251,17 +251,17 @@ INSTRUCTOR_ONLY = {"instructor.py", "stubgen.py"}
 
 
 def release_pyproject(root: Path) -> str:
-    """The student distribution's pyproject.toml: the same package and ``grade`` command,
-    installable with ``pip install .`` (no editable install, no extras)."""
+    """The student distribution's pyproject.toml: the same package, dependencies and ``grade``
+    command, installable with ``pip install .``. Built by flit_core, which ships every file of
+    the package folder (catalogs, snapshots, data) and leaves no ``build/`` or ``*.egg-info``
+    beside the student's exercises."""
     data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     project = data.get("project", {})
-    package_data = (data.get("tool", {}).get("setuptools", {}).get("package-data", {}).get("grader")
-                    or ["course/*.toml", "course/snapshots/*.snap", "data/*.npz"])
     q = lambda v: json.dumps(v, ensure_ascii=False)  # TOML basic strings and arrays of them
     deps = "".join(f"  {q(d)},\n" for d in project.get("dependencies", []))
     return f"""[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
+requires = ["flit_core>=3.9,<5"]
+build-backend = "flit_core.buildapi"
 
 [project]
 name = {q(project.get("name", "transformer-grader"))}
@@ -275,11 +275,8 @@ dependencies = [
 [project.scripts]
 grade = "grader.cli:main"
 
-[tool.setuptools.packages.find]
-include = ["grader*"]
-
-[tool.setuptools.package-data]
-grader = {q(package_data)}
+[tool.flit.module]
+name = "grader"
 """
 
 
@@ -442,7 +439,7 @@ def verify_course(root: Path, log: Callable[[str], None] = lambda s: None) -> li
             continue
         log(f"checking the snapshot of {ex.id}")
         try:
-            problems += [f"{p}: run `grade snapshot {ex.id}`" for p in stale(ex, ref, SNAPSHOT_DIR)]
+            problems += [f"{p}: run `grade snapshot {ex.id}`" for p in stale(ex, ref, SNAPSHOT_DIR, root / "mistakes")]
         except Exception as err:  # noqa: BLE001 - a broken exercise is a problem to report
             problems.append(f"{ex.id}: snapshot check failed: {type(err).__name__}: {err}")
     return problems
@@ -553,9 +550,20 @@ def _(ctx):
             fail("center must subtract one number per row (its mean), not change values one by one")
 
     prop()
+
+
+@checks.behaviour("center_behaviour", "center keeps the dtype and does not modify its input",
+                  uses=("center",), zh="center 保持 dtype，且不修改输入")
+def _(ctx):
+    for dtype in (np.float32, np.float64):
+        x = (np.random.default_rng(0).standard_normal((3, 4)) * 2 + 1).astype(dtype)
+        ctx.last_input = f"center({np.dtype(dtype).name}[3, 4])"
+        y = ctx.call_keep_inputs("center", x)  # fails when x was modified in place
+        expect_array(y, x.shape, dtype, "center")
 '''
 
-NEW_MISTAKE = '''"""You subtract the mean of the whole tensor, not the mean along `dim`.
+NEW_MISTAKES = {
+    "center_global_mean": '''"""You subtract the mean of the whole tensor, not the mean along `dim`.
 
 zh: 你减去的是整个张量的均值，而不是沿 `dim` 的均值。
 catches: center_reference, center_properties
@@ -564,6 +572,87 @@ catches: center_reference, center_properties
 
 def center(x, dim=-1):
     return x - x.mean()
+''',
+    "center_ignores_dim": '''"""You always centre the last axis and ignore `dim`.
+
+zh: 你总是对最后一维居中，忽略了 `dim`。
+catches: center_reference
+"""
+
+
+def center(x, dim=-1):
+    return x - x.mean(dim=-1, keepdim=True)
+''',
+    "center_in_place": '''"""You subtract the mean from x in place: the caller's tensor changes.
+
+zh: 你原地修改了 x：调用者的张量被改变了。
+catches: center_behaviour
+"""
+
+
+def center(x, dim=-1):
+    x -= x.mean(dim=dim, keepdim=True)
+    return x
+''',
+    "center_float32": '''"""You compute in float32 and return float32, whatever the input's dtype.
+
+zh: 你用 float32 计算并返回 float32，不管输入是什么 dtype。
+catches: center_behaviour
+"""
+
+
+def center(x, dim=-1):
+    x = x.float()
+    return x - x.mean(dim=dim, keepdim=True)
+''',
+    "center_divides_by_std": '''"""You also divide by the standard deviation: that is normalising, not centring.
+
+zh: 你还除以了标准差：那是归一化，不是居中。
+catches: center_reference, center_properties
+"""
+
+
+def center(x, dim=-1):
+    m = x.mean(dim=dim, keepdim=True)
+    return (x - m) / x.std(dim=dim, keepdim=True)
+''',
+}
+
+NEW_CATALOG = '''# Chinese for the failure messages of grader/course/__NAME__.py (see engine.toml for the format):
+# a regular expression with named groups, and its Chinese with \\g<name> for the parts that vary.
+
+[[zh]]
+en = 'row (?P<r>\\d+) of the output has mean (?P<m>\\S+); it must be 0'
+zh = '输出的第 \\g<r> 行均值为 \\g<m>；应为 0'
+
+[[zh]]
+en = 'center must subtract one number per row \\(its mean\\), not change values one by one'
+zh = 'center 必须每行减去同一个数（该行的均值），而不是逐个改变元素'
+'''
+
+NEW_ORACLE = '''"""Oracle test for `__NAME__`: the reference against an implementation nobody on the team wrote.
+
+(Instructors: replace the example with the library function the exercise re-implements.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+def test_center_matches_torch():
+    from tests.harness import SOLUTIONS  # noqa: F401 - puts solutions/ on sys.path (conftest)
+
+    mod = pytest.importorskip("__NAME__")
+    if not hasattr(mod, "center"):
+        pytest.skip("fill in the oracle test for __NAME__ (the scaffold's example was replaced)")
+    x = torch.randn(3, 5, dtype=torch.float64)
+    # LayerNorm without scaling subtracts the mean (and divides by the std): undo the division
+    ln = torch.nn.functional.layer_norm(x, (5,), eps=0.0)
+    want = ln * x.var(-1, unbiased=False, keepdim=True).sqrt()
+    torch.testing.assert_close(mod.center(x), want)
 '''
 
 NEW_TOML = '''
@@ -572,9 +661,9 @@ id = "__NAME__"
 title = { en = __TITLE_TOML__ }
 order = __ORDER__
 after = []
-points = 4
+points = 5
 timeout = 10
-checks = { center_reference = 2, center_properties = 2 }
+checks = { center_reference = 2, center_properties = 2, center_behaviour = 1 }
 # banned = { center = ["torch.nn.functional.layer_norm"] }
 # calls = { center = [] }
 # hidden = []
@@ -594,7 +683,8 @@ RESERVED = {"grader", "torch", "numpy", "hypothesis", "click", "rich", "tests", 
 @click.argument("name")
 @click.option("--title", default=None, help="The exercise's title (English; add zh in course.toml).")
 def new_cmd(name: str, title: str | None) -> None:
-    """(Instructors) Scaffold exercise NAME: solution, stub, checks, metadata, a known mistake."""
+    """(Instructors) Scaffold exercise NAME: solution, stub, checks, metadata, catalog, five known
+    mistakes and an oracle test, which `grade snapshot NAME` then `grade check NAME` accept."""
     from grader.metadata import COURSE_DIR, load_exercises
 
     root = course_root()
@@ -605,7 +695,8 @@ def new_cmd(name: str, title: str | None) -> None:
     exercises = load_exercises()
     paths = {"solution": root / "solutions" / f"{name}.py", "stub": root / "exercises" / f"{name}.py",
              "checks": COURSE_DIR / f"{name}.py", "mistakes": root / "mistakes" / name,
-             "snapshot": COURSE_DIR / "snapshots" / f"{name}.snap"}
+             "snapshot": COURSE_DIR / "snapshots" / f"{name}.snap",
+             "catalog": COURSE_DIR / "i18n" / f"{name}.toml", "oracle": root / "tests" / f"test_oracle_{name}.py"}
     taken = [str(p.relative_to(root)) for p in paths.values() if p.exists()]
     if any(e.id == name for e in exercises):
         taken.insert(0, "course.toml")
@@ -628,7 +719,12 @@ def new_cmd(name: str, title: str | None) -> None:
             written.append(paths[key])
         paths["mistakes"].mkdir(parents=True)
         written.append(paths["mistakes"])
-        (paths["mistakes"] / "center_global_mean.py").write_text(NEW_MISTAKE, encoding="utf-8")
+        for stem, text in NEW_MISTAKES.items():
+            (paths["mistakes"] / f"{stem}.py").write_text(text, encoding="utf-8")
+        for key, text in (("catalog", fill(NEW_CATALOG)), ("oracle", fill(NEW_ORACLE))):
+            paths[key].parent.mkdir(parents=True, exist_ok=True)
+            paths[key].write_text(text, encoding="utf-8")
+            written.append(paths[key])
         toml_path.write_text(old_toml.rstrip("\n") + "\n" + entry, encoding="utf-8")
         new = [e for e in load_exercises(toml_path) if e.id == name]
         if len(new) != 1:
@@ -638,7 +734,7 @@ def new_cmd(name: str, title: str | None) -> None:
         for p in reversed(written):
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
         raise
-    for p in (*written[:3], paths["mistakes"] / "center_global_mean.py", toml_path):
+    for p in (*written[:3], *sorted(paths["mistakes"].glob("*.py")), paths["catalog"], paths["oracle"], toml_path):
         click.echo(f"wrote {p.relative_to(root)}")
     click.echo(f"""
 next:
@@ -646,7 +742,9 @@ next:
      `grade stubs` to regenerate exercises/{name}.py
   2. write its checks in grader/course/{name}.py; give each check points in course.toml
      (points = their sum), with hints, and banned APIs or hidden checks if any
-  3. add known mistakes in mistakes/{name}/ (docstring: the sentence, zh:, catches:)
+  3. replace the five known mistakes in mistakes/{name}/ (docstring: the sentence, zh:, catches:;
+     at least five, and every check failed by one); the Chinese of every failure message in
+     grader/course/i18n/{name}.toml; an oracle test in tests/test_oracle_{name}.py
   4. `grade snapshot {name}` to record the reference's outputs for local mode
   5. `grade check {name}` until it passes""")
 
@@ -684,12 +782,15 @@ def _failing(result: Any) -> str:
     return "; ".join(bad[:4]) + (f"; and {len(bad) - 4} more" if len(bad) > 4 else "")
 
 
+MIN_MISTAKES = 5  # known mistakes an exercise needs
+
+
 class CourseChecker:
     """Grades the reference, the stub and every known mistake of exercises, with one zygote."""
 
     def __init__(self, root: Path, seeds: int = 3, zygote: Any = None,
                  log: Callable[[str], None] = lambda s: None) -> None:
-        from grader.sandbox import choose
+        from grader.host.sandbox import choose
 
         self.root = root
         self.solutions = root / "solutions"
@@ -698,7 +799,7 @@ class CourseChecker:
         self.log = log
         self._own = zygote is None
         if zygote is None:
-            from grader.pool import Zygote
+            from grader.host.pool import Zygote
 
             zygote = Zygote(self.sandbox)
         self.zygote = zygote
@@ -734,15 +835,14 @@ class CourseChecker:
 
     def submission(self, ex_id: str, mistake: Path) -> Path:
         """Every reference module, with the mistake appended to the exercise's (tests/harness.py)."""
+        from grader.reference import mistake_submission
+
         sub = self.tmp / f"{ex_id}-{mistake.stem}"
         if sub.exists():
             shutil.rmtree(sub)
         sub.mkdir(parents=True)
-        for f in self.solutions.glob("*.py"):
-            shutil.copy(f, sub / f.name)
-        target = sub / f"{ex_id}.py"
-        target.write_text(target.read_text(encoding="utf-8") + "\n\n# --- known mistake ---\n"
-                          + mistake.read_text(encoding="utf-8"), encoding="utf-8")
+        for name, data in mistake_submission(self.solutions, ex_id, mistake).items():
+            (sub / name).write_bytes(data)
         return sub
 
     def check(self, ex: Any, meta_problems: list[str]) -> ExerciseReport:
@@ -802,6 +902,12 @@ class CourseChecker:
         # every known mistake loses points where its `catches:` says, and is named
         files = sorted((self.root / "mistakes" / ex.id).glob("*.py"))
         caught = named = 0
+        failed_by: dict[str, set[str]] = {c: set() for c in check_ids}  # check -> mistakes that fail it
+        outcomes: dict[str, list] = {}
+        diagnosed: dict[str, set[str]] = {}
+        texts = {p.stem: mistake_info(p)["en"] for p in files}
+        from grader.reports import translate
+
         for path in files:
             self.log(f"{ex.id}: mistake {path.stem}")
             info = mistake_info(path)
@@ -821,21 +927,46 @@ class CourseChecker:
                 rep.problems.append(f"mistake {path.stem}: scores full marks")
             elif catches and not missed and not unknown:
                 caught += 1
+            for cid, ok in verdicts.items():
+                if not ok and cid in failed_by:
+                    failed_by[cid].add(path.stem)
+            outcomes[path.stem] = [(c.id, c.status, c.raw_message or c.message) for e in runs[0].exercises
+                                   for c in e.checks]
             diagnoses = {c.diagnosis for e in runs[0].exercises for c in e.checks if c.status != "passed"}
+            diagnosed[path.stem] = diagnoses
+            untranslated = [c.id for e in runs[0].exercises for c in e.checks
+                            if c.status == "failed" and c.failure and not c.failure.not_implemented
+                            and not any("\u4e00" <= ch <= "\u9fff"
+                                        for ch in translate(c.raw_message or c.message, "zh", ex.id))]
+            if untranslated:
+                rep.problems.append(f"mistake {path.stem}: no Chinese catalog entry for the message of "
+                                    f"{', '.join(sorted(set(untranslated)))} (grader/course/i18n/{ex.id}.toml)")
             if info["en"] in diagnoses:
                 named += 1
             else:
                 rep.notes.append(f"mistake {path.stem} is not named in the report")
             rep.flaky += self.flaky(runs, path.stem)
         rep.caught, rep.named = (caught, len(files)), (named, len(files))
-        if not files:
-            rep.problems.append(f"no known mistakes in mistakes/{ex.id}/")
+        if len(files) < MIN_MISTAKES:
+            rep.problems.append(f"{len(files)} known mistakes in mistakes/{ex.id}/: at least {MIN_MISTAKES} needed")
+        unfailed = [c for c, by in failed_by.items() if not by]
+        if files and unfailed:
+            rep.problems.append(f"failed by no known mistake (it may check nothing): {', '.join(unfailed)}")
+        for name, diagnoses in diagnosed.items():
+            for other, text in texts.items():
+                if other == name or text not in diagnoses or texts[name] in diagnoses:
+                    continue
+                if outcomes.get(other) == outcomes.get(name):
+                    rep.notes.append(f"mistakes {name} and {other} behave identically (same verdicts and messages)")
+                else:
+                    rep.problems.append(f"mistake {name} is reported as another mistake: {other!r} "
+                                        f"(\"{text[:60]}\")")
         if rep.flaky:
             rep.problems.append("flaky (verdict changes with the seed or between runs): " + ", ".join(rep.flaky))
 
         # snapshots match the reference
         try:
-            old = stale(ex, Reference(self.solutions), SNAPSHOT_DIR)
+            old = stale(ex, Reference(self.solutions), SNAPSHOT_DIR, self.root / "mistakes")
         except Exception as err:  # noqa: BLE001
             old = [f"{ex.id}: {type(err).__name__}: {err}"]
         rep.snapshot = "ok" if not old else ("missing" if all(p.endswith("no snapshot") for p in old)
@@ -904,7 +1035,7 @@ def render_reports(reports: list[ExerciseReport], console: Any, verbose: bool = 
 @click.option("--verbose", "-v", is_flag=True, help="Also list the mistakes the report does not name.")
 def check_cmd(exercises: tuple[str, ...], seeds: int, verbose: bool) -> None:
     """(Instructors) Check exercises: reference full marks, stub zero, mistakes caught, no flakes."""
-    from grader.pool import GraderError
+    from grader.host.pool import GraderError
     from grader.reports import make_console
 
     root = course_root()

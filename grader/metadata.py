@@ -35,7 +35,25 @@ class Exercise:
     timeout: float = 10.0
     import_timeout: float = 20.0
     max_examples: int = 25
+    budget: float | None = None  # seconds for all of the exercise's checks (None: from its checks)
     bonus: bool = False
+    requires: list[str] = field(default_factory=list)  # pip requirements, e.g. "peft>=0.17"
+
+    def missing_requirements(self) -> list[str]:
+        """The ``requires`` whose package cannot be imported here (nothing is imported)."""
+        import importlib.util
+        import re
+
+        missing = []
+        for req in self.requires:
+            name = re.match(r"[A-Za-z0-9_.\-]*", req).group().replace("-", "_")
+            try:
+                found = importlib.util.find_spec(name) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(req)
+        return missing
 
     def title_in(self, lang: str) -> str:
         return self.title.get(lang) or self.title.get("en") or self.id
@@ -73,7 +91,9 @@ def load_exercises(path: Path | None = None) -> list[Exercise]:
             timeout=float(raw.get("timeout", 10.0)),
             import_timeout=float(raw.get("import_timeout", 20.0)),
             max_examples=int(raw.get("max_examples", 25)),
+            budget=float(raw["budget"]) if "budget" in raw else None,
             bonus=bool(raw.get("bonus", False)),
+            requires=[str(r) for r in raw.get("requires", [])],
         )
         out.append(ex)
     out.sort(key=lambda e: e.order)

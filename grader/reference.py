@@ -8,6 +8,7 @@ name a student's mistake when their output matches one.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from pathlib import Path
@@ -65,23 +66,73 @@ class Mistakes:
         return self._cache[exercise]
 
 
-    def submission(self, exercise: str, name: str, dest: Path) -> Path:
-        """A submission folder: every reference module, with one known mistake appended."""
-        import shutil
+    def submission_files(self, exercise: str, name: str) -> dict[str, bytes]:
+        """A submission, as bytes: every reference module, with one known mistake appended
+        (staged only into a trusted zygote's private folder, never beside student code)."""
+        return mistake_submission(self.reference.folder, exercise, self.folder / exercise / f"{name}.py")
 
+    def submission(self, exercise: str, name: str, dest: Path) -> Path:
+        """The same, written into ``dest`` (staff tools that grade a mistake as a submission)."""
         dest.mkdir(parents=True, exist_ok=True)
-        for f in self.reference.folder.glob("*.py"):
-            shutil.copyfile(f, dest / f.name)
-        path = self.folder / exercise / f"{name}.py"
-        with open(dest / f"{exercise}.py", "a", encoding="utf-8") as out:
-            out.write("\n\n# --- known mistake ---\n" + path.read_text(encoding="utf-8"))
+        os.chmod(dest, 0o700)
+        for fname, data in self.submission_files(exercise, name).items():
+            (dest / fname).write_bytes(data)
         return dest
 
 
+def mistake_submission(solutions: Path, exercise: str, mistake: Path) -> dict[str, bytes]:
+    """Every reference module in ``solutions``, with the known mistake ``mistake`` appended to
+    the exercise's own (its definitions win)."""
+    files = {f.name: f.read_bytes() for f in sorted(solutions.glob("*.py"))}
+    files[f"{exercise}.py"] = (files.get(f"{exercise}.py", b"") + b"\n\n# --- known mistake ---\n"
+                               + mistake.read_bytes())
+    return files
+
+
 def case_wire(case: Case) -> dict:
-    return {"args": to_wire(list(case.args)), "kwargs": to_wire(case.kwargs),
-            "init": to_wire(case.init), "init_args": to_wire(list(case.init_args)),
-            "wrt": list(case.wrt), "dtype": case.dtype}
+    out = {"args": to_wire(list(case.args)), "kwargs": to_wire(case.kwargs),
+           "init": to_wire(case.init), "init_args": to_wire(list(case.init_args)),
+           "wrt": list(case.wrt), "dtype": case.dtype}
+    if case.zeros:
+        out["zeros"] = list(case.zeros)
+    return out
+
+
+def grad_positions(case: dict) -> list[int]:
+    """The positional arguments of a function case that gradients are compared for: every
+    float tensor (non-contiguous ones included)."""
+    from grader.protocol.wire import Array
+
+    out = []
+    for i, a in enumerate(case["args"]):
+        if isinstance(a, dict) and len(a) == 1 and "$noncontig" in a:
+            a = a["$noncontig"]
+        if isinstance(a, Array) and a.kind == "tensor" and a.data.dtype.kind == "f":
+            out.append(i)
+    return out
+
+
+def run_function_grad(module: types.ModuleType, fn: str, case: dict, wrt: list[int], upstream: Any) -> Any:
+    """Gradients of ``sum(<output, upstream>)`` with respect to the arguments at ``wrt``, as a
+    list of arrays (zeros for an argument the output does not depend on); None when the
+    output does not depend on the arguments through autograd at all (not differentiable)."""
+    import torch
+
+    args = list(to_torch(case["args"]))
+    kwargs = to_torch(case["kwargs"])
+    leaves = []
+    for i in wrt:
+        args[i] = args[i].detach().clone().requires_grad_(True)
+        leaves.append(args[i])
+    torch.manual_seed(0)
+    out = getattr(module, fn)(*args, **kwargs)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    ups = upstream if isinstance(upstream, (tuple, list)) else (upstream,)
+    pairs = [(o, to_torch(u)) for o, u in zip(outs, ups) if u is not None]
+    if not pairs or not all(isinstance(o, torch.Tensor) and o.requires_grad for o, _ in pairs):
+        return None
+    sum((o * u.to(o.dtype)).sum() for o, u in pairs).backward()
+    return [from_torch(t.grad if t.grad is not None else torch.zeros_like(t)) for t in leaves]
 
 
 def run_function(module: types.ModuleType, fn: str, case: dict) -> Any:
@@ -133,7 +184,7 @@ def run_module(module: types.ModuleType, cls: str, method: str, case: dict,
 
 def draw_upstream(out: Any, rng: np.random.Generator) -> Any:
     """A random upstream gradient for every float tensor output (None elsewhere)."""
-    from grader.wire import Array
+    from grader.protocol.wire import Array
 
     if isinstance(out, Array):
         if out.data.dtype.kind == "f":

@@ -8,21 +8,43 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from grader.runner import CheckResult, ExerciseResult, RunResult
+from grader.sanitize import scrub
 
-SYMBOL = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "crashed": "☠", "skipped": "-"}
+SYMBOL = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "crashed": "☠", "skipped": "-",
+          "withheld": "○"}
 STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", "crashed": "magenta",
-         "skipped": "dim"}
+         "skipped": "dim", "withheld": "yellow"}
+
+
+def shown_status(c: CheckResult) -> str:
+    """The status a report shows: a passed check whose points are withheld shows as such."""
+    return "withheld" if c.status == "passed" and c.withheld else c.status
+
+
+def check_notes(c: CheckResult, lang: str, exercise: str = "") -> list[str]:
+    """Lines every report shows under a check, passed or not: what a quality check reached
+    (its margin), why its points are withheld."""
+    from grader.checks import margin_text
+
+    notes = []
+    if isinstance(c.margin, dict):
+        notes.append(margin_text(c.margin, lang))
+    elif c.status == "passed" and c.message:  # what a passing check says it achieved
+        notes.append(translate(c.message, lang, exercise))
+    if c.withheld:
+        notes.append(translate(c.withheld, lang, exercise))
+    return notes
 
 TEXT = {
     "en": {
@@ -33,6 +55,8 @@ TEXT = {
         "fix_first": "fix {dep} first (this exercise builds on it)", "output": "your program printed",
         "score": "score", "grader_error": "grader error (not your fault; tell the course staff)",
         "not_implemented": "not implemented yet",
+        "nothing_graded": "nothing was graded: tell the course staff (this is not a problem with your code)",
+        "rejected": "submission rejected, not graded", "not_graded": "not graded",
     },
     "zh": {
         "not_started": "尚未开始", "start_here": "从这里开始", "input": "最小的失败输入",
@@ -42,6 +66,8 @@ TEXT = {
         "fix_first": "请先修好 {dep}（本练习依赖它）", "output": "你的程序输出",
         "score": "得分", "grader_error": "评分器错误（不是你的问题，请告知课程助教）",
         "not_implemented": "尚未实现",
+        "nothing_graded": "没有评分：请告知课程助教（这不是你的代码的问题）",
+        "rejected": "提交被拒绝，未评分", "not_graded": "未评分",
     },
 }
 
@@ -59,9 +85,7 @@ def translate(message: str, lang: str, exercise: str = "") -> str:
 
 @functools.lru_cache(maxsize=64)
 def _catalog(name: str) -> list[tuple[re.Pattern, str]]:
-    import tomllib
-
-    from grader.metadata import COURSE_DIR
+    from grader.metadata import COURSE_DIR, tomllib
 
     path = COURSE_DIR / "i18n" / f"{name}.toml"
     if not name or not path.is_file():
@@ -92,6 +116,7 @@ def first_function(ex: ExerciseResult) -> str:
 def render_exercise(console: Console, ex: ExerciseResult, lang: str = "en", hints: dict | None = None,
                     results: dict[str, ExerciseResult] | None = None, student: bool = True) -> None:
     t = TEXT[lang]
+    ex = scrub(ex)  # every string a submission could have influenced, made harmless
     full = ex.score >= ex.max_score
     style = "green" if full else ("yellow" if ex.score > 0 else "red")
     head = Text()
@@ -99,6 +124,9 @@ def render_exercise(console: Console, ex: ExerciseResult, lang: str = "en", hint
     head.append(f"  {_fmt(ex.score)}/{_fmt(ex.max_score)}", style=f"bold {style}")
     head.append(f"  {ex.title.get(lang) or ex.title.get('en', '')}", style="dim")
     console.print(head)
+    if ex.rejected:
+        console.print(Text(f"  {t['not_graded']}: {ex.rejected}", style="red"))
+        return
     if ex.not_started:
         fn = first_function(ex)
         console.print(Text(f"  {t['not_started']} — {t['start_here']}: {ex.file}"
@@ -131,21 +159,28 @@ def render_check(console: Console, ex: ExerciseResult, c: CheckResult, lang: str
     grid.add_column(ratio=1)
     grid.add_column(justify="right", no_wrap=True)
     title = Text(c.title_zh if lang == "zh" and c.title_zh else c.title)
-    if c.status not in ("passed", "failed"):
+    status = shown_status(c)
+    if status not in ("passed", "failed", "withheld"):
         title.append(f"  [{c.status}]", style=STYLE.get(c.status, ""))
-    grid.add_row(Text(f"  {SYMBOL.get(c.status, '?')}", style=STYLE.get(c.status, "")), title,
+    grid.add_row(Text(f"  {SYMBOL.get(status, '?')}", style=STYLE.get(status, "")), title,
                  Text(f"{_fmt(c.score)}/{_fmt(c.max_score)}", style="dim"))
     console.print(grid)
-    f = c.failure
-    if c.status == "passed" or f is None:
-        return
+
     def say(text: str, style: str = "") -> None:
         """Indented, wrapped to the console width without trailing blanks."""
         for line in _wrap(text, max(20, console.width - 6)):
             console.print(Text("      " + line, style=style), overflow="fold")
 
+    notes = check_notes(c, lang, ex.id)
+    f = c.failure
+    if c.status == "passed" or f is None:
+        for i, note in enumerate(notes):  # the margin (dim), then why points are withheld (yellow)
+            say(note, "yellow" if c.withheld and i == len(notes) - 1 else "dim")
+        return
     msg = t["not_implemented"] if f.not_implemented else translate(f.message, lang, ex.id)
     say(msg, "red" if not f.not_implemented else "yellow")
+    for note in notes:  # what a quality check reached
+        say(note, "dim")
     if f.not_implemented:
         return
     if f.input:
@@ -206,13 +241,16 @@ def render_heatmap(console: Console, heat: dict, pad: str, lang: str) -> None:
     label.append(f"{t['expected']:<{col}}", style="dim")
     label.append(t["got"], style="dim")
     console.print(label)
-    lo = min(min(r) for r in exp + got)
-    hi = max(max(r) for r in exp + got)
+    finite = [v for r in exp + got for v in r if isinstance(v, (int, float)) and math.isfinite(v)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     span = (hi - lo) or 1.0
     for re_, rg in zip(exp, got):
         line = Text(pad)
         for rows in (re_, rg):
             for v in rows:
+                if not (isinstance(v, (int, float)) and math.isfinite(v)):  # nan / inf: a mark of its own
+                    line.append("!", style="bold red")
+                    continue
                 level = int(round((v - lo) / span * (len(SHADES) - 1)))
                 line.append(SHADES[max(0, min(level, len(SHADES) - 1))], style="cyan")
             line.append(" " * (col - len(rows)))
@@ -231,6 +269,12 @@ def hint_for(hints: dict | None, fn: str, level: int, lang: str) -> str:
 
 def next_step(result: RunResult, lang: str = "en") -> str:
     t = TEXT[lang]
+    if result.problem:
+        return f"{t['next']}: " + translate(result.problem.splitlines()[-1], lang)
+    if result.grader_errors and not result.exercises:
+        return t["nothing_graded"]
+    if result.rejected:
+        return f"{t['rejected']}: {result.rejected}"
     by_id = {e.id: e for e in result.exercises}
     for ex in result.exercises:
         if ex.score < ex.max_score:
@@ -244,20 +288,27 @@ def next_step(result: RunResult, lang: str = "en") -> str:
 
 def render_summary(console: Console, result: RunResult, lang: str = "en") -> None:
     t = TEXT[lang]
+    result = scrub(result)
     console.print()
     total = Text(f"{t['score']}: {_fmt(result.score)}/{_fmt(result.max_score)}", style="bold")
     total.append(f"   mode {result.mode} · seed {result.seed} · sandbox {result.sandbox} · "
                  f"{result.seconds:.1f} s", style="dim")
     console.print(total)
+    if result.problem:
+        for line in result.problem.splitlines()[:-1]:
+            console.print(Text(translate(line, lang), style="bold red"), overflow="fold")
+    if result.rejected:
+        console.print(Text(f"{t['rejected']}: {result.rejected}", style="bold red"))
     if result.grader_errors:
         console.print(Text(t["grader_error"], style="bold magenta"))
         for e in result.grader_errors:
-            console.print(Text("  " + escape(e.splitlines()[0]), style="magenta"))
+            console.print(Text("  " + (e.splitlines() or [""])[0], style="magenta"))
     console.print(Text(next_step(result, lang), style="bold"))
 
 
 def render(result: RunResult, console: Console, lang: str = "en", hints: dict | None = None,
            student: bool = True) -> None:
+    result = scrub(result)
     by_id = {e.id: e for e in result.exercises}
     for ex in result.exercises:
         render_exercise(console, ex, lang, (hints or {}).get(ex.id), by_id, student)
@@ -269,6 +320,7 @@ def render(result: RunResult, console: Console, lang: str = "en", hints: dict | 
 
 def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
     """The stable JSON document (DESIGN.md schema, plus details)."""
+    result = scrub(result)
     exercises = []
     for ex in result.exercises:
         checks = []
@@ -285,7 +337,14 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
                 "diagnosis": "" if hide or f is None else f.diagnosis,
                 "hidden": c.hidden,
                 "seconds": c.seconds,
+                "withheld": "" if hide else c.withheld,
+                "withheld_zh": "" if hide or not c.withheld else translate(c.withheld, "zh", ex.id),
             }
+            if isinstance(c.margin, dict) and not hide:
+                from grader.checks import margin_text
+
+                entry["margin"] = {**c.margin, "text": margin_text(c.margin, "en"),
+                                   "text_zh": margin_text(c.margin, "zh")}
             if f is not None and not hide:
                 entry["details"] = {"input": f.input, "expected": f.expected, "got": f.got,
                                     "error": f.error, "frames": f.frames,
@@ -293,11 +352,12 @@ def to_json(result: RunResult, student: bool = False) -> dict[str, Any]:
             checks.append(entry)
         exercises.append({"id": ex.id, "title": ex.title, "score": ex.score, "max_score": ex.max_score,
                           "not_started": ex.not_started, "seconds": ex.seconds, "checks": checks,
-                          "output": "" if student else ex.output})
+                          "output": "" if student else ex.output, "rejected": ex.rejected})
     return {
         "score": result.score, "max_score": result.max_score, "mode": result.mode,
         "seed": result.seed, "sandbox": result.sandbox, "versions": result.versions,
-        "seconds": result.seconds, "grader_errors": result.grader_errors, "exercises": exercises,
+        "seconds": result.seconds, "grader_errors": result.grader_errors, "rejected": result.rejected,
+        "exercises": exercises, "problem": result.problem,
     }
 
 

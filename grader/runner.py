@@ -7,7 +7,6 @@ own code is a grader error, kept apart from the student's score.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import time
@@ -19,11 +18,24 @@ from typing import Any
 import numpy as np
 
 from grader import __version__
-from grader.checks import Check, CheckFailed, Ctx, Failure, NotStarted, compare_values, describe_case, plain
+from grader.checks import (
+    Check,
+    CheckFailed,
+    Ctx,
+    Failure,
+    NotStarted,
+    budget_message,
+    check_unchanged,
+    compare_values,
+    describe_case,
+    describe_value,
+    plain,
+)
+from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
+from grader.host.sandbox import Sandbox
+from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
 from grader.metadata import Exercise, find_course_root
-from grader.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
-from grader.sandbox import Sandbox
-from grader.wire import Array
+from grader.protocol.wire import Array
 
 DRAWN_CASES = 6  # fresh cases per comparison check in official mode
 _FIXED_ENTRIES: dict[tuple[str, str, str], list[dict]] = {}  # reference outputs on the fixed cases
@@ -45,6 +57,8 @@ class CheckResult:
     seconds: float = 0.0
     title_zh: str = ""
     raw_message: str = ""  # the message before dependency notes are added
+    withheld: str = ""  # why a passed check scores nothing (it does not test correctness)
+    margin: dict | None = None  # a quality check's achieved metric and time (checks.margin_text)
 
     @property
     def diagnosis(self) -> str:
@@ -62,6 +76,7 @@ class ExerciseResult:
     output: str = ""
     seconds: float = 0.0
     after: list[str] = field(default_factory=list)
+    rejected: str = ""  # why the submission was not graded at all (then every check failed)
 
     @property
     def not_started(self) -> bool:
@@ -81,19 +96,32 @@ class RunResult:
     seconds: float = 0.0
     grader_errors: list[str] = field(default_factory=list)
     submission: str = ""
+    problem: str = ""  # why nothing was graded (no exercise module found), for every report
+    rejected: str = ""  # why the submission was not graded at all (a clear message, never a grader error)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def submission_seed(folder: Path, exercises: list[Exercise]) -> int:
-    """A seed from the submission's files: the same submission always gets the same inputs."""
-    h = hashlib.sha256()
+RUN_BUDGET = 1800.0  # seconds for a whole submission; each exercise also has its own budget
+EXERCISE_BUDGET = 90.0  # default per exercise, plus the time limits of its quality checks
+
+
+def rejected_result(exercises: list[Exercise], reason: str, *, mode: str, seed: int, sandbox: str,
+                    submission: str = "", seconds: float = 0.0) -> RunResult:
+    """The report of a submission that could not be graded: every check failed with the reason."""
+    message = f"not graded: the submission was rejected ({reason})"
+    results = []
     for ex in exercises:
-        p = folder / f"{ex.id}.py"
-        h.update(ex.id.encode() + b"\0")
-        h.update(p.read_bytes() if p.is_file() else b"<missing>")
-    return int(h.hexdigest()[:12], 16)
+        checks = [CheckResult(c.id, c.title, "failed", 0.0, float(ex.checks_points.get(c.id, 0)), kind=c.kind,
+                              uses=list(c.uses), message=message, failure=Failure(message),
+                              hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
+                  for c in ex.checks()]
+        results.append(ExerciseResult(ex.id, ex.title, 0.0, float(sum(ex.checks_points.values())), checks,
+                                      file=f"exercises/{ex.id}.py", after=ex.after, rejected=reason))
+    return RunResult(score=0.0, max_score=sum(r.max_score for r in results), mode=mode, seed=seed,
+                     sandbox=sandbox, versions=versions(sandbox), exercises=results, seconds=seconds,
+                     submission=submission, rejected=reason)
 
 
 def versions(sandbox: str) -> dict[str, str]:
@@ -115,8 +143,19 @@ class Runner:
                  reference: Path | None, seed: int | None, sandbox: Sandbox,
                  zygote: Zygote | None = None, memory: int = 2 << 30,
                  max_examples: int | None = None, progress: Any = None,
-                 call_timeout: float | None = None, name_mistakes: bool = True, jobs: int = 1) -> None:
-        self.submission = submission.resolve()
+                 call_timeout: float | None = None, name_mistakes: bool = True, jobs: int = 1,
+                 run_budget: float = RUN_BUDGET) -> None:
+        if mode == "official" and sandbox.level == "process" and hasattr(os, "getuid") and os.getuid() == 0:
+            raise GraderError("official grading as root at the `process` level would run student code as "
+                              "root: refused (install bubblewrap, or let the grader use the `uid` level)")
+        self.origin = submission.resolve()
+        # read once, regular files only: these bytes are hashed, scanned and graded
+        self.staged = read_submission(self.origin)
+        self._view = private_dir("grader-view-")
+        self.submission = write_stage(self.staged.files, self._view / "submission")
+        self.run_budget = run_budget
+        self.deadline = time.monotonic() + run_budget
+        self._mistake_zygote: Zygote | None = None
         self.exercises = exercises
         self.mode = mode
         self.sandbox = sandbox
@@ -124,22 +163,29 @@ class Runner:
         self.progress = progress
         self.call_timeout = call_timeout  # overrides the metadata (tests of hangs use a short one)
         self.name_mistakes = name_mistakes
+        if sandbox.level == "bwrap":  # the sandbox's /tmp and /dev/shm count against the budget
+            from grader.host.sandbox import SHM_BYTES, TMP_BYTES
+
+            memory = max(memory - TMP_BYTES - SHM_BYTES, memory // 2)
         self.limits = {"memory": memory, "cpu_seconds": 900, "processes": 64}  # per worker
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
-        self._mistake_dirs: dict[str, list[Path]] = {}
+        self.rejected = self.staged.error  # why nothing can be graded (too large, unreadable folder)
         self.seed = seed if seed is not None else (
-            submission_seed(self.submission, exercises) if mode == "official" else 0)
+            self.staged.digest([ex.id for ex in exercises]) if mode == "official" and not self.rejected else 0)
         self._own_zygote = zygote is None
-        self.zygote = zygote or Zygote(sandbox)
+        self.zygote = zygote if zygote is not None or self.rejected else Zygote(sandbox)
         self.reference = None
         self.mistakes = None
+        self._torch_thread: Any = None
         self.grader_errors: list[str] = []
+        keep_hypothesis_out_of(self.submission)
         if mode == "official":
             import threading
 
             # import torch for the reference while the zygote imports its own: two cores, one wait
-            threading.Thread(target=_import_torch, daemon=True).start()
+            self._torch_thread = threading.Thread(target=_import_torch, daemon=True)
+            self._torch_thread.start()
             from grader.reference import Mistakes, Reference
 
             if reference is None:
@@ -152,6 +198,10 @@ class Runner:
 
     def run(self) -> RunResult:
         start = time.monotonic()
+        if self.rejected:
+            return rejected_result(self.exercises, self.rejected, mode=self.mode, seed=self.seed,
+                                   sandbox=self.sandbox.level, submission=str(self.submission),
+                                   seconds=round(time.monotonic() - start, 3))
         results: list[ExerciseResult] = []
         try:
             if self.jobs > 1 and len(self.exercises) > 1:
@@ -166,13 +216,16 @@ class Runner:
         finally:
             if self._own_zygote:
                 self.zygote.close()
+            if self._mistake_zygote is not None:
+                self._mistake_zygote.close()
+            remove_tree(self._view)
         return RunResult(
             score=round(sum(r.score for r in results), 6),
             max_score=sum(r.max_score for r in results),
             mode=self.mode, seed=self.seed, sandbox=self.sandbox.level,
             versions=versions(self.sandbox.level), exercises=results,
             seconds=round(time.monotonic() - start, 3), grader_errors=self.grader_errors,
-            submission=str(self.submission),
+            submission=str(self.origin),
         )
 
     def _run_parallel(self) -> list[ExerciseResult]:
@@ -209,7 +262,18 @@ class Runner:
 
     def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
         """A fresh worker with the exercise's module imported, or why it could not be."""
-        worker = self.zygote.spawn(self.submission, self.limits)
+        name = f"{ex.id}.py"
+        refused = self.staged.error or (f"exercises/{name} {self.staged.refused[name]}"
+                                        if name in self.staged.refused else "")
+        if refused:
+            f = Failure(f"not graded: {refused}")
+            return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
+        try:
+            worker = self.zygote.spawn(self.staged.files, self.limits)
+        except GraderError as err:  # the grader's own failure: recorded, the report is still written
+            msg = f"grader error (not your fault): could not start a worker: {err}"
+            self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
+            return None, CheckResult("import", "import", "skipped", 0, 0, message=msg, failure=Failure(msg))
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
@@ -225,12 +289,19 @@ class Runner:
     def grade_exercise(self, ex: Exercise) -> ExerciseResult:
         start = time.monotonic()
         checks = ex.checks()
+        missing = ex.missing_requirements()
+        if missing:  # optional packages the exercise needs: say what to install, grade nothing
+            return self._not_installed(ex, checks, missing, start)
         results: list[CheckResult] = []
         snapshot = None
         if self.mode == "local":
             from grader.snapshots import load
 
             snapshot = load(ex.id)
+        budget = ex.budget if ex.budget is not None else EXERCISE_BUDGET + sum(
+            c.timeout or 0 for c in checks if c.kind == "quality")
+        deadline = min(start + budget, self.deadline)
+        budget = min(budget, self.run_budget)
         worker, import_fail = self._spawn(ex)
         banned_seen: list[str] = []
         timed_out: set[str] = set()
@@ -247,6 +318,10 @@ class Runner:
                 res.status = "timeout"
                 res.message = f"not run: {len(timed_out)} earlier checks of this exercise timed out"
                 res.failure = Failure(res.message)
+            elif time.monotonic() >= deadline:
+                res.status = "timeout"
+                res.message = budget_message(budget)
+                res.failure = Failure(res.message)
             else:
                 if worker is None or worker.dead is not None:
                     if worker is not None:
@@ -262,7 +337,9 @@ class Runner:
                           self.max_examples or ex.max_examples, self.mode)
                 ctx.submission = self.submission
                 ctx.banned_seen = banned_seen
+                ctx.deadline, ctx.budget = deadline, budget
                 self._run_check(ex, check, ctx, res, snapshot, banned_seen)
+                res.margin = ctx.margin
                 res.raw_message = res.message
                 if res.status == "failed" and res.failure and not res.failure.not_implemented \
                         and check.kind not in ("compare", "compare_module") and self.name_mistakes:
@@ -277,11 +354,28 @@ class Runner:
             output += worker.output_tail()
             worker.close()
         self._annotate_dependencies(ex, results)
+        withhold_points(checks, results)
         self._close_mistake_workers(ex.id)
         return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
                               float(sum(ex.checks_points.values())), results,
                               file=f"exercises/{ex.id}.py", output=output[-4000:],
                               seconds=round(time.monotonic() - start, 3), after=ex.after)
+
+    def _not_installed(self, ex: Exercise, checks: list[Check], missing: list[str],
+                       start: float) -> ExerciseResult:
+        import shlex
+
+        names = ", ".join(shlex.quote(r) for r in missing)
+        message = (f"needs packages that are not installed: {names}; install them with "
+                   f"pip install {' '.join(shlex.quote(r) for r in ex.requires)} "
+                   "(nothing in this exercise is graded until then)")
+        results = [CheckResult(c.id, c.title, "skipped", 0.0, float(ex.checks_points.get(c.id, 0)),
+                               kind=c.kind, uses=list(c.uses), message=message, failure=Failure(message),
+                               hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
+                   for c in checks]
+        return ExerciseResult(ex.id, ex.title, 0.0, float(sum(ex.checks_points.values())), results,
+                              file=f"exercises/{ex.id}.py", seconds=round(time.monotonic() - start, 3),
+                              after=ex.after)
 
     def _run_check(self, ex: Exercise, check: Check, ctx: Ctx, res: CheckResult,
                    snapshot: dict | None, banned_seen: list[str]) -> None:
@@ -292,7 +386,9 @@ class Runner:
                 self._run_compare(ex, check, ctx, snapshot)
             else:
                 assert check.run is not None
-                check.run(ctx)
+                note = check.run(ctx)
+                if isinstance(note, str):  # e.g. the metric a quality check reached
+                    res.message = note[:300]
             res.status = "passed"
         except CheckFailed as cf:
             res.failure = cf.failure
@@ -359,15 +455,20 @@ class Runner:
         if key not in _FIXED_ENTRIES:  # the fixed cases never change: kept for the process
             _FIXED_ENTRIES[key] = [{"case": case, "rng": (FIXED_SEED, i)} for i, case in
                                    enumerate(cases_for(check, fixed_rng(check.id), check.fixed or MAX_FIXED))]
-        drawn = [{"case": case, "rng": (self.seed, i)} for i, case in
-                 enumerate(cases_for(check, ctx.rng, DRAWN_CASES))]
-        return list(_FIXED_ENTRIES[key]) + drawn
+        return list(_FIXED_ENTRIES[key]) + drawn_entries(check, ctx.rng, self.seed, _FIXED_ENTRIES[key])
+
+    def _torch_ready(self) -> None:
+        """Wait for the background import of torch before this thread imports any of it: two
+        threads importing torch's submodules at once can see each other's half-made modules."""
+        if self._torch_thread is not None:
+            self._torch_thread.join()
 
     def _expected(self, ex: Exercise, check: Check, entry: dict) -> dict:
         if "expected" not in entry:
             from grader.snapshots import case_rng, expected_for
 
             seed, index = entry["rng"]
+            self._torch_ready()
             module = self.reference.module(ex.id)
             entry.update(expected_for(check, module, entry["case"], case_rng(check.id, seed, index)))
         return entry
@@ -386,7 +487,12 @@ class Runner:
             got = self._student_output(check, ctx, entry)
             failure = compare_values(got, entry["expected"], check.tol)
             if failure is None:
-                continue
+                failure, grads = self._gradient_failure(check, ctx, entry)
+                if failure is None:
+                    continue
+                failure.input = ctx.last_input
+                self._diagnose_grads(ex, check, entry, grads, failure)
+                raise CheckFailed(failure)
             failure.input = ctx.last_input
             if check.staged and entry["case"].get("label"):
                 k = [o for o, _ in stages].index(entry["case"].get("order", 0)) + 1
@@ -398,16 +504,74 @@ class Runner:
 
     def _student_output(self, check: Check, ctx: Ctx, entry: dict) -> Any:
         case = entry["case"]
-        if check.kind == "compare":
-            return ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
-                                "args": case["args"], "kwargs": case["kwargs"],
-                                "banned": ctx.banned_for(check.fn)})
+        if check.kind == "compare":  # the arguments come back too: none may be changed in place
+            reply = ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
+                                 "args": case["args"], "kwargs": case["kwargs"], "echo": True,
+                                 "banned": ctx.banned_for(check.fn)})
+            return check_unchanged(check.fn, list(case["args"]), dict(case["kwargs"]), reply, ctx.last_input)
         h = ctx.new(check.fn, *case["init_args"], **(case["init"] or {}))
         h.call_raw("to", {"$dtype": case.get("dtype") or "float64"})
         h.load_state_dict(entry["state"])
         if not check.backward:
             return h.call_raw(check.method, *case["args"], **case["kwargs"])
         return h.grad(check.method, tuple(case["args"]), case["kwargs"], case["wrt"], entry["upstream"])
+
+    def _gradient_failure(self, check: Check, ctx: Ctx, entry: dict) -> tuple[Failure | None, list]:
+        """For a differentiable function whose output matched: its gradients with respect to
+        every float tensor argument, for the recorded upstream gradient, against the reference's
+        (the failure, if any, and the gradients the student's code gave)."""
+        if check.kind != "compare" or "grad" not in entry:
+            return None, []
+        from grader.reference import grad_positions
+
+        case = entry["case"]
+        wrt = grad_positions(case)
+        try:
+            reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": check.fn},
+                                 "args": case["args"], "kwargs": case["kwargs"], "wrt": wrt,
+                                 "upstream": entry["upstream"], "banned": ctx.banned_for(check.fn)})
+        except StudentError as err:
+            if err.type == "TypeError" and err.message.startswith(NO_AUTOGRAD):
+                # the output is right but carries no gradient (detached, rebuilt from numpy
+                # or .item(), a constant): a failed check, since the reference's has one
+                return Failure(f"the output matches but has no gradient: {check.fn}'s result does not depend on "
+                               "its inputs through autograd (was it detached, rebuilt with torch.tensor(...), "
+                               "or built from .numpy() / .item()?)", frames=err.frames), []
+            raise
+        grads = reply.get("inputs") if isinstance(reply, dict) else None
+        if not isinstance(grads, list) or len(grads) != len(wrt):
+            return Failure(f"malformed reply to the gradient of {check.fn}: the worker sent "
+                           f"{describe_value(reply)[:100]}"), []
+        grads = [Array(np.zeros_like(w.data), "tensor") if g is None and isinstance(w, Array) else g
+                 for g, w in zip(grads, entry["grad"])]  # no gradient reached it: zero
+        for i, got, want in zip(wrt, grads, entry["grad"]):
+            f = compare_values(got, want, check.tol, f"grad[argument {i}]")
+            if f is not None:
+                f.message = (f"the gradient with respect to argument {i} differs from the reference although "
+                             "the output matches: is part of the computation detached (.detach(), .item(), "
+                             "torch.no_grad) or differentiated another way?")
+                return f, grads
+        return None, grads
+
+    def _diagnose_grads(self, ex: Exercise, check: Check, entry: dict, grads: list, failure: Failure) -> None:
+        """Name the mistake whose gradients the student's equal (its output being right)."""
+        if self.mistakes is not None:
+            from grader.snapshots import mistake_grads
+
+            self._torch_ready()
+            try:
+                candidates = mistake_grads(check, self.mistakes, ex.id, entry["case"], entry)
+                infos = {name: info for name, info, _ in self.mistakes.variants(ex.id)}
+            except Exception:  # noqa: BLE001 - diagnosis is a bonus, never a failure
+                return
+        else:
+            candidates = entry.get("mistake_grads") or {}
+            infos = ctx_mistake_texts(entry)
+        for name, theirs in candidates.items():
+            if compare_values(grads, theirs, check.tol) is None:
+                info = infos.get(name, {"en": name.replace("_", " "), "zh": ""})
+                failure.diagnosis, failure.diagnosis_zh = info.get("en", ""), info.get("zh", "")
+                return
 
     def _diagnose(self, ex: Exercise, check: Check, entry: dict, got: Any, failure: Failure) -> None:
         """Name the mistake when the wrong output matches a known one on the same input."""
@@ -416,6 +580,7 @@ class Runner:
         if self.mistakes is not None:
             from grader.snapshots import mistake_outputs
 
+            self._torch_ready()
             try:
                 candidates = mistake_outputs(check, self.mistakes, ex.id, entry["case"], entry)
                 infos = {name: info for name, info, _ in self.mistakes.variants(ex.id)}
@@ -458,20 +623,24 @@ class Runner:
                 return
 
     def _replay(self, ex: Exercise, check: Check, name: str) -> str | None:
-        import tempfile
-
+        """The message a known mistake gets on this check. Known mistakes are the reference
+        plus a change (trusted code): they run in workers of a zygote of their own, outside
+        any student's sandbox, from stages removed as soon as they are imported."""
         key = (ex.id, name)
         worker = self._mistake_workers.get(key)
         if worker is None or worker.dead is not None:
-            tmp = Path(tempfile.mkdtemp(prefix="grader-mistake-"))
-            self._mistake_dirs.setdefault(ex.id, []).append(tmp)
-            folder = self.mistakes.submission(ex.id, name, tmp / "sub")
-            worker = self.zygote.spawn(folder, self.limits)
+            if self._mistake_zygote is None:
+                from grader.host.sandbox import Sandbox as _Sandbox
+
+                self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
+            worker = self._mistake_zygote.spawn(self.mistakes.submission_files(ex.id, name), self.limits)
             self._mistake_workers[key] = worker
             try:
                 worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
             except (StudentError, WorkerLost):
                 return None
+            finally:
+                worker.forget_stage()
         ctx = Ctx(ex.id, check.id, worker, self.reference, self.seed,
                   self.call_timeout or check.timeout or ex.timeout, ex.banned,
                   self.max_examples or ex.max_examples, self.mode)
@@ -482,12 +651,8 @@ class Runner:
         return res.message if res.status == "failed" else None
 
     def _close_mistake_workers(self, exercise: str) -> None:
-        import shutil
-
         for key in [k for k in self._mistake_workers if k[0] == exercise]:
             self._mistake_workers.pop(key).close()
-        for d in self._mistake_dirs.pop(exercise, []):
-            shutil.rmtree(d, ignore_errors=True)
 
     def _annotate_dependencies(self, ex: Exercise, results: list[CheckResult]) -> None:
         failing = {u for r in results if r.status != "passed" for u in r.uses[:1]}
@@ -499,6 +664,93 @@ class Runner:
                 if deps:
                     r.failure.message += f" (may fail because {deps[0]} fails: fix that first)"
                     break
+
+
+def keep_hypothesis_out_of(folder: Path) -> None:
+    """Hypothesis keeps a cache (``.hypothesis/``) in the working directory, which is often the
+    student's folder: point it at the user's cache instead (``HYPOTHESIS_STORAGE_DIRECTORY``
+    still wins)."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    for base in (Path.home() / ".cache", Path(tempfile.gettempdir())):
+        target = base / "transformer-grader" / "hypothesis"
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(target, os.W_OK) and not target.resolve().is_relative_to(folder.resolve()):
+            set_hypothesis_home_dir(target)
+            return
+
+
+# Checks that do not test correctness (banned APIs; behaviour such as ValueError, dtype, no
+# mutation; structure) give their points only when the correctness checks of the same
+# functions or classes pass: code that does nothing must not collect them.
+GATED_KINDS = ("behaviour", "banned")
+CORRECTNESS_KINDS = ("compare", "compare_module", "property", "statistical", "quality")
+
+
+def subject(check: Check) -> str:
+    """The function, class or method a correctness check judges."""
+    if check.kind == "compare_module" and check.method != "forward":
+        return f"{check.fn}.{check.method}"
+    return check.uses[0] if check.uses else check.fn
+
+
+def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
+    """Set the score of each passed gated check to 0, saying why, when a correctness check of
+    one of the functions or classes it uses did not pass."""
+    by_id = {r.id: r for r in results}
+    for check in checks:
+        res = by_id.get(check.id)
+        if check.kind not in GATED_KINDS or res is None or res.status != "passed" or not res.max_score:
+            continue
+        for used in check.uses:
+            judged = [c for c in checks if c.kind in CORRECTNESS_KINDS and subject(c) == used]
+            failing = [c for c in judged if by_id.get(c.id) is None or by_id[c.id].status != "passed"]
+            if failing:
+                shown = [c.id for c in failing if not (by_id.get(c.id) and by_id[c.id].hidden)]
+                res.score = 0.0
+                res.withheld = (f"points withheld: this check does not test correctness; it counts once "
+                                f"the correctness checks of {used} pass"
+                                + (f" ({', '.join(shown)} does not)" if len(shown) == 1 else
+                                   f" ({', '.join(shown)} do not)" if shown else ""))
+                break
+
+
+MAX_CANDIDATES = 64  # cases looked at to find the fresh ones of an official run
+# how the worker's "grad" op says that an output has no autograd graph (grader/worker.py)
+NO_AUTOGRAD = "the output does not depend on the inputs through autograd"
+
+
+def case_key(case: dict) -> bytes:
+    """A case's inputs as bytes (its position and label left out), to recognise equal cases."""
+    from grader.protocol import wire
+
+    return wire.encode({k: v for k, v in case.items() if k not in ("order", "label")})
+
+
+def drawn_entries(check: Check, rng: Any, seed: int, fixed: list[dict]) -> list[dict]:
+    """The fresh cases of an official run: drawn from the check's generator with the run's
+    ``rng``, skipping every case equal to a fixed (released, snapshot) one, so a submission
+    that memorised the snapshot gains nothing from it."""
+    from grader.snapshots import cases_for
+
+    known = {case_key(e["case"]) for e in fixed}
+    out = []
+    for i, case in enumerate(cases_for(check, rng, MAX_CANDIDATES)):
+        k = case_key(case)
+        if k in known:
+            continue
+        known.add(k)
+        out.append({"case": case, "rng": (seed, i)})
+        if len(out) >= DRAWN_CASES:
+            break
+    return out
 
 
 def _import_torch() -> None:

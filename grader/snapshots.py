@@ -14,16 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from grader import wire
 from grader.checks import Check, Tol, compare_values, to_wire
 from grader.metadata import SNAPSHOT_DIR, Exercise
+from grader.protocol import wire
 from grader.reference import (
     Mistakes,
     Reference,
     build_module,
     case_wire,
     draw_upstream,
+    grad_positions,
     run_function,
+    run_function_grad,
     run_module,
     state_of,
 )
@@ -56,9 +58,19 @@ def expected_for(check: Check, module: Any, case: dict, rng: np.random.Generator
                  state: dict | None = None, upstream: Any = None) -> dict:
     """Reference output for one case; for module checks also the state and upstream used."""
     if check.kind == "compare":
-        return {"expected": run_function(module, check.fn, case)}
+        out = {"expected": run_function(module, check.fn, case)}
+        wrt = grad_positions(case)
+        if wrt and (upstream is not None or rng is not None):
+            if upstream is None:
+                upstream = draw_upstream(out["expected"], rng)
+            grads = run_function_grad(module, check.fn, case, wrt, to_wire(upstream))
+            if grads is not None:  # a differentiable function: its gradients are compared too
+                out |= {"upstream": to_wire(upstream), "grad": grads}
+        return out
     if state is None:
         state = state_of(build_module(module, check.fn, case, int(rng.integers(2**31))))
+        for name in case.get("zeros") or ():  # e.g. a bias, so that an activation sees exactly 0
+            state[name] = np.zeros_like(state[name])
     if check.backward and upstream is None:
         out = run_module(module, check.fn, check.method, case, state, None, backward=False)
         upstream = draw_upstream(out, rng)
@@ -87,6 +99,26 @@ def mistake_outputs(check: Check, mistakes: Mistakes | None, exercise: str, case
     return out
 
 
+def mistake_grads(check: Check, mistakes: Mistakes | None, exercise: str, case: dict,
+                  entry: dict) -> dict[str, Any]:
+    """Gradients of every known mistake whose output on this case is right but whose
+    gradients are not (a detached statistic, a wrong derivative): to name it."""
+    out: dict[str, Any] = {}
+    if mistakes is None or check.kind != "compare" or "grad" not in entry:
+        return out
+    wrt = grad_positions(case)
+    for name, _info, mod in mistakes.variants(exercise):
+        try:
+            if compare_values(run_function(mod, check.fn, case), entry["expected"], check.tol) is not None:
+                continue  # a wrong output: named by its output
+            grads = run_function_grad(mod, check.fn, case, wrt, entry["upstream"])
+        except Exception:  # noqa: BLE001 - a mistake that raises on this case names nothing
+            continue
+        if grads is not None and compare_values(grads, entry["grad"], check.tol) is not None:
+            out[name] = grads
+    return out
+
+
 def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
            folder: Path = SNAPSHOT_DIR, zygote: Any = None) -> Path:
     """Run the reference on every comparison check's fixed cases and write the snapshot."""
@@ -100,13 +132,17 @@ def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
         for i, case in enumerate(cases_for(check, rng, check.fixed or MAX_FIXED)):
             entry = {"case": case} | expected_for(check, module, case, case_rng(check.id, FIXED_SEED, i))
             entry["mistakes"] = mistake_outputs(check, mistakes, exercise.id, case, entry)
+            grads = mistake_grads(check, mistakes, exercise.id, case, entry)
+            if grads:
+                entry["mistake_grads"] = grads
             entry["mistake_texts"] = {
                 name: {"en": info["en"], "zh": info["zh"]}
                 for name, info, _ in (mistakes.variants(exercise.id) if mistakes else [])
-                if name in entry["mistakes"]
+                if name in entry["mistakes"] or name in grads
             }
             entries.append(entry)
         data[check.id] = entries
+    data["$depends"] = dependency_hash(exercise.id, reference.folder, mistakes.folder if mistakes else None)
     path = _write(data, exercise.id, folder)
     if mistakes is not None and zygote is not None:
         data["$fingerprints"], data["$mistake_texts"] = fingerprints(exercise, mistakes, zygote, folder)
@@ -172,11 +208,53 @@ def load(exercise: str, folder: Path = SNAPSHOT_DIR) -> dict[str, list[dict]] | 
     return data
 
 
-def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR) -> list[str]:
-    """Checks whose recorded snapshot no longer matches the reference (or is missing)."""
+def dependency_hash(exercise: str, solutions: Path, mistakes: Path | None) -> str:
+    """A hash of everything a snapshot's verdicts and diagnoses depend on: the exercise's
+    reference and the reference modules it imports (transitively), its check module (cases,
+    property messages) and its known mistakes."""
+    import ast
+    import hashlib
+
+    from grader.metadata import COURSE_DIR
+
+    seen: list[str] = []
+    todo = [exercise]
+    while todo:
+        name = todo.pop()
+        path = solutions / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.append(name)
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                todo.append(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[0] for a in node.names]
+    files = [solutions / f"{n}.py" for n in sorted(seen)] + [COURSE_DIR / f"{exercise}.py"]
+    if mistakes is not None:
+        files += sorted((mistakes / exercise).glob("*.py"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        h.update(f.read_bytes() if f.is_file() else b"<missing>")
+    return h.hexdigest()[:16]
+
+
+def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR,
+          mistakes_dir: Path | None = None) -> list[str]:
+    """Why the recorded snapshot no longer fits (missing, inputs or reference outputs changed,
+    or anything it depends on changed: see ``dependency_hash``)."""
     data = load(exercise.id, folder)
     module = reference.module(exercise.id)
     problems = []
+    if data is not None and mistakes_dir is not None:
+        want = dependency_hash(exercise.id, reference.folder, mistakes_dir)
+        if data.get("$depends") != want:
+            problems.append(f"{exercise.id}: the reference, checks or known mistakes changed since it was recorded")
     for check in exercise.checks():
         if check.kind not in ("compare", "compare_module"):
             continue
@@ -191,10 +269,15 @@ def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR)
         ):
             problems.append(f"{exercise.id}.{check.id}: inputs changed")
             continue
-        for entry in recorded:
-            now = expected_for(check, module, entry["case"], None, entry.get("state"), entry.get("upstream"))
+        for i, entry in enumerate(recorded):
+            rng = case_rng(check.id, FIXED_SEED, i) if check.kind == "compare" and "upstream" not in entry else None
+            now = expected_for(check, module, entry["case"], rng, entry.get("state"), entry.get("upstream"))
             if compare_values(now["expected"], entry["expected"], check.tol):
                 problems.append(f"{exercise.id}.{check.id}: reference output changed")
+                break
+            if ("grad" in now) != ("grad" in entry) or (
+                    "grad" in now and compare_values(now["grad"], entry["grad"], check.tol)):
+                problems.append(f"{exercise.id}.{check.id}: reference gradients changed")
                 break
     return problems
 

@@ -12,11 +12,12 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from grader.host.pool import Zygote
+from grader.host.sandbox import Sandbox
 from grader.metadata import Exercise
-from grader.pool import Zygote
 from grader.reports import TEXT, first_unfinished, render_exercise, render_summary
 from grader.runner import Runner
-from grader.sandbox import Sandbox
+from grader.sanitize import clean
 
 POLL_SECONDS = 0.4
 
@@ -31,14 +32,42 @@ def _mtimes(submission: Path, exercises: list[Exercise]) -> dict[str, float]:
     return out
 
 
-def next_failing(result, lang: str) -> str:
-    for ex in result.exercises:
+def next_failing(results: list, lang: str) -> str:
+    """The next failing check over every exercise graded so far (never "all pass" while one fails)."""
+    for ex in results:
         c = first_unfinished(ex)
         if c is not None:
             title = c.title_zh if lang == "zh" and c.title_zh else c.title
             msg = TEXT[lang]["not_implemented"] if c.failure and c.failure.not_implemented else c.message
-            return f"{TEXT[lang]['next']}: {ex.id} · {title} — {msg[:160]}"
+            return clean(f"{TEXT[lang]['next']}: {ex.id} · {title} — {msg[:160]}")
     return TEXT[lang]["all_done"]
+
+
+def dependents(changed: list[Exercise], exercises: list[Exercise]) -> list[Exercise]:
+    """The changed exercises and every exercise that builds on one of them (``after``, transitively),
+    in course order."""
+    todo = {e.id for e in changed}
+    grew = True
+    while grew:
+        grew = False
+        for ex in exercises:
+            if ex.id not in todo and todo & set(ex.after):
+                todo.add(ex.id)
+                grew = True
+    return [ex for ex in exercises if ex.id in todo]
+
+
+def graded_line(graded: list, total: int, lang: str) -> str:
+    passing = [e.id for e in graded if e.score == e.max_score]
+    failing = [e.id for e in graded if e.score != e.max_score]
+    rest = total - len(graded)
+    if lang == "zh":
+        parts = ([f"{'、'.join(passing)} 通过"] if passing else []) + \
+            ([f"{'、'.join(failing)} 未通过"] if failing else [])
+        return "；".join(parts) + (f"；其余 {rest} 个练习本次未评分" if rest else "")
+    parts = ([f"{', '.join(passing)} pass{'es' if len(passing) == 1 else ''}"] if passing else []) + \
+        ([f"{', '.join(failing)} fail{'s' if len(failing) == 1 else ''}"] if failing else [])
+    return "; ".join(parts) + (f"; {rest} other exercise{'s' if rest != 1 else ''} not graded" if rest else "")
 
 
 def watch_loop(submission: Path, exercises: list[Exercise], *, mode: str, reference: Path | None,
@@ -68,11 +97,13 @@ def watch_loop(submission: Path, exercises: list[Exercise], *, mode: str, refere
             if not changed:
                 continue
             rounds += 1
-            result = grade(changed)
+            result = grade(dependents(changed, exercises))
             for ex in result.exercises:
                 by_id[ex.id] = ex
                 render_exercise(console, ex, lang, hints.get(ex.id), by_id)
-            console.print(Text(next_failing(result, lang), style="bold"))
+            console.print(Text(graded_line(result.exercises, len(exercises), lang), style="dim"))
+            console.print(Text(next_failing([by_id[e.id] for e in exercises if e.id in by_id], lang),
+                               style="bold"))
     except KeyboardInterrupt:
         console.print(Text("stopped", style="dim"))
     finally:

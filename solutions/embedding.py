@@ -284,7 +284,10 @@ def train_word_vectors(corpus: torch.Tensor, vocab_size: int, dim: int = 32, win
 
     Suggested settings (the reference uses them): 5 negatives per pair, batches of 512
     pairs, both tables initialised from N(0, 0.1²), Adam(lr); everything random drawn from a
-    torch.Generator seeded with `seed`, so the same call gives the same vectors.
+    torch.Generator seeded with `seed`, so the same call gives the same vectors, whatever
+    torch's global random state and the number of torch threads (the grader checks both,
+    allowing float rounding). 所有随机数都来自以 `seed` 为种子的 torch.Generator：同样的调用
+    得到同样的词向量，与全局随机状态和线程数无关。
 
     Judged by quality, not equality: on a corpus with planted topics (words that only
     co-occur with words of their own topic), the nearest neighbour (by cosine) of most

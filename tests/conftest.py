@@ -16,8 +16,8 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def zygote():
     """One pre-loaded worker factory for the whole test session."""
-    from grader.pool import Zygote
-    from grader.sandbox import choose
+    from grader.host.pool import Zygote
+    from grader.host.sandbox import choose
 
     z = Zygote(choose())
     yield z

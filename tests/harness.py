@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from grader.host.sandbox import choose
 from grader.metadata import Exercise, load_exercises, mistake_info
 from grader.runner import Runner, RunResult
-from grader.sandbox import choose
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"

@@ -61,8 +61,32 @@ def test_help_everywhere():
 
 
 def test_hint_levels(tmp_path):
-    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    first = grade("hint", "attention", "--lang", "en", env=env).stdout
-    second = grade("hint", "attention", "--lang", "en", env=env).stdout
-    assert "level 1" in first and "level 2" in second
-    assert "zh" not in grade("hint", "attention", "--lang", "zh", env=env).stdout[:0]
+    """grade hint: the first failing function's next hint, state per checkout, the last level
+    said, --reset, and nothing to hint when the exercise passes."""
+    import shutil
+
+    sub = tmp_path / "exercises"
+    shutil.copytree(ROOT / "exercises", sub)
+    shutil.copy(SOLUTIONS / "masking.py", sub / "masking.py")
+    shutil.copy(SOLUTIONS / "attention.py", sub / "attention.py")
+    # attention passes except SelfAttention: the hint is for SelfAttention, not softmax
+    text = (sub / "attention.py").read_text()
+    (sub / "attention.py").write_text(text + "\n\nclass SelfAttention(SelfAttention):\n"
+                                      "    def forward(self, x, mask=None):\n        raise NotImplementedError\n")
+    args = ("hint", "attention", "--submission", str(sub), "--lang", "en")
+    first = grade(*args).stdout
+    second = grade(*args).stdout
+    assert first.startswith("SelfAttention (level 1/"), first
+    assert "level 2/" in second and "last hint" in second, second
+    assert (sub / ".grader" / "hints.json").is_file()
+    again = grade(*args).stdout
+    assert "level 2/" in again and "last hint" in again
+    assert "reset" not in grade(*args, "--reset").stderr
+    assert "level 1/" in grade(*args).stdout
+    other = tmp_path / "other"
+    shutil.copytree(sub, other, ignore=shutil.ignore_patterns(".grader"))
+    assert "level 1/" in grade("hint", "attention", "--submission", str(other), "--lang", "en").stdout
+    done = grade("hint", "masking", "--submission", str(sub), "--lang", "en").stdout
+    assert "already passes" in done, done
+    assert "级" in grade("hint", "attention", "--submission", str(other), "--lang", "zh").stdout
+

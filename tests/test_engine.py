@@ -168,9 +168,9 @@ def softmax(x, dim=-1):
     time.sleep(600)
 '''
     sub = submission_from_reference(tmp_path, {"attention": code})
-    from grader.procs import descendants
+    from grader.host.sandbox import choose
     from grader.runner import Runner
-    from grader.sandbox import choose
+    from grader.worker.procs import descendants
     from tests.harness import exercises
 
     runner = Runner(sub, exercises(["attention"]), mode="local", reference=None, seed=0, sandbox=choose(),
@@ -182,7 +182,7 @@ def softmax(x, dim=-1):
 
 
 def _is_zygote_of(pid: int, zygote) -> bool:
-    from grader.procs import descendants
+    from grader.worker.procs import descendants
 
     return pid == zygote.proc.pid or pid in descendants(zygote.proc.pid)
 

@@ -90,3 +90,19 @@ def test_hints_are_progressive_and_bilingual():
             assert levels, (ex.id, fn)
             for h in levels:
                 assert h.get("en") and h.get("zh"), (ex.id, fn, h)
+
+
+def test_terminal_heatmap_with_non_finite_values():
+    """nan, inf and -inf in an output (the cosine_no_eps mistake) never crash the heatmap."""
+    import io
+
+    from rich.console import Console
+
+    from grader.reports import render_heatmap
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, color_system=None)
+    heat = {"expected": [[0.5, 0.5], [1.0, 0.0]], "got": [[float("nan"), float("inf")], [float("-inf"), 0.2]]}
+    render_heatmap(console, heat, "  ", "en")
+    render_heatmap(console, {"expected": [[float("nan")]], "got": [[float("nan")]]}, "  ", "zh")
+    assert "!" in buf.getvalue()

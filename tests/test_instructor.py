@@ -63,8 +63,8 @@ def test_new_snapshot_check(tmp_path):
     copy = course_copy(tmp_path)
     p = grade(copy, "new", "demo", "--title", "A demo exercise")
     assert p.returncode == 0, p.stdout + p.stderr
-    for rel in ("solutions/demo.py", "exercises/demo.py", "grader/course/demo.py",
-                "mistakes/demo/center_global_mean.py"):
+    for rel in ("solutions/demo.py", "exercises/demo.py", "grader/course/demo.py", "grader/course/i18n/demo.toml",
+                "tests/test_oracle_demo.py", "mistakes/demo/center_global_mean.py", "mistakes/demo/center_in_place.py"):
         assert (copy / rel).is_file(), rel
     stub = (copy / "exercises" / "demo.py").read_text(encoding="utf-8")
     assert 'raise NotImplementedError("center")' in stub and "SOLUTION" not in stub
@@ -83,8 +83,33 @@ def test_new_snapshot_check(tmp_path):
     p = grade(copy, "check", "demo", "--seeds", "2")
     assert p.returncode == 0, p.stdout + p.stderr
     row = next(line for line in p.stdout.splitlines() if "demo" in line and "full" in line)
-    assert "1/1" in row and "ok" in row and "none" in row
-    assert "known mistakes named in the report: 1/1" in p.stdout
+    assert "5/5" in row and "ok" in row and "none" in row
+    assert len(list((copy / "mistakes" / "demo").glob("*.py"))) == 5
+
+    # planted defects, each named by `grade check`: a check that asserts nothing (and no
+    # mistake fails it), fewer than five mistakes, a message without its Chinese
+    checks_py = copy / "grader" / "course" / "demo.py"
+    checks_py.write_text(checks_py.read_text(encoding="utf-8") + '''
+
+@checks.behaviour("center_noop", "center can be called", uses=("center",))
+def _(ctx):
+    return None  # asserts nothing: every submission passes it
+''', encoding="utf-8")
+    toml_path = copy / "grader" / "course" / "course.toml"
+    head, tail = toml_path.read_text(encoding="utf-8").split('id = "demo"')
+    tail = tail.replace("center_behaviour = 1 }", "center_behaviour = 1, center_noop = 1 }").replace(
+        "points = 5\n", "points = 6\n", 1)
+    toml_path.write_text(head + 'id = "demo"' + tail, encoding="utf-8")
+    (copy / "mistakes" / "demo" / "center_ignores_dim.py").unlink()
+    cat = copy / "grader" / "course" / "i18n" / "demo.toml"
+    cat.write_text(cat.read_text(encoding="utf-8").split("[[zh]]")[0] + "[[zh]]" +
+                   cat.read_text(encoding="utf-8").split("[[zh]]")[2], encoding="utf-8")
+    p = grade(copy, "check", "demo", "--seeds", "1")
+    out = " ".join(p.stdout.split())
+    assert p.returncode == 1, out
+    assert "at least 5 needed" in out, out
+    assert "failed by no known mistake (it may check nothing): center_noop" in out, out
+    assert "no Chinese catalog entry" in out, out
 
 
 def test_check_masking_passes_on_the_repository():
@@ -150,3 +175,21 @@ def test_leak_scan_finds_solutions_and_mistakes(tmp_path):
     assert any("code from mistakes/masking/" in s for s in find_leaks(out, ROOT))
     (out / "grader" / "helper.py").write_text("# see mistakes/masking/combine_or.py\n")
     assert any("names a file under mistakes/" in s for s in find_leaks(out, ROOT))
+
+
+def test_snapshot_hash_sees_new_mistakes_and_reference_changes(tmp_path):
+    """A snapshot records a hash of what it depends on: adding a known mistake, or changing a
+    reference module the exercise imports, makes it stale."""
+    from grader.snapshots import dependency_hash
+
+    copy = course_copy(tmp_path)
+    sol, mis = copy / "solutions", copy / "mistakes"
+    before = dependency_hash("multihead", sol, mis)
+    assert before == dependency_hash("multihead", sol, mis)
+    (mis / "multihead" / "new_one.py").write_text('"""x\n\nzh: x\ncatches: mha_reference\n"""\n')
+    after_mistake = dependency_hash("multihead", sol, mis)
+    assert after_mistake != before
+    att = sol / "attention.py"  # multihead imports attention
+    att.write_text(att.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert dependency_hash("multihead", sol, mis) != after_mistake
+    assert dependency_hash("embedding", sol, mis) == dependency_hash("embedding", sol, mis)

@@ -11,8 +11,8 @@ import sys
 import threading
 import time
 
+from grader.host.sandbox import choose
 from grader.reports import make_console
-from grader.sandbox import choose
 from grader.watch import watch_loop
 from tests.harness import EXERCISES, ROOT, SOLUTIONS, exercises
 
@@ -55,3 +55,25 @@ def test_ctrl_c_exits_cleanly(tmp_path):
     assert p.returncode == 0, "".join(lines) + rest
     assert "stopped" in rest
     assert "Traceback" not in rest
+
+
+def test_dependents_and_summary_lines():
+    """Saving attention re-grades what builds on it; the summary never says all pass while one
+    fails, and says what was graded."""
+    from types import SimpleNamespace
+
+    from grader.watch import dependents, graded_line, next_failing
+    from tests.harness import exercises
+
+    exs = exercises()
+    att = [e for e in exs if e.id == "attention"]
+    ids = [e.id for e in dependents(att, exs)]
+    assert ids[0] == "attention" and "multihead" in ids and "blocks" in ids and "models" in ids
+    assert "embedding" not in ids and "masking" not in ids
+
+    ok = SimpleNamespace(id="attention", score=20.0, max_score=20.0, checks=[])
+    bad_check = SimpleNamespace(id="x", status="failed", title="x works", title_zh="", message="wrong",
+                                failure=None, hidden=False, kind="compare", uses=["x"])
+    bad = SimpleNamespace(id="masking", score=0.0, max_score=12.0, checks=[bad_check])
+    assert "all exercises pass" not in next_failing([ok, bad], "en")
+    assert graded_line([ok], 13, "en") == "attention passes; 12 other exercises not graded"

@@ -12,17 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader import wire
-from grader.wire import Array, WireError
+from grader.protocol import wire
+from grader.protocol.wire import Array, WireError
 
-scalars = st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.floats() | st.text(max_size=20)
+scalars = (st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.floats() | st.text(max_size=20)
+           | st.binary(max_size=12))
 arrays = st.sampled_from(wire.DTYPES).flatmap(
     lambda dt: hnp.arrays(np.dtype(dt), hnp.array_shapes(min_dims=0, max_dims=3, max_side=4))
 ).map(lambda a: Array(a, "tensor"))
 values = st.recursive(
     scalars | arrays,
     lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    | st.dictionaries(st.integers(-(2**62), 2**62) | st.text(max_size=3), inner, max_size=4),
     max_leaves=12,
 )
 
@@ -83,14 +85,14 @@ def test_arbitrary_json_headers_are_rejected_or_plain(tree):
 
 
 def _plain(v) -> bool:
-    if v is None or type(v) in (bool, int, float, str):
+    if v is None or type(v) in (bool, int, float, str, bytes):
         return True
     if isinstance(v, Array):
         return type(v.data) is np.ndarray and str(v.data.dtype) in wire.DTYPES
     if type(v) in (list, tuple):
         return all(_plain(x) for x in v)
     if type(v) is dict:
-        return all(type(k) is str and _plain(x) for k, x in v.items())
+        return all(type(k) in (str, int) and _plain(x) for k, x in v.items())
     return False
 
 
@@ -111,7 +113,35 @@ def test_object_dtype_and_unknown_types_are_not_sent():
     with pytest.raises(WireError):
         wire.encode({"f": lambda: 1})
     with pytest.raises(WireError):
-        wire.encode({1: 2})
+        wire.encode({(1, 2): 3})
+    with pytest.raises(WireError):
+        wire.encode({True: 3})
+    with pytest.raises(WireError):
+        wire.encode(bytearray(b"ab"))
+
+
+def test_bytes_and_int_keys_round_trip():
+    value = {0: b"\x00", 256: b"<|endoftext|>", "n": [(b"a", b"bc")], -3: b""}
+    out = wire.decode(wire.encode(value))
+    assert out == value and all(type(k) is type(j) for k, j in zip(out, value))
+    assert type(out[0]) is bytes
+
+
+@pytest.mark.parametrize("header", [
+    {"$y": 1}, {"$y": "0"}, {"$m": [[1.5, 2]]}, {"$m": [[1, 2, 3]]}, {"$m": [[[1], 2]]}, {"$m": {"1": 2}},
+])
+def test_bad_bytes_and_mappings_are_rejected(header):
+    raw = json.dumps(header).encode()
+    blob = wire.MAGIC + struct.pack("<I", len(raw)) + raw + struct.pack("<Q", 1) + b"x"
+    with pytest.raises(WireError):
+        wire.decode(blob)
+
+
+def test_a_buffer_is_used_once():
+    raw = json.dumps([{"$y": 0}, {"$y": 0}]).encode()
+    blob = wire.MAGIC + struct.pack("<I", len(raw)) + raw + struct.pack("<Q", 1) + b"x"
+    with pytest.raises(WireError):
+        wire.decode(blob)
 
 
 def test_shape_must_match_bytes():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from grader.checks import Case, Checks, expect_array, fail, noncontig
+from grader.checks import Case, Checks, StudentError, expect_array, fail, noncontig
 from grader.strategies import arrays, distinct_dims, normal, random_mask
 
 checks = Checks("attention")
@@ -48,10 +48,23 @@ def _(ctx):
     prop()
 
     x = np.array([[0.5, -np.inf, 1.0, -np.inf]])
-    y = expect_array(ctx.call("softmax", x, dim=-1), x.shape)
     ctx.last_input = "x = [[0.5, -inf, 1.0, -inf]]"
+    y = expect_array(ctx.call("softmax", x, dim=-1), x.shape)
     if not (y[0, 1] == 0.0 and y[0, 3] == 0.0 and np.isclose(y.sum(), 1.0)):
         fail("an entry of -inf must get probability exactly 0", got=np.array2string(y))
+
+    for shape, dim in (((3, 0), -1), ((0, 4), 0), ((2, 0, 3), 1)):
+        x = np.zeros(shape)
+        ctx.last_input = f"x = float64{list(shape)}, dim = {dim} (an empty axis)"
+        try:
+            expect_array(ctx.call("softmax", x, dim=dim), shape, x.dtype,
+                         "softmax(x)")
+        except StudentError as err:
+            if err.not_implemented:
+                raise
+            fail(f"softmax crashed on an empty axis ({err.type}: {err.message[:80]}): return an empty "
+                 "result of the same shape (x.amax over an axis of size 0 raises; check x.shape[dim] first)",
+                 frames=err.frames)
 
 
 # --- cosine attention ------------------------------------------------------------------------

@@ -10,10 +10,12 @@ neighbour of most words must share its topic (threshold and time budget in its t
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from hypothesis import strategies as st
 
-from grader.checks import Case, Checks, expect_array, fail, noncontig
+from grader.checks import F32, Array, Case, Checks, compare_values, expect_array, fail, noncontig
 from grader.strategies import distinct_dims, normal
 
 checks = Checks("embedding")
@@ -350,10 +352,13 @@ def same_topic_rate(vectors: np.ndarray, topic_of: np.ndarray) -> float:
     return float(np.mean(topic_of[np.argmax(sim, axis=-1)] == topic_of))
 
 
+QUALITY_BUDGET_S = 20
+
+
 @checks.quality("train_word_vectors_quality",
                 "train_word_vectors: the nearest neighbour of >= 90% of words shares its planted "
                 "topic (60 words, 6 topics, 20 000 tokens, dim 16), within 20 s",
-                uses=("train_word_vectors", "sgns_loss", "skipgram_pairs"), timeout=20,
+                uses=("train_word_vectors", "sgns_loss", "skipgram_pairs"), timeout=QUALITY_BUDGET_S,
                 zh="train_word_vectors：在植入主题的语料上（60 词、6 个主题、20 000 个词、dim 16），"
                 "至少 90% 的词的最近邻属于同一主题，限时 20 秒")
 def _(ctx):
@@ -362,11 +367,14 @@ def _(ctx):
     rng = np.random.default_rng([ctx.seed % 2**32, 7])
     corpus, topic_of = planted_topic_corpus(rng)
     ctx.last_input = "corpus of 20 000 ids (60 words in 6 topics), vocab_size=60, dim=16, window=2, seed=0"
+    t0 = time.monotonic()
     vecs = expect_array(ctx.call("train_word_vectors", corpus, 60, dim=16, window=2, seed=0), (60, 16),
                         what="word vectors")
+    seconds = time.monotonic() - t0
     if vecs.dtype.kind != "f" or not np.all(np.isfinite(vecs)):
         fail("the word vectors must be finite floats", got=f"{vecs.dtype}, finite: {np.isfinite(vecs).all()}")
     rate = same_topic_rate(vecs.astype(np.float64), topic_of)
+    ctx.reached(rate, 0.9, "same-topic nearest-neighbour rate", "最近邻同主题比例", seconds, QUALITY_BUDGET_S)
     if rate < 0.9:
         fail("the nearest neighbour (cosine) of too few words shares their topic: are the vectors "
              "trained with sgns_loss on skipgram_pairs(corpus, window)?",
@@ -374,9 +382,11 @@ def _(ctx):
 
 
 @checks.behaviour("train_word_vectors_behaviour",
-                  "train_word_vectors returns [V, dim] floats; ValueError for window < 1 or ids "
-                  "outside [0, vocab_size)", uses=("train_word_vectors",), timeout=20,
-                  zh="train_word_vectors 返回 [V, dim] 浮点数；window < 1 或 id 越界时抛出 ValueError")
+                  "train_word_vectors returns [V, dim] floats, the same vectors for the same call (another "
+                  "global random state, two torch threads); ValueError for window < 1 or ids outside "
+                  "[0, vocab_size)", uses=("train_word_vectors",), timeout=20,
+                  zh="train_word_vectors 返回 [V, dim] 浮点数，同样的调用得到同样的词向量（换一个全局随机状态、"
+                  "两个 torch 线程也一样）；window < 1 或 id 越界时抛出 ValueError")
 def _(ctx):
     rng = np.random.default_rng([ctx.seed % 2**32, 8])
     corpus, _ = planted_topic_corpus(rng, vocab=12, topics=3, tokens=300)
@@ -385,6 +395,17 @@ def _(ctx):
                         (15, 5), what="word vectors")
     if vecs.dtype != np.float32:
         fail("the vectors should have the default dtype (float32)", got=str(vecs.dtype))
+    # "the same call gives the same vectors": also when torch's global random state differs
+    # and with two torch threads (float rounding may differ there, so F32 tolerance)
+    ctx.last_input += "; called again with another torch global seed and torch.set_num_threads(2)"
+    with ctx.global_seed(ctx.seed + 1), ctx.torch_threads(2):
+        again = expect_array(ctx.call("train_word_vectors", corpus, 15, dim=5, window=1, epochs=1),
+                             (15, 5), what="word vectors")
+    if compare_values(Array(again), Array(vecs), F32) is not None:
+        fail("the same call gave different vectors (another torch global random state, two torch threads): "
+             "draw every random number from a torch.Generator seeded with `seed`",
+             expected=f"the first call's vectors, e.g. row 0 {np.array2string(vecs[0], precision=3)}",
+             got=f"row 0 {np.array2string(again[0], precision=3)}")
     ctx.last_input = "window = 0"
     ctx.raises("ValueError", "train_word_vectors", corpus, 12, window=0)
     ctx.last_input = "corpus ids up to 11, vocab_size = 8"

@@ -6,6 +6,11 @@ seven words plus nine function words; the label of a sentence (4 classes) is the
 the most words in it. A MiniBERT (D=32, 2 layers, 2 heads, max_len 16) was pre-trained on
 it by mask filling. 512 labelled training and 512 held-out sentences.
 
+Local mode scores on the shipped held-out sentences. Official mode never does: their labels
+ship with the student release, so a submission could look them up. It scores on 512
+sentences drawn afresh from the same language with the run's seed (none equal to a shipped
+one), which only a classifier that learned the task gets right.
+
 Measured on one CPU core (see the builder's docstring): the reference (10 epochs) reaches
 0.967-0.975 held-out accuracy in 1-4 s, other reasonable choices ([CLS] pooling, lr 1e-3 for
 20 epochs) 0.93-0.98; a random head on the same encoder 0.05-0.34 (chance 0.25). The pass
@@ -17,6 +22,7 @@ checkpoint, so this exercise needs `models`, `heads` and `lora` to work.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +31,62 @@ import numpy as np
 from grader.checks import Checks, expect_array, fail
 
 checks = Checks("finetune")
+
+# --- the task's language (grader/data/make_finetune_data.py drew the shipped data with it) -----
+
+PAD, CLS, MASK = 0, 1, 2
+N_TOPICS, TOPIC_WORDS, N_FUNCTION = 4, 7, 9
+MAX_LEN = 16
+MIN_WORDS, MAX_WORDS = 7, MAX_LEN - 1
+P_FUNCTION, P_MAIN = 0.3, 0.7
+
+
+def topic_words(t: int) -> np.ndarray:
+    return 3 + t * TOPIC_WORDS + np.arange(TOPIC_WORDS)
+
+
+FUNCTION_WORDS = 3 + N_TOPICS * TOPIC_WORDS + np.arange(N_FUNCTION)
+
+
+def draw_sentences(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n sentences: (ids int64 [n, MAX_LEN], mask bool [n, MAX_LEN], labels int64 [n])."""
+    ids = np.full((n, MAX_LEN), PAD, dtype=np.int64)
+    labels = np.empty(n, dtype=np.int64)
+    i = 0
+    while i < n:
+        length = rng.integers(MIN_WORDS, MAX_WORDS + 1)
+        main = rng.integers(N_TOPICS)
+        words, counts = [], np.zeros(N_TOPICS, dtype=np.int64)
+        for _ in range(length):
+            if rng.random() < P_FUNCTION:
+                words.append(rng.choice(FUNCTION_WORDS))
+                continue
+            t = main if rng.random() < P_MAIN else rng.choice([u for u in range(N_TOPICS) if u != main])
+            counts[t] += 1
+            words.append(rng.choice(topic_words(t)))
+        top = np.flatnonzero(counts == counts.max())
+        if len(top) != 1:                         # a tie: no clear topic, draw again
+            continue
+        ids[i, 0] = CLS
+        ids[i, 1 : 1 + length] = words
+        labels[i] = top[0]
+        i += 1
+    return ids, ids != PAD, labels
+
+
+def fresh_sentences(rng: np.random.Generator, n: int, exclude: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``n`` sentences drawn with ``rng``, none equal to a row of ``exclude`` (the shipped
+    ones): held-out data a submission cannot have seen or looked up."""
+    known = {row.tobytes() for row in exclude}
+    parts: list[tuple[np.ndarray, ...]] = []
+    got = 0
+    while got < n:
+        ids, mask, labels = draw_sentences(rng, n - got)
+        keep = np.array([row.tobytes() not in known for row in ids], dtype=bool)
+        known.update(row.tobytes() for row in ids)
+        parts.append((ids[keep], mask[keep], labels[keep]))
+        got += int(keep.sum())
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "finetune.npz"
 THRESHOLD = 0.80
@@ -67,6 +129,19 @@ def _short_run(ctx, bert, n: int = 128, **kwargs):
                      data["train_labels"][:n], config["num_labels"], **kwargs)
 
 
+def held_out_set(ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(ids, mask, labels, description) the classifier is scored on. Local mode: the shipped
+    held-out split. Official mode: 512 sentences drawn afresh from the task's language with
+    the run's seed, none of them shipped: the released labels are worth nothing there."""
+    _, _, data = task()
+    if ctx.mode != "official":
+        return data["test_ids"], data["test_mask"], data["test_labels"], "the 512 shipped held-out sentences"
+    rng = np.random.default_rng([ctx.seed % 2**63, 0xF17E])
+    shipped = np.concatenate([data["train_ids"], data["test_ids"]])
+    ids, mask, labels = fresh_sentences(rng, len(data["test_labels"]), shipped)
+    return ids, mask, labels, "512 held-out sentences drawn fresh for this run"
+
+
 @checks.quality("finetune_quality",
                 f"finetune_classifier reaches >= {THRESHOLD:.2f} held-out accuracy (4 classes, 512 sentences) "
                 f"within {BUDGET_S} s",
@@ -74,13 +149,17 @@ def _short_run(ctx, bert, n: int = 128, **kwargs):
                 zh=f"finetune_classifier 在 512 个留出句子上（4 类）准确率至少 {THRESHOLD:.2f}，限时 {BUDGET_S} 秒")
 def _(ctx):
     config, _, data = task()
+    test_ids, test_mask, test_labels, held_out = held_out_set(ctx)
     bert = _pretrained(ctx)
     ctx.last_input = ("finetune_classifier(pretrained MiniBERT, 512 training sentences [512, 16], num_labels=4, "
-                      "default r, alpha, epochs, lr, seed=0); accuracy on 512 held-out sentences")
+                      f"default r, alpha, epochs, lr, seed=0); accuracy on {held_out}")
+    t0 = time.monotonic()
     clf = ctx.store("finetune_classifier", bert, data["train_ids"], data["train_mask"], data["train_labels"],
                     config["num_labels"], seed=0)
-    logits = _logits(clf, data["test_ids"], data["test_mask"], config["num_labels"])
-    acc = float((logits.argmax(-1) == data["test_labels"]).mean())
+    seconds = time.monotonic() - t0
+    logits = _logits(clf, test_ids, test_mask, config["num_labels"])
+    acc = float((logits.argmax(-1) == test_labels).mean())
+    ctx.reached(acc, THRESHOLD, "held-out accuracy", "留出集准确率", seconds, BUDGET_S)
     if acc < THRESHOLD:
         fail("the fine-tuned classifier is not accurate enough: is the loss going down? Are the head and "
              "the LoRA parameters the ones the optimizer steps?",
@@ -112,13 +191,15 @@ def _(ctx):
 
 
 @checks.behaviour("finetune_frozen_base",
-                  "the returned classifier still holds every pretrained weight unchanged (only LoRA and head train)",
+                  "only LoRA and the head train: every pretrained weight is unchanged in the returned "
+                  "classifier, and the LoRA matrices did move",
                   uses=("finetune_classifier",), timeout=BUDGET_S,
-                  zh="返回的分类器中所有预训练权重保持不变（只训练 LoRA 与分类头）")
+                  zh="只训练 LoRA 与分类头：返回的分类器中所有预训练权重保持不变，而 LoRA 矩阵确实被更新了")
 def _(ctx):
     _, state, _ = task()
     clf = _short_run(ctx, _pretrained(ctx))
-    held = [np.asarray(v) for v in clf.state_dict().values()]
+    sd = clf.state_dict()
+    held = [np.asarray(v) for v in sd.values()]
     missing = [k for k, v in state.items()
                if not any(h.shape == v.shape and np.array_equal(h, v) for h in held)]
     if missing:
@@ -126,6 +207,13 @@ def _(ctx):
              "(apply_lora freezes the rest; optimise only parameters with requires_grad; do not merge)",
              expected="every pretrained weight of the checkpoint, unchanged, inside the returned classifier",
              got="changed: " + ", ".join(missing[:4]))
+    # the other direction: LoRA trains. lora_B starts at 0 (the LoRA contract), so after two
+    # epochs every lora_B must have moved away from 0
+    still = [k for k, v in sd.items() if k.endswith("lora_B") and not np.any(np.asarray(v))]
+    if still:
+        fail("the LoRA matrices never moved: lora_B is still 0 after training, so only the head learned "
+             "(give the optimizer every parameter with requires_grad, the LoRA A and B included)",
+             expected="every lora_B changed from its initial 0", got="still 0: " + ", ".join(still[:4]))
 
 
 @checks.behaviour("finetune_lora_targets",

@@ -254,7 +254,8 @@ def _(ctx):
     model = _toy_model(ctx)
     before = {name for name, _, _, _ in model.params()}
     sd = model.state_dict()
-    q_w, q_b = sd["blocks.0.attn.q_proj.weight"], sd["blocks.0.attn.q_proj.bias"]
+    q_w = expect_array(sd.get("blocks.0.attn.q_proj.weight"), (4, 6), what="blocks.0.attn.q_proj.weight")
+    q_b = expect_array(sd.get("blocks.0.attn.q_proj.bias"), (4,), what="blocks.0.attn.q_proj.bias")
     out = ctx.store("apply_lora", model, ["q_proj", "v_proj"], 2, 4.0)
     if not out.same("", model):
         fail("apply_lora must change the model in place and return that same model")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import Case, Checks, Handle, expect_array, fail
-from grader.pool import StudentError
+from grader.host.pool import StudentError
 from grader.strategies import normal
 
 checks = Checks("models")

@@ -56,48 +56,27 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "finetune.npz"
 
 SEED = 20240611
-PAD, CLS, MASK = 0, 1, 2
-N_TOPICS, TOPIC_WORDS, N_FUNCTION = 4, 7, 9
+# The language itself lives with the checks, which draw fresh held-out sentences from it in
+# official mode (grader/course/finetune.py); this script only uses it.
+sys.path.insert(0, str(ROOT))
+from grader.course.finetune import (  # noqa: E402
+    CLS,
+    FUNCTION_WORDS,
+    MASK,
+    MAX_LEN,
+    N_TOPICS,
+    PAD,
+    TOPIC_WORDS,
+    draw_sentences,
+    topic_words,
+)
+
+N_FUNCTION = len(FUNCTION_WORDS)
 VOCAB = 3 + N_TOPICS * TOPIC_WORDS + N_FUNCTION          # 40
-MAX_LEN = 16
-MIN_WORDS, MAX_WORDS = 7, MAX_LEN - 1
-P_FUNCTION, P_MAIN = 0.3, 0.7
 CONFIG = dict(vocab_size=VOCAB, max_len=MAX_LEN, d_model=32, n_heads=2, n_layers=2, d_ff=64)
 N_PRETRAIN, N_TRAIN, N_TEST = 8192, 512, 512
 PRETRAIN_STEPS, PRETRAIN_BATCH, PRETRAIN_LR = 1000, 128, 3e-3
-
-
-def topic_words(t: int) -> np.ndarray:
-    return 3 + t * TOPIC_WORDS + np.arange(TOPIC_WORDS)
-
-
-FUNCTION_WORDS = 3 + N_TOPICS * TOPIC_WORDS + np.arange(N_FUNCTION)
-
-
-def draw_sentences(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """n sentences: (ids int64 [n, MAX_LEN], mask bool [n, MAX_LEN], labels int64 [n])."""
-    ids = np.full((n, MAX_LEN), PAD, dtype=np.int64)
-    labels = np.empty(n, dtype=np.int64)
-    i = 0
-    while i < n:
-        length = rng.integers(MIN_WORDS, MAX_WORDS + 1)
-        main = rng.integers(N_TOPICS)
-        words, counts = [], np.zeros(N_TOPICS, dtype=np.int64)
-        for _ in range(length):
-            if rng.random() < P_FUNCTION:
-                words.append(rng.choice(FUNCTION_WORDS))
-                continue
-            t = main if rng.random() < P_MAIN else rng.choice([u for u in range(N_TOPICS) if u != main])
-            counts[t] += 1
-            words.append(rng.choice(topic_words(t)))
-        top = np.flatnonzero(counts == counts.max())
-        if len(top) != 1:                         # a tie: no clear topic, draw again
-            continue
-        ids[i, 0] = CLS
-        ids[i, 1 : 1 + length] = words
-        labels[i] = top[0]
-        i += 1
-    return ids, ids != PAD, labels
+__all__ = ["draw_sentences", "topic_words", "FUNCTION_WORDS", "N_TOPICS", "build", "load", "measure"]
 
 
 def pretrain(ids: np.ndarray, mask: np.ndarray, seed: int):

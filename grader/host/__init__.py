@@ -1,0 +1,2 @@
+"""The trusted side's hold on the untrusted one: the sandbox levels, staging a submission, the
+zygote and its workers."""

@@ -1,0 +1,340 @@
+"""Trusted side of the process boundary: start the zygote, get workers, talk to them.
+
+Every reply is decoded with ``grader.protocol.wire`` (plain data only) and checked for form; a worker
+that dies, hangs or answers nonsense becomes ``WorkerLost`` (a ``BaseException``, so no
+check code and no hypothesis run can swallow it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.host.sandbox import Sandbox
+from grader.host.staging import private_dir, remove_tree, sweep_uid, write_stage
+from grader.protocol import wire
+from grader.worker.procs import kill_descendants, set_subreaper
+
+MAX_OUTPUT_TAIL = 4000
+
+
+class WorkerLost(BaseException):  # noqa: N818 - it is not an error of the check, by design
+    """The worker died, hung or broke the protocol; ``status`` is timeout/crashed/error."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class GraderError(RuntimeError):
+    """Something on the trusted side went wrong: never the student's fault."""
+
+
+@dataclass
+class StudentError(Exception):
+    """Student code raised: the plain description the worker sent."""
+
+    type: str
+    message: str
+    frames: list = field(default_factory=list)
+    not_implemented: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+class Zygote:
+    """A pre-loaded process (torch imported once) that forks one fresh worker per request.
+
+    Its run folder holds the worker-side packages and, per worker, a stage (that worker's
+    copy of the submission) and an output file, each readable by that worker's uid only when
+    the sandbox gives workers uids of their own. ``trusted=True`` makes a zygote for the
+    reference side (known mistakes): never sandboxed with student workers, its folder closed
+    to everyone else, and each stage removed as soon as its modules are imported."""
+
+    live: set[int] = set()  # zygotes of this process still in use
+
+    def __init__(self, sandbox: Sandbox, start_timeout: float = 120.0, trusted: bool = False) -> None:
+        set_subreaper()
+        self.sandbox = sandbox
+        self.trusted = trusted
+        self.tmp = private_dir("grader-mistakes-" if trusted else "grader-run-",
+                               0o711 if sandbox.separate_uids and not trusted else 0o700)
+        self.start_timeout = start_timeout
+        self.counter = 0
+        self.restarts = 0
+        self.lock = threading.RLock()
+        self.closed = False
+        self._start()
+
+    def _start(self) -> None:
+        self.ctl, theirs = socket.socketpair()
+        sandbox = self.sandbox
+        lib = self.tmp / "lib"
+        if not lib.exists():
+            lib = sandbox.install_worker(self.tmp)
+        cmd = sandbox.command([sys.executable, "-m", "grader.worker", str(theirs.fileno()),
+                               *sandbox.worker_flags()], self.tmp)
+        env = sandbox.environment(sandbox.inside(lib, self.tmp))
+        with open(self.tmp / "zygote.err", "wb") as err_file:
+            self.proc = subprocess.Popen(
+                cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err_file, env=env, start_new_session=True, cwd="/",
+            )
+        theirs.close()
+        Zygote.live.add(self.proc.pid)
+        self.ctl_file = self.ctl.makefile("rwb")
+        self._ready = False
+
+    def _restart_if_dead(self) -> None:
+        """A submission may kill its zygote (its parent): start a fresh one, a few times."""
+        if self.proc.poll() is None:
+            return
+        if self.restarts >= 20:
+            raise GraderError("the worker factory keeps dying")
+        self.restarts += 1
+        Zygote.live.discard(self.proc.pid)
+        kill_descendants(self.proc.pid)
+        with contextlib.suppress(OSError):
+            self.ctl_file.close()
+            self.ctl.close()
+        self._start()
+
+    def wait_ready(self) -> None:
+        if self._ready:
+            return
+        self.ctl.settimeout(self.start_timeout)
+        try:
+            hello = wire.recv(self.ctl_file)
+        except (OSError, EOFError, wire.WireError) as exc:
+            err = (self.tmp / "zygote.err").read_text(errors="replace")[-2000:]
+            raise GraderError(f"the worker process did not start: {exc}\n{err}") from None
+        finally:
+            self.ctl.settimeout(None)
+        if not (isinstance(hello, dict) and hello.get("ready")):
+            raise GraderError("the worker process sent a bad greeting")
+        self._ready = True
+
+    def spawn(self, files: dict[str, bytes], limits: dict) -> Worker:
+        """A fresh worker that sees ``files`` (its own copy) and nothing of any other worker."""
+        with self.lock:  # one request at a time on the control socket (exercises run in threads)
+            return self._spawn_or_restart(files, limits)
+
+    def _spawn_or_restart(self, files: dict[str, bytes], limits: dict) -> Worker:
+        try:
+            return self._spawn(files, limits)
+        except GraderError:
+            # the zygote may have been killed by the previous worker: let it finish dying,
+            # then start a fresh one and try once more
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+            if self.proc.poll() is None:
+                raise
+            return self._spawn(files, limits)
+
+    def _spawn(self, files: dict[str, bytes], limits: dict) -> Worker:
+        self._restart_if_dead()
+        self.wait_ready()
+        self.counter += 1
+        n = self.counter
+        uid = None if self.trusted else self.sandbox.new_uid()
+        stage = write_stage(files, self.tmp / f"s{n}", gid=uid)
+        output = self.tmp / f"o{n}.out"
+        os.close(os.open(output, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        if uid is not None:
+            os.chown(output, uid, uid)
+        inside = self.sandbox.inside
+        scratch = str(Path(self.sandbox.scratch_root(self.tmp)) / f"w{n}")
+        req = {"op": "spawn", "submission": inside(stage, self.tmp), "scratch": scratch,
+               "output": inside(output, self.tmp), "uid": uid} | limits
+        try:
+            wire.send(self.ctl_file, req)
+            self.ctl.settimeout(30)
+            msg, fds, _, _ = socket.recv_fds(self.ctl, 8, 1)
+        except (OSError, EOFError) as exc:
+            remove_tree(stage)
+            raise GraderError(f"could not start a worker: {exc}") from None
+        finally:
+            self.ctl.settimeout(None)
+        if len(msg) != 8 or len(fds) != 1:
+            raise GraderError("could not start a worker: bad reply from the zygote")
+        (pid,) = struct.unpack("<q", msg)
+        return Worker(self, pid, socket.socket(fileno=fds[0]), output, stage, uid)
+
+    def kill(self, pid: int) -> int | None:
+        """Kill a worker (and everything it started); return its wait status if known."""
+        with self.lock:
+            return self._kill(pid)
+
+    def _kill(self, pid: int) -> int | None:
+        try:
+            wire.send(self.ctl_file, {"op": "kill", "pid": pid})
+            self.ctl.settimeout(30)
+            reply = wire.recv(self.ctl_file)
+        except (OSError, EOFError, wire.WireError):
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                self.ctl.settimeout(None)
+        status = reply.get("status") if isinstance(reply, dict) else None
+        return status if isinstance(status, int) else None
+
+    def close(self) -> None:
+        """End the zygote and everything below it; then every orphan of ours that is not
+        under another live zygote (a subreaper adopts what a dead zygote leaves behind);
+        then remove the run folder."""
+        if self.closed:
+            return
+        self.closed = True
+        Zygote.live.discard(self.proc.pid)
+        kill_descendants(self.proc.pid)
+        with contextlib.suppress(OSError, wire.WireError):
+            wire.send(self.ctl_file, {"op": "quit"})
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        kill_descendants(os.getpid(), keep=set(Zygote.live))
+        with contextlib.suppress(OSError):
+            self.ctl_file.close()
+            self.ctl.close()
+        remove_tree(self.tmp)
+
+
+class Worker:
+    """One forked worker holding one exercise's student code."""
+
+    def __init__(self, zygote: Zygote, pid: int, sock: socket.socket, output: Path, stage: Path,
+                 uid: int | None) -> None:
+        self.zygote = zygote
+        self.pid = pid
+        self.sock = sock
+        self.output = output
+        self.stage = stage
+        self.uid = uid
+        self.dead: WorkerLost | None = None
+        self._tail: str | None = None
+
+    # -- raw request/reply --
+
+    def request(self, req: dict, timeout: float) -> Any:
+        if self.dead is not None:
+            raise self.dead
+        try:
+            blob = wire.encode(req)
+            self.sock.settimeout(timeout)
+            self.sock.sendall(struct.pack("<Q", len(blob)) + blob)
+            reply = self._recv(timeout)
+        except TimeoutError:
+            self._die("timeout", f"no answer within {timeout:g} s (an infinite loop, or far too slow)")
+        except (EOFError, ConnectionError, OSError) as exc:
+            status = self.zygote.kill(self.pid)
+            self._die("crashed", describe_exit(status, exc))
+        except wire.WireError as exc:
+            self._die("error", f"the worker sent something that is not plain data ({exc})")
+        if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+            self._die("error", "the worker sent a malformed reply")
+        if reply["ok"]:
+            return reply.get("value")
+        err = reply.get("error")
+        if not isinstance(err, dict):
+            self._die("error", "the worker sent a malformed error")
+        frames = err.get("frames") if isinstance(err.get("frames"), list) else []
+        raise StudentError(
+            type=str(err.get("type", "Error"))[:100],
+            message=str(err.get("message", ""))[:2000],
+            frames=[f for f in frames if isinstance(f, list) and len(f) == 4][:8],
+            not_implemented=err.get("not_implemented") is True,
+        )
+
+    def _recv(self, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+
+        def read(n: int) -> bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                raise TimeoutError
+            return self.sock.recv(min(n, 1 << 20))
+
+        (n,) = struct.unpack("<Q", wire.recv_exact(read, 8))
+        if n > wire.MAX_MESSAGE:
+            raise wire.WireError("reply too large")
+        return wire.decode(wire.recv_exact(read, n))
+
+    def _die(self, status: str, message: str) -> None:
+        if status != "crashed":
+            self.zygote.kill(self.pid)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.dead = WorkerLost(status, message)
+        raise self.dead
+
+    def forget_stage(self) -> None:
+        """Remove this worker's stage now (its modules are imported): trusted stages never
+        stay on disk longer than that."""
+        remove_tree(self.stage)
+
+    def output_tail(self) -> str:
+        if self._tail is not None:
+            return self._tail
+        try:
+            with open(self.output, "rb") as f:
+                f.seek(0, 2)
+                size = f.tell()
+                f.seek(max(0, size - MAX_OUTPUT_TAIL))
+                return f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        """Kill the worker and remove everything it had on disk (stage, output, scratch; in
+        the uid level also what its uid left in the shared temporary folders)."""
+        if self.dead is None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+            self.zygote.kill(self.pid)
+            self.dead = WorkerLost("error", "worker closed")
+        if self._tail is None:
+            self._tail = self.output_tail()
+        remove_tree(self.stage)
+        with contextlib.suppress(OSError):
+            os.unlink(self.output)
+        if self.uid is not None and self.zygote.sandbox.level == "uid":
+            sweep_uid(self.uid)
+
+
+def describe_exit(status: int | None, exc: BaseException | None = None) -> str:
+    if status is None:
+        return "the worker process ended without answering"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        extra = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (killed: out of memory or CPU time?)",
+                 "SIGXCPU": " (CPU time limit)"}.get(name, "")
+        return f"the worker process was killed by signal {sig}, {name}{extra}"
+    if os.WIFEXITED(status):
+        return (f"the worker process exited with code {os.WEXITSTATUS(status)} "
+                "(sys.exit or os._exit in your code?)")
+    return "the worker process ended without answering"
