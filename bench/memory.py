@@ -15,6 +15,7 @@ the most processes at once, and the wall time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -116,6 +117,10 @@ def main() -> int:
                 r = measure(cmd)
                 print(f"{kind:<10} {jobs:>4} {r['pss']:>13.0f} {r['rss']:>13.0f} {r['procs']:>6} "
                       f"{r['seconds']:>8.1f}" + ("" if r["exit"] == 0 else f"   exit {r['exit']}"), flush=True)
+                if r["exit"] == 3:  # the grader's own error: say what it was
+                    tests = json.loads((tmp / "results.json").read_text(encoding="utf-8")).get("tests", [])
+                    errors = [t.get("output", "") for t in tests if "grader error" in t.get("output", "")]
+                    print("    " + (errors[0] if errors else "no results").replace("\n", "\n    "), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

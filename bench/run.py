@@ -4,6 +4,7 @@ Runs the commands interleaved (A B C A B C ...) so that machine noise hits them 
 prints the median wall time of each and its ratio to the torch import.
 
     python bench/run.py [--rounds 5] [--exercise attention] [--submission solutions]
+    python bench/run.py --each [--rounds 3]     # every exercise of the course on its own
 """
 
 from __future__ import annotations
@@ -32,16 +33,22 @@ def main() -> int:
     ap.add_argument("--exercise", default="attention")
     ap.add_argument("--submission", default="solutions", help="folder graded (default: the reference)")
     ap.add_argument("--mode", default="official", choices=["official", "local"])
+    ap.add_argument("--each", action="store_true", help="time every exercise of the course on its own")
     args = ap.parse_args()
     py = sys.executable
     grade = [py, "-m", "grader.cli", "--submission", args.submission, "--mode", args.mode,
              "--format", "json", "--output", os.devnull]
-    commands = {
-        "python -c 'import torch'": [py, "-c", "import torch"],
-        f"grade {args.exercise}": grade[:3] + [args.exercise] + grade[3:],
-        "grade attention masking": grade[:3] + ["attention", "masking"] + grade[3:],
-        "grade (whole course)": grade,
-    }
+    commands = {"python -c 'import torch'": [py, "-c", "import torch"]}
+    if args.each:
+        sys.path.insert(0, str(ROOT))
+        from grader.metadata import load_exercises
+
+        for ex in load_exercises():
+            commands[f"grade {ex.id}"] = grade[:3] + [ex.id] + grade[3:]
+    else:
+        commands[f"grade {args.exercise}"] = grade[:3] + [args.exercise] + grade[3:]
+        commands["grade attention masking"] = grade[:3] + ["attention", "masking"] + grade[3:]
+    commands["grade (whole course)"] = grade
     times: dict[str, list[float]] = {k: [] for k in commands}
     timed(commands["python -c 'import torch'"])  # warm the file cache
     for _ in range(args.rounds):

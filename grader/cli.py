@@ -482,7 +482,10 @@ def snapshot_cmd(exercises: tuple[str, ...], reference: Path | None) -> None:
         zygote.close()
 
 
+from grader.chat import chat_command  # noqa: E402 - after main exists
 from grader.instructor import register as _register_instructor  # noqa: E402 - after main exists
+
+main.add_command(chat_command)
 
 _register_instructor(main)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ from grader.protocol.wire import Array
 
 DRAWN_CASES = 6  # fresh cases per comparison check in official mode
 _FIXED_ENTRIES: dict[tuple[str, str, str], list[dict]] = {}  # reference outputs on the fixed cases
+MISTAKE_WORKERS = 1  # replay workers an exercise keeps alive at once (official mode)
 MAX_TIMEOUTS = 10  # after this many checks of one exercise hang, the rest are not run
 
 
@@ -170,6 +172,7 @@ class Runner:
         self.limits = {"memory": memory, "cpu_seconds": 900, "processes": 64}  # per worker
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
+        self._mistake_lock = threading.Lock()
         self.rejected = self.staged.error  # why nothing can be graded (too large, unreadable folder)
         self.seed = seed if seed is not None else (
             self.staged.digest([ex.id for ex in exercises]) if mode == "official" and not self.rejected else 0)
@@ -181,7 +184,6 @@ class Runner:
         self.grader_errors: list[str] = []
         keep_hypothesis_out_of(self.submission)
         if mode == "official":
-            import threading
 
             # import torch for the reference while the zygote imports its own: two cores, one wait
             self._torch_thread = threading.Thread(target=_import_torch, daemon=True)
@@ -232,7 +234,6 @@ class Runner:
         """Exercises in ``jobs`` threads (each with its own worker): while one exercise's
         student code runs, another's checks run here. Results keep the course order, and
         each check's inputs depend only on its seed, so the outcome is the same."""
-        import threading
         from concurrent.futures import ThreadPoolExecutor
 
         done: dict[str, ExerciseResult] = {}
@@ -305,6 +306,7 @@ class Runner:
         worker, import_fail = self._spawn(ex)
         banned_seen: list[str] = []
         timed_out: set[str] = set()
+        to_name: list[tuple[Check, Failure]] = []
         output = ""
         for check in checks:
             points = float(ex.checks_points.get(check.id, 0))
@@ -343,7 +345,7 @@ class Runner:
                 res.raw_message = res.message
                 if res.status == "failed" and res.failure and not res.failure.not_implemented \
                         and check.kind not in ("compare", "compare_module") and self.name_mistakes:
-                    self._name_by_replay(ex, check, res.failure, snapshot)
+                    to_name.append((check, res.failure))
                 if res.status == "timeout":
                     timed_out.add(check.id)
             if res.status == "passed":
@@ -353,6 +355,9 @@ class Runner:
         if worker is not None:
             output += worker.output_tail()
             worker.close()
+        # named once the student's worker is gone: a replay worker (100-250 MB) never runs beside it
+        for check, failure in to_name:
+            self._name_by_replay(ex, check, failure, snapshot)
         self._annotate_dependencies(ex, results)
         withhold_points(checks, results)
         self._close_mistake_workers(ex.id)
@@ -627,14 +632,24 @@ class Runner:
         plus a change (trusted code): they run in workers of a zygote of their own, outside
         any student's sandbox, from stages removed as soon as they are imported."""
         key = (ex.id, name)
-        worker = self._mistake_workers.get(key)
+        with self._mistake_lock:
+            worker = self._mistake_workers.pop(key, None)
+            if worker is not None:
+                self._mistake_workers[key] = worker  # most recently used last
+            # each replay worker holds 100-250 MB: keep the exercise's MISTAKE_WORKERS newest
+            mine = [k for k in self._mistake_workers if k[0] == ex.id and k != key]
+            old = [self._mistake_workers.pop(k) for k in mine[:max(0, len(mine) - MISTAKE_WORKERS + 1)]]
+        for w in old:
+            w.close()
         if worker is None or worker.dead is not None:
-            if self._mistake_zygote is None:
-                from grader.host.sandbox import Sandbox as _Sandbox
+            with self._mistake_lock:
+                if self._mistake_zygote is None:
+                    from grader.host.sandbox import Sandbox as _Sandbox
 
-                self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
+                    self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
             worker = self._mistake_zygote.spawn(self.mistakes.submission_files(ex.id, name), self.limits)
-            self._mistake_workers[key] = worker
+            with self._mistake_lock:
+                self._mistake_workers[key] = worker
             try:
                 worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
             except (StudentError, WorkerLost):
@@ -651,8 +666,10 @@ class Runner:
         return res.message if res.status == "failed" else None
 
     def _close_mistake_workers(self, exercise: str) -> None:
-        for key in [k for k in self._mistake_workers if k[0] == exercise]:
-            self._mistake_workers.pop(key).close()
+        with self._mistake_lock:
+            mine = [self._mistake_workers.pop(k) for k in [k for k in self._mistake_workers if k[0] == exercise]]
+        for worker in mine:
+            worker.close()
 
     def _annotate_dependencies(self, ex: Exercise, results: list[CheckResult]) -> None:
         failing = {u for r in results if r.status != "passed" for u in r.uses[:1]}
