@@ -354,6 +354,40 @@ def scan_scope(sub: Submission, exercise: str, scope: str, banned: list[str]) ->
     return root, hits
 
 
+def definitions_used(sub: Submission, exercise: str, scope: str) -> list[tuple[str, str]]:
+    """(module, name) of every definition of the submission that ``scope`` (a function or
+    class the exercise module exposes) uses, transitively, nearest first: what a failure of
+    ``scope`` may be caused by (``multihead.MultiHeadAttention`` -> ``attention.scaled_dot_product_attention``)."""
+    root = resolve(sub, exercise, scope.split(".")[0])
+    out: list[tuple[str, str]] = []
+    if root is None or root.kind == "external":
+        return out
+    todo: list[Binding] = [root]
+    seen: set[tuple[str, int]] = set()
+    while todo and len(seen) < MAX_NODES:
+        b = todo.pop(0)
+        mod = sub.module(b.module)
+        key = (b.module, id(b.node))
+        if mod is None or b.kind == "external" or b.node is None or key in seen:
+            continue
+        seen.add(key)
+        local = _locals(b.node) if b.kind == "def" else set()
+        for node in ast.walk(b.node):
+            target, name = None, ""
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
+                target, name = resolve(sub, b.module, node.id), node.id
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id in mod.submodules and node.value.id not in local:
+                target, name = resolve(sub, mod.submodules[node.value.id], node.attr), node.attr
+            if target is None or target.kind == "external":
+                continue
+            found = (target.module, getattr(target.node, "name", name))
+            if found not in out and target is not root:
+                out.append(found)
+                todo.append(target)
+    return out
+
+
 def _line(mod: Module, line: int) -> str:
     return mod.lines[line - 1].strip()[:200] if 0 < line <= len(mod.lines) else ""
 

@@ -147,7 +147,9 @@ def from_torch(v: Any) -> Any:
     return v
 
 
-def describe_value(v: Any, name: str = "") -> str:
+def describe_value(v: Any, name: str = "", depth: int = 0) -> str:
+    """A value in the student's terms: tensors as dtype[shape] (and their values when there
+    are few), modules as ``nn.Linear(4→8)``, containers item by item; never the wire's tags."""
     prefix = (name if name.endswith("=") else f"{name} ") if name else ""
     if isinstance(v, Array):
         v = v.data
@@ -156,18 +158,35 @@ def describe_value(v: Any, name: str = "") -> str:
         if v.size <= 6:
             s += " = " + np.array2string(v, precision=4, separator=", ").replace("\n", "")
         return s
-    if isinstance(v, dict) and len(v) == 1:
-        key = next(iter(v))
+    if isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v)), str) and next(iter(v)).startswith("$"):
+        key, inner = next(iter(v.items()))
         if key == "$noncontig":
-            return describe_value(v[key], name) + " (non-contiguous)"
+            return describe_value(inner, name, depth) + " (non-contiguous)"
+        if key == "$param":
+            return f"{prefix}nn.Parameter({describe_value(inner, depth=depth + 1)})"
         if key == "$generator":
-            return f"{prefix}torch.Generator(seed={v[key]})"
-        if key == "$linear":
-            return f"{prefix}nn.Linear{list(np.asarray(v[key]['weight']).shape[::-1])}"
-        if key == "$char_encoder" and isinstance(v[key], dict):
-            return f"{prefix}encode (a character encoder, {len(v[key])} tokens)"
-    if isinstance(v, (list, tuple, dict)) and len(v) > 6:
+            return f"{prefix}torch.Generator(seed={inner})"
+        if key == "$dtype":
+            return f"{prefix}torch.{inner}"
+        if key == "$shape_log":
+            return f"{prefix}ShapeLog()"
+        if key == "$ref":
+            return f"{prefix}<your object>"
+        if key == "$linear" and isinstance(inner, dict):
+            w = inner.get("weight")
+            w = w.data if isinstance(w, Array) else np.asarray(w)
+            out_f, in_f = (list(w.shape) + [0, 0])[:2] if w.ndim == 2 else (0, 0)
+            bias = "" if inner.get("bias") is not None else ", bias=False"
+            return f"{prefix}nn.Linear({in_f}→{out_f}{bias})"
+        if key == "$char_encoder" and isinstance(inner, dict):
+            return f"{prefix}encode (a character encoder, {len(inner)} tokens)"
+    if isinstance(v, (list, tuple, dict)) and (len(v) > 6 or depth >= 2):
         return f"{prefix}{type(v).__name__} of {len(v)}"
+    if isinstance(v, (list, tuple)) and any(isinstance(x, (Array, np.ndarray, dict, list, tuple)) for x in v):
+        body = ", ".join(describe_value(x, depth=depth + 1) for x in v)
+        return f"{prefix}" + (f"[{body}]" if isinstance(v, list) else f"({body}{',' if len(v) == 1 else ''})")
+    if isinstance(v, dict) and any(isinstance(x, (Array, np.ndarray, dict, list, tuple)) for x in v.values()):
+        return prefix + "{" + ", ".join(f"{k!r}: {describe_value(x, depth=depth + 1)}" for k, x in v.items()) + "}"
     return f"{prefix}{v!r}"[:120]
 
 
@@ -181,7 +200,8 @@ def _describe_call(fn: str, case: Case) -> str:
     parts += [describe_value(v, f"{k}=") for k, v in case.kwargs.items()]
     head = fn
     if case.init is not None or case.init_args:
-        init = [repr(a) for a in case.init_args] + [f"{k}={v!r}" for k, v in (case.init or {}).items()]
+        init = [describe_value(a) for a in case.init_args] + [describe_value(v, f"{k}=")
+                                                               for k, v in (case.init or {}).items()]
         head = f"{fn}({', '.join(init)})"
         return f"{head} on " + ", ".join(parts)
     return f"{head}(" + ", ".join(parts) + ")"
@@ -204,6 +224,24 @@ class Failure:
     diagnosis: str = ""  # a named mistake, when recognised
     diagnosis_zh: str = ""
     heatmap: dict | None = None  # {"expected": [[...]], "got": [[...]]} for attention-like outputs
+
+
+def unfinished_elsewhere(err: StudentError, exercise: str) -> StudentError | None:
+    """A ``NotImplementedError`` raised in another file of the submission (``DecoderBlock``
+    calling an unfinished ``causal_mask`` of masking.py): the same error, not counted as this
+    exercise's stub, saying where it was raised. ``None`` when this exercise's own file raised
+    it, or when none of this exercise's code is on the stack (the check built the object)."""
+    if not err.frames:
+        return None
+    fname, line, func, _code = err.frames[-1][:4]
+    own = f"{exercise}.py"
+    if fname == own or not any(f[0] == own for f in err.frames):
+        # raised in this exercise's file, or in an object the check itself built from another
+        # exercise (``ctx.new_from("models", ...)``): this exercise is not started either
+        return None
+    where = f"{func} (exercises/{fname}:{line})" if func != "<module>" else f"exercises/{fname}:{line}"
+    return StudentError("NotImplementedError", f"{where} is not implemented yet (your {exercise}.py calls it)",
+                        frames=list(err.frames), not_implemented=False)
 
 
 class NotStarted(BaseException):  # noqa: N818 - a BaseException so hypothesis stops at once
@@ -458,6 +496,7 @@ class Handle:
     def call_raw(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call a method; fail if it modified any of its tensor arguments in place."""
         wargs, wkwargs = to_wire(list(args)), to_wire(kwargs)
+        self.ctx.record_call(f"{self.scope}.{method}", wargs, wkwargs)
         echo = _has_tensor(wargs) or _has_tensor(list(wkwargs.values()))
         reply = self.ctx.request({"op": "call", "target": {"ref": self.name, "attr": method},
                                   "args": wargs, "kwargs": wkwargs, "echo": echo,
@@ -547,6 +586,14 @@ class Ctx:
         self.margin: dict | None = None  # what a quality check reached (shown in every report)
         self.deadline: float | None = None  # the exercise's time budget ends then (monotonic clock)
         self.budget: float = 0.0
+        self._drawn: str | None = None  # the example a hypothesis property is running on
+
+    def record_call(self, fn: str, args: list, kwargs: dict) -> None:
+        """Inside a hypothesis property, the failing input is the drawn example and the call
+        the property made with it, every argument described (``q float64[2, 3, 4], k ...``)."""
+        if self._drawn is not None:
+            call = describe_case(fn, Case(args=tuple(args), kwargs=dict(kwargs)))
+            self.last_input = f"{self._drawn} → {call}" if self._drawn else call
 
     def fresh(self) -> str:
         self._names += 1
@@ -574,14 +621,18 @@ class Ctx:
                 lost.message = budget_message(self.budget)
             raise
         except StudentError as err:
-            if err.not_implemented:  # no shrinking, no retries: the stub is untouched
-                raise NotStarted(err) from None
+            if err.not_implemented:
+                other = unfinished_elsewhere(err, self.exercise)
+                if other is not None:  # another exercise's (or helper's) stub: an error of this one
+                    raise other from None
+                raise NotStarted(err) from None  # no shrinking, no retries: the stub is untouched
             raise
 
     def call_raw(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` of the student's module; fail if it modified any of its tensor arguments
         in place (every call checks this)."""
         wargs, wkwargs = to_wire(list(args)), to_wire(kwargs)
+        self.record_call(fn, wargs, wkwargs)
         echo = _has_tensor(wargs) or _has_tensor(list(wkwargs.values()))
         reply = self.request({"op": "call", "target": {"module": self.exercise, "attr": fn},
                               "args": wargs, "kwargs": wkwargs, "echo": echo,
@@ -687,10 +738,13 @@ class Ctx:
         def wrap(fn: Callable) -> Callable:
             @functools.wraps(fn)
             def body(*args: Any, **kwargs: Any) -> None:
-                self.last_input = ", ".join(
+                self.last_input = self._drawn = ", ".join(
                     [describe_value(a) for a in args] + [describe_value(v, f"{k}=") for k, v in kwargs.items()]
                 )
-                fn(*args, **kwargs)
+                try:
+                    fn(*args, **kwargs)
+                finally:
+                    self._drawn = None
 
             test = hypothesis.given(*strategies, **kw)(body)
             test = settings(max_examples=n, deadline=None, database=None, derandomize=False,

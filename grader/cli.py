@@ -99,7 +99,7 @@ def all_hints() -> dict:
     return {e.id: e.hints for e in load_exercises()}
 
 
-FORMATS = ["rich", "json", "gradescope", "junit", "markdown", "html"]
+from grader.formats import FORMATS  # noqa: E402 - the one table of report formats
 
 
 @main.command("run")
@@ -132,20 +132,25 @@ FORMATS = ["rich", "json", "gradescope", "junit", "markdown", "html"]
               help="Refuse to grade (exit 3, saying why) unless a level that hides the reference runs "
                    "here: bwrap, or uid (as root where namespaces are refused).")
 @click.option("--watch", is_flag=True, help="Re-grade an exercise whenever its file is saved (Ctrl-C to stop).")
-@click.option("--staff", is_flag=True, help="Show hidden checks in the report (course staff view).")
+@click.option("--staff", is_flag=True, help="Show hidden checks in every report (course staff view); "
+                                            "the default is the student view, hidden checks as counts.")
+@click.option("--verbose", "-v", is_flag=True, help="List every passing check (by default they are folded "
+                                                  "to one line per exercise).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Exercises graded at once (each in its own worker).")
 def run_cmd(exercises: tuple[str, ...], submission: Path | None, reference: Path | None, mode: str,
             seed: int | None, fmts: tuple[str, ...], output: Path | None, output_dir: Path | None,
             fail_under: float | None, lang: str | None, max_examples: int | None, memory: int,
-            sandbox_level: str, require_sandbox: bool, watch: bool, staff: bool, jobs: int) -> None:
+            sandbox_level: str, require_sandbox: bool, watch: bool, staff: bool, verbose: bool, jobs: int) -> None:
     """Grade EXERCISES (default: all) and print a report."""
     lang = lang or default_lang()
     fmts = fmts or ("rich",)
     failure = _FailureReport(fmts, output, output_dir, lang, staff)
+    failure.verbose = verbose
     try:
         code = _grade(exercises, submission, reference, mode, seed, fmts, output, output_dir, fail_under, lang,
-                      max_examples, memory, sandbox_level, require_sandbox, watch, staff, jobs, failure)
+                      max_examples, memory, sandbox_level, require_sandbox, watch, staff, jobs, failure,
+                      verbose=verbose)
     except click.UsageError as err:
         failure.write(f"usage error: {err.format_message()}")
         raise
@@ -177,6 +182,7 @@ class _FailureReport:
         self.exercises: list = []
         self.mode, self.sandbox = "unknown", "none"
         self.done = False
+        self.verbose = False
 
     def write(self, reason: str) -> None:
         if self.done or (self.output is None and self.output_dir is None and self.fmts == ("rich",)):
@@ -189,7 +195,8 @@ class _FailureReport:
 
             exercises = self.exercises or load_exercises()
             result = not_graded(exercises, mode=self.mode, seed=0, sandbox=self.sandbox, error=message)
-            _emit(result, self.fmts, self.output, self.output_dir, self.lang, {}, None, False, self.staff)
+            _emit(result, self.fmts, self.output, self.output_dir, self.lang, {}, None, False, self.staff,
+                  self.verbose)
         except Exception as err:  # noqa: BLE001 - the formats themselves are broken: plain JSON
             click.echo(f"grader error: could not write the reports ({type(err).__name__}: {err})", err=True)
             self._bare(message)
@@ -212,7 +219,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
            seed: int | None, fmts: tuple[str, ...], output: Path | None, output_dir: Path | None,
            fail_under: float | None, lang: str, max_examples: int | None, memory: int,
            sandbox_level: str, require_sandbox: bool, watch: bool, staff: bool, jobs: int,
-           failure: _FailureReport) -> int:
+           failure: _FailureReport, verbose: bool = False) -> int:
     if len(fmts) > 1 and output_dir is None:
         raise click.UsageError("several --format values need --output-dir")
     if output is not None and output_dir is not None:
@@ -246,7 +253,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
     if found.folder is None:
         result = not_graded(selected, mode=mode, seed=seed or 0, sandbox=sandbox.level,
                             problem=found.problem(), submission=str(given or submission))
-        _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
+        _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff, verbose)
         return EXIT_FAIL_UNDER if fail_under is not None and fail_under > 0 else EXIT_OK
     submission = found.folder
 
@@ -260,7 +267,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
             bar.update(task, description=f"grading {item.id}")
         if event == "done":
             streamed[item.id] = item
-            render_exercise(console, item, lang, hints.get(item.id), streamed)
+            render_exercise(console, item, lang, hints.get(item.id), streamed, student=not staff, verbose=verbose)
             if bar is not None:
                 bar.advance(task)
 
@@ -270,7 +277,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
         # the loop closed its zygote: _fast_exit skips the interpreter teardown, in which
         # Python 3.13 reports the control socket's buffered writer as "Exception ignored"
         return watch_loop(submission, selected, mode=mode, reference=reference, seed=seed,
-                          sandbox=sandbox, console=console, lang=lang, hints=hints)
+                          sandbox=sandbox, console=console, lang=lang, hints=hints, staff=staff)
     try:
         runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
                         sandbox=sandbox, memory=memory << 20, max_examples=max_examples,
@@ -286,7 +293,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
             result = runner.run()
     except GraderError as err:
         raise GraderFailed(clean(str(err))) from None
-    _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff)
+    _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff, verbose)
     failure.done = True
     if result.grader_errors:
         return EXIT_GRADER
@@ -311,21 +318,22 @@ def _is_main_program() -> bool:
     return argv0 in ("grade", "cli.py", "__main__.py") or getattr(main_mod, "__package__", None) == "grader"
 
 
-def _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff: bool = False) -> None:
+def _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, staff: bool = False,
+          verbose: bool = False) -> None:
     from grader.reports import render_summary, write_atomic
 
     if to_terminal:
-        render_summary(console, result, lang)
+        render_summary(console, result, lang, student=not staff)
     elif output_dir is not None:
         from grader.formats import write_all
 
         for name, path in write_all(result, output_dir, list(fmts), lang, student=not staff,
-                                    hints=hints).items():
+                                    hints=hints, verbose=verbose).items():
             click.echo(f"wrote {name}: {path}", err=True)
     else:
         from grader.formats import render_format
 
-        text = render_format(result, fmts[0], lang, student=not staff, hints=hints)
+        text = render_format(result, fmts[0], lang, student=not staff, hints=hints, verbose=verbose)
         if output:
             write_atomic(output, text)
         else:
@@ -335,7 +343,7 @@ def _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, s
         from grader.formats import markdown
 
         with open(summary, "a", encoding="utf-8") as f:
-            f.write(markdown(result, lang) + "\n")
+            f.write(markdown(result, lang, student=not staff, hints=hints) + "\n")
 
 
 @main.command("batch")

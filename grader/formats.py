@@ -1,10 +1,10 @@
-"""Every CI format from one result: Gradescope ``results.json``, JUnit XML, a Markdown job
-summary, a self-contained HTML report, and ``write_all`` to write several at once.
+"""Every report format from one view: the table :data:`FORMATS` (name, file, renderer), from
+which ``grade --format`` takes its choices and :func:`write_all` its file names.
 
-Everything a student wrote (messages, printed output, frames) is untrusted text: it is cleaned
-(ANSI codes, control characters and lone surrogates removed, length capped) and escaped for
-the format it lands in. With ``student=True`` hidden checks are counted but never named or
-explained.
+Each renderer takes the view (:func:`grader.view.build`: hidden checks redacted unless
+``staff``, every message localised, every string scrubbed) and only lays it out and escapes it
+for its format: Gradescope ``results.json``, JUnit XML, a Markdown job summary, a
+self-contained HTML report, the plain terminal report, and the JSON document.
 """
 
 from __future__ import annotations
@@ -14,67 +14,31 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from grader import sanitize
-from grader.reports import (
+from grader.reports import json_text, render, write_atomic
+from grader.view import (
+    FIELD_LIMIT,
     SYMBOL,
-    TEXT,
-    check_notes,
-    hint_for,
-    json_text,
-    next_step,
-    render,
-    shown_status,
-    translate,
-    write_atomic,
+    CheckView,
+    ExerciseView,
+    Heatmap,
+    ReportView,
+    build,
+    check_view,
 )
-from grader.runner import CheckResult, ExerciseResult, RunResult
 
-FILENAMES = {
-    "json": "report.json",
-    "gradescope": "results.json",
-    "junit": "junit.xml",
-    "markdown": "summary.md",
-    "html": "report.html",
-    "rich": "report.txt",
-}
-FORMATS = tuple(FILENAMES)
-
-EXTRA = {
-    "en": {
-        "report": "Grading report", "exercise": "exercise", "max": "max", "status": "status",
-        "checks": "checks", "failed_checks": "{n} failed", "diagnosis": "likely mistake",
-        "hidden_name": "hidden check {i} of {ex}", "hidden_summary": "{ex}: {n} hidden check(s), {failed} failed",
-        "passed": "passed", "failed": "failed", "error": "error", "message": "message",
-        "mode": "mode", "seed": "seed", "sandbox": "sandbox", "versions": "versions", "time": "time",
-        "hidden_check_failed": "hidden check failed", "not_graded": "Submission: not graded",
-    },
-    "zh": {
-        "report": "评分报告", "exercise": "练习", "max": "满分", "status": "状态",
-        "checks": "检查", "failed_checks": "{n} 个未通过", "diagnosis": "可能的错误",
-        "hidden_name": "{ex} 的隐藏检查 {i}", "hidden_summary": "{ex}：{n} 个隐藏检查，{failed} 个未通过",
-        "passed": "通过", "failed": "未通过", "error": "误差", "message": "信息",
-        "mode": "模式", "seed": "种子", "sandbox": "沙箱", "versions": "版本", "time": "用时",
-        "hidden_check_failed": "隐藏检查未通过", "not_graded": "提交：未评分",
-    },
-}
-
-FIELD_LIMIT = 4000  # characters of one untrusted field kept in a report
 ERRORED = ("error", "timeout", "crashed")
 
-
-
-# --- shared helpers --------------------------------------------------------------------------
-
-
-def _text(lang: str) -> dict[str, str]:
-    lang = lang if lang in TEXT else "en"
-    return {**TEXT[lang], **EXTRA[lang]}
+if TYPE_CHECKING:
+    from grader.runner import CheckResult, ExerciseResult, RunResult
 
 
 def clean(value: Any, limit: int = FIELD_LIMIT) -> str:
@@ -91,172 +55,79 @@ def _pct(score: float, max_score: float) -> str:
     return f"{100.0 * score / max_score:.1f}%" if max_score else "–"
 
 
-def _title(c: CheckResult, lang: str) -> str:
-    return c.title_zh if lang == "zh" and c.title_zh else (c.title or c.id)
-
-
-def _ex_title(ex: ExerciseResult, lang: str) -> str:
-    return ex.title.get(lang) or ex.title.get("en", "") or ""
-
-
-def _versions(result: RunResult) -> str:
-    v = result.versions or {}
-    keys = [k for k in ("grader", "torch", "numpy", "python") if k in v]
-    keys += [k for k in v if k not in keys and k != "sandbox"]
-    return " · ".join(f"{k} {v[k]}" for k in keys)
-
-
-def _meta_line(result: RunResult, lang: str) -> str:
-    t = _text(lang)
-    return (f"{t['mode']} {result.mode} · {t['seed']} {result.seed} · {t['sandbox']} {result.sandbox} · "
-            f"{t['time']} {result.seconds:.1f} s")
-
-
-def _hidden_counts(ex: ExerciseResult) -> tuple[int, int]:
-    hidden = [c for c in ex.checks if c.hidden]
-    return len(hidden), sum(1 for c in hidden if c.status != "passed")
-
-
-def _hint(hints: dict | None, ex: ExerciseResult, c: CheckResult, lang: str) -> str:
-    return hint_for((hints or {}).get(ex.id), c.uses[0] if c.uses else "", 0, lang)
-
-
-def _frame_lines(frames: list, t: dict[str, str]) -> list[str]:
-    out = []
-    for fr in list(frames or [])[-3:]:
-        if isinstance(fr, (list, tuple)) and len(fr) >= 4:
-            fname, lineno, _func, code = fr[:4]
-            out.append(f"{t['your_code']}: exercises/{fname}:{lineno}  {code}")
-        else:
-            out.append(f"{t['your_code']}: {fr}")
-    return out
-
-
-def _diagnosis(c: CheckResult, lang: str) -> str:
-    f = c.failure
-    if f is None:
-        return ""
-    return f.diagnosis_zh if lang == "zh" and f.diagnosis_zh else f.diagnosis
-
-
-def _message(c: CheckResult, lang: str) -> str:
-    t = _text(lang)
-    f = c.failure
-    if f is not None and f.not_implemented:
-        return t["not_implemented"]
-    return (f.message if f is not None else "") or c.message or c.status
-
-
-def _explain_parts(ex: ExerciseResult, c: CheckResult, lang: str, hints: dict | None) -> list[tuple[str, str]]:
-    """(kind, line) pairs explaining a check, in the terminal report's order: its notes (why
-    its points are withheld), and for a check that did not pass what went wrong."""
-    notes = [("note", n) for n in check_notes(c, lang, ex.id)]
-    if c.status == "passed":
-        return [(kind, clean(line)) for kind, line in notes]
-    t = _text(lang)
-    parts = [] if c.status == "failed" else [("status", f"[{c.status}]")]
-    parts.append(("message", _message(c, lang)))
-    parts += notes
-    f = c.failure
-    if f is not None and f.not_implemented:
-        return parts
-    if f is not None:
-        if f.input:
-            parts.append(("input", f"{t['input']}: {f.input}"))
-        if f.expected or f.got:
-            width = max(len(t["expected"]), len(t["got"]))
-            parts.append(("expected", f"{t['expected']:<{width}} {f.expected}"))
-            parts.append(("got", f"{t['got']:<{width}} {f.got}"))
-        if f.error:
-            parts.append(("error", str(f.error)))
-        diag = _diagnosis(c, lang)
-        if diag:
-            parts.append(("diagnosis", f"→ {diag}"))
-        parts += [("frame", line) for line in _frame_lines(f.frames, t)]
-    hint = _hint(hints, ex, c, lang)
-    if hint:
-        parts.append(("hint", f"{t['hint']}: {hint}"))
-    return [(kind, clean(line)) for kind, line in parts]
-
-
 def explain(ex: ExerciseResult, c: CheckResult, lang: str = "en", hints: dict | None = None) -> str:
-    """The plain-text explanation of one check that did not pass (what the terminal shows)."""
-    return "\n".join(line for _, line in _explain_parts(ex, c, lang, hints))
+    """The plain-text explanation of one check (what the terminal shows under it)."""
+    return check_view(sanitize.scrub(ex), sanitize.scrub(c), lang, (hints or {}).get(ex.id)).text()
 
 
 # --- Gradescope ------------------------------------------------------------------------------
 
 
-def gradescope(result: RunResult, student: bool = True, *, lang: str = "en",
-               hints: dict | None = None) -> dict[str, Any]:
-    """Gradescope's ``results.json`` as a dict (serialise with :func:`gradescope_text`).
+def _gs_test(name: str, number: str, score: float, max_score: float, status: str, output: str,
+             tags: list[str], visibility: str = "visible") -> dict[str, Any]:
+    return {"name": name, "number": number, "score": float(score), "max_score": float(max_score),
+            "status": status, "output": output, "tags": tags, "visibility": visibility,
+            "name_format": "text", "output_format": "text"}
 
-    One test per check. A hidden check (with ``student``) is visible only after the grades are
-    published, is named "hidden check N of EXERCISE" and says only passed/failed; its score
-    counts. The top-level output summarises the run and, per exercise, the hidden checks.
-    """
-    result = sanitize.scrub(result)
-    t = _text(lang)
+
+def gradescope_view(v: ReportView) -> dict[str, Any]:
+    """Gradescope's ``results.json``: one test per check. A redacted hidden check is visible
+    only after the grades are published, is named "hidden check N of EXERCISE" and says only
+    passed/failed; its score counts. The top-level output summarises the run."""
+    t = v.labels
     tests: list[dict[str, Any]] = []
-    summary = [f"{t['score']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
-               f"({_pct(result.score, result.max_score)})",
-               _meta_line(result, lang), _versions(result), ""]
-    if result.rejected:
-        summary += [f"{t['rejected']}: {result.rejected}", ""]
-    for ex in result.exercises:
+    summary = [f"{t['score']}: {_fmt(v.score)}/{_fmt(v.max_score)} ({_pct(v.score, v.max_score)})",
+               v.meta_line, v.versions_line, ""]
+    if v.rejected:
+        summary += [f"{t['rejected']}: {v.rejected}", ""]
+    for ex in v.exercises:
         summary.append(f"{ex.id}: {_fmt(ex.score)}/{_fmt(ex.max_score)}")
-        n_hidden, n_failed = _hidden_counts(ex)
-        if n_hidden:
-            summary.append("  " + t["hidden_summary"].format(ex=ex.id, n=n_hidden, failed=n_failed))
-        i = 0
+        summary += ["  " + line for line in ex.error_lines]
+        if ex.hidden_total:
+            summary.append("  " + t["hidden_summary"].format(ex=ex.id, n=ex.hidden_total, failed=ex.hidden_failed))
         for c in ex.checks:
-            passed = shown_status(c) == "passed"
-            test: dict[str, Any] = {"score": float(c.score), "max_score": float(c.max_score),
-                                    "status": "passed" if passed else "failed"}
-            if c.hidden and student:
-                i += 1
-                test |= {"name": t["hidden_name"].format(i=i, ex=ex.id), "number": f"{ex.id}.hidden{i}",
-                         "output": t["passed"] if passed else t["failed"], "tags": [ex.id, "hidden"]}
+            status = "passed" if c.status == "passed" else "failed"
+            visibility = "after_published" if c.hidden else "visible"
+            if c.redacted:
+                tests.append(_gs_test(c.title, f"{ex.id}.{c.id.replace('-', '')}", c.score, c.max_score, status,
+                                      t["passed"] if c.passed else t["failed"], [ex.id, "hidden"], visibility))
             else:
-                test |= {"name": clean(f"{ex.id} · {_title(c, lang)}", 500), "number": f"{ex.id}.{c.id}",
-                         "output": explain(ex, c, lang, hints),
-                         "tags": [ex.id, c.kind or "check"]}
-            test |= {"visibility": "after_published" if c.hidden else "visible",
-                     "name_format": "text", "output_format": "text"}
-            tests.append(test)
-    if result.problem:
-        problem = "\n".join(translate(line, lang) for line in result.problem.splitlines())
-        summary += problem.splitlines()[:-1]  # the last line is the next step, below
-        tests.append({"name": t["not_graded"], "number": "submission", "score": 0.0,
-                      "max_score": float(result.max_score), "status": "failed", "output": clean(problem),
-                      "tags": ["submission"], "visibility": "visible", "name_format": "text",
-                      "output_format": "text"})
-    if result.grader_errors:
+                tests.append(_gs_test(clean(f"{ex.id} · {c.title}", 500), f"{ex.id}.{c.id}", c.score, c.max_score,
+                                      status, c.text(), [ex.id, c.kind or "check"], visibility))
+    if v.problem_text:
+        summary += v.problem
+        tests.append(_gs_test(t["not_graded_title"], "submission", 0.0, v.max_score, "failed", v.problem_text,
+                              ["submission"]))
+    if v.grader_errors:
         summary += ["", t["grader_error"]]
-        summary += ["  " + clean(e.splitlines()[0] if e else "", 500) for e in result.grader_errors]
-        if not result.exercises:  # nothing graded: say so where the tests are listed too
-            tests.append({"name": t["not_graded"], "number": "submission", "score": 0.0,
-                          "max_score": float(result.max_score), "status": "failed",
-                          "output": clean("\n".join([t["grader_error"], *result.grader_errors])),
-                          "tags": ["submission", "grader error"], "visibility": "visible",
-                          "name_format": "text", "output_format": "text"})
-    summary += ["", next_step(result, lang)]
+        summary += ["  " + clean(e.splitlines()[0] if e else "", 500) for e in v.grader_errors]
+        if not v.exercises:  # nothing graded: say so where the tests are listed too
+            tests.append(_gs_test(t["not_graded_title"], "submission", 0.0, v.max_score, "failed",
+                                  clean("\n".join([t["grader_error"], *v.grader_errors])),
+                                  ["submission", "grader error"]))
+    summary += ["", v.next_step]
     return {
-        "score": float(result.score),
-        "execution_time": int(round(result.seconds)),
+        "score": float(v.score),
+        "execution_time": int(round(v.seconds)),
         "output": clean(re.sub(r"\n{3,}", "\n\n", "\n".join(summary)), 8 * FIELD_LIMIT),
         "output_format": "text",
         "test_output_format": "text",
         "test_name_format": "text",
         "visibility": "visible",
-        "stdout_visibility": "hidden" if student else "visible",
-        "extra_data": {"max_score": float(result.max_score), "mode": result.mode, "seed": result.seed,
-                       "sandbox": result.sandbox, "versions": dict(result.versions or {})},
+        "stdout_visibility": "visible" if v.staff else "hidden",
+        "extra_data": {"max_score": float(v.max_score), "mode": v.mode, "seed": v.seed,
+                       "sandbox": v.sandbox, "versions": dict(v.versions)},
         "tests": tests,
     }
 
 
-def gradescope_text(result: RunResult, student: bool = True, *, lang: str = "en",
+def gradescope(result: RunResult | ReportView, student: bool = True, *, lang: str = "en",
+               hints: dict | None = None) -> dict[str, Any]:
+    """Gradescope's ``results.json`` as a dict (serialise with :func:`gradescope_text`)."""
+    return gradescope_view(build(result, lang, not student, hints))
+
+
+def gradescope_text(result: RunResult | ReportView, student: bool = True, *, lang: str = "en",
                     hints: dict | None = None) -> str:
     return json.dumps(gradescope(result, student, lang=lang, hints=hints), indent=2, ensure_ascii=False,
                       allow_nan=False, default=str)
@@ -265,11 +136,11 @@ def gradescope_text(result: RunResult, student: bool = True, *, lang: str = "en"
 # --- JUnit -----------------------------------------------------------------------------------
 
 
-def _counts(checks: list[CheckResult]) -> dict[str, str]:
+def _counts(checks: list[CheckView]) -> dict[str, str]:
     return {"tests": str(len(checks)),
-            "failures": str(sum(c.status == "failed" for c in checks)),
-            "errors": str(sum(c.status in ERRORED for c in checks)),
-            "skipped": str(sum(c.status == "skipped" or shown_status(c) == "withheld" for c in checks))}
+            "failures": str(sum(c.result_status == "failed" for c in checks)),
+            "errors": str(sum(c.result_status in ERRORED for c in checks)),
+            "skipped": str(sum(c.result_status == "skipped" or c.status == "withheld" for c in checks))}
 
 
 def _first_line(s: str, limit: int = 500) -> str:
@@ -277,70 +148,63 @@ def _first_line(s: str, limit: int = 500) -> str:
     return clean(s.splitlines()[0] if s.strip() else s, limit)
 
 
-def junit(result: RunResult, *, student: bool = True, lang: str = "en", hints: dict | None = None) -> str:
+def junit_view(v: ReportView) -> str:
     """JUnit XML: one ``<testsuite>`` per exercise, one ``<testcase>`` per check."""
-    result = sanitize.scrub(result)
-    t = _text(lang)
-    all_checks = [c for ex in result.exercises for c in ex.checks]
-    root = ET.Element("testsuites", {"name": "grader", **_counts(all_checks), "time": f"{result.seconds:.3f}"})
-    for ex in result.exercises:
-        suite = ET.SubElement(root, "testsuite", {"name": ex.id, **_counts(ex.checks),
-                                                  "time": f"{ex.seconds:.3f}"})
+    all_checks = [c for ex in v.exercises for c in ex.checks]
+    root = ET.Element("testsuites", {"name": "grader", **_counts(all_checks), "time": f"{v.seconds:.3f}"})
+    for ex in v.exercises:
+        suite = ET.SubElement(root, "testsuite", {"name": ex.id, **_counts(ex.checks), "time": f"{ex.seconds:.3f}"})
         props = ET.SubElement(suite, "properties")
-        pairs = [("seed", result.seed), ("mode", result.mode), ("sandbox", result.sandbox),
-                 ("score", _fmt(ex.score)), ("max_score", _fmt(ex.max_score)),
-                 ("title", _ex_title(ex, lang))]
-        pairs += [(f"version.{k}", v) for k, v in (result.versions or {}).items()]
-        if result.rejected:
-            pairs.append(("rejected", result.rejected))
+        pairs = [("seed", v.seed), ("mode", v.mode), ("sandbox", v.sandbox), ("score", _fmt(ex.score)),
+                 ("max_score", _fmt(ex.max_score)), ("title", ex.title)]
+        pairs += [(f"version.{k}", val) for k, val in v.versions.items()]
+        if v.rejected:
+            pairs.append(("rejected", v.rejected))
         for name, value in pairs:
             ET.SubElement(props, "property", {"name": name, "value": clean(value, 500)})
-        i = 0
         for c in ex.checks:
-            hide = c.hidden and student
-            if hide:
-                i += 1
-            case = ET.SubElement(suite, "testcase", {
-                "classname": f"grader.{ex.id}", "name": f"hidden-{i}" if hide else clean(c.id, 200),
-                "time": f"{c.seconds:.3f}"})
-            if c.status == "passed":
-                if c.withheld and not hide:
-                    ET.SubElement(case, "skipped", {"message": _first_line(explain(ex, c, lang))})
-                elif not hide and explain(ex, c, lang):
-                    ET.SubElement(case, "system-out").text = explain(ex, c, lang)
+            case = ET.SubElement(suite, "testcase", {"classname": f"grader.{ex.id}", "name": clean(c.id, 200),
+                                                     "time": f"{c.seconds:.3f}"})
+            if c.passed:
+                if c.withheld:
+                    ET.SubElement(case, "skipped", {"message": _first_line(c.withheld)})
+                elif c.text():
+                    ET.SubElement(case, "system-out").text = c.text()
                 continue
-            if hide:
-                message, body = t["hidden_check_failed"], ""
-            else:
-                message, body = _first_line(_message(c, lang)), explain(ex, c, lang, hints)
-            tag = "failure" if c.status == "failed" else "skipped" if c.status == "skipped" else "error"
+            message = c.message if c.redacted else _first_line(c.message)
+            tag = "failure" if c.result_status == "failed" else "skipped" if c.result_status == "skipped" else "error"
+            if c.redacted:
+                tag = "failure"
             el = ET.SubElement(case, tag, {"message": message} if tag == "skipped" else
-                               {"message": message, "type": c.status})
-            if body and tag != "skipped":
-                el.text = body
-        n_hidden, _ = _hidden_counts(ex)
-        if ex.output.strip() and not (student and n_hidden):
-            ET.SubElement(suite, "system-out").text = clean(ex.output)
-        errs = [e for e in result.grader_errors if e.startswith(f"{ex.id}.")]
+                               {"message": message, "type": c.result_status})
+            if tag != "skipped" and not c.redacted:
+                el.text = c.text()
+        if ex.output:
+            ET.SubElement(suite, "system-out").text = ex.output
+        errs = ex.error_lines + [e for e in v.grader_errors if e.startswith(f"{ex.id}.")]
         if errs:
-            ET.SubElement(suite, "system-err").text = clean(
-                "\n".join(_first_line(e) if student else e for e in errs), 4 * FIELD_LIMIT)
-    if result.problem or (result.grader_errors and not result.exercises):
+            ET.SubElement(suite, "system-err").text = clean("\n".join(errs), 4 * FIELD_LIMIT)
+    if v.problem_text or (v.grader_errors and not v.exercises):
         # nothing graded: one failing case that says why, so CI shows it instead of "0 tests"
+        problem = bool(v.problem_text)
         suite = ET.SubElement(root, "testsuite", {"name": "submission", "tests": "1", "time": "0.000",
-                                                  "failures": "1" if result.problem else "0",
-                                                  "errors": "0" if result.problem else "1", "skipped": "0"})
+                                                  "failures": "1" if problem else "0",
+                                                  "errors": "0" if problem else "1", "skipped": "0"})
         case = ET.SubElement(suite, "testcase", {"classname": "grader.submission", "name": "graded"})
-        body = ("\n".join(translate(line, lang) for line in result.problem.splitlines()) if result.problem
-                else "\n".join(result.grader_errors))
-        el = ET.SubElement(case, "failure" if result.problem else "error",
-                           {"message": _first_line(body), "type": "not graded" if result.problem else "grader error"})
+        body = v.problem_text if problem else "\n".join(v.grader_errors)
+        el = ET.SubElement(case, "failure" if problem else "error",
+                           {"message": _first_line(body), "type": "not graded" if problem else "grader error"})
         el.text = clean(body, 4 * FIELD_LIMIT)
         root.set("tests", str(int(root.get("tests", "0")) + 1))
-        key = "failures" if result.problem else "errors"
+        key = "failures" if problem else "errors"
         root.set(key, str(int(root.get(key, "0")) + 1))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def junit(result: RunResult | ReportView, *, student: bool = True, lang: str = "en",
+          hints: dict | None = None) -> str:
+    return junit_view(build(result, lang, not student, hints))
 
 
 # --- Markdown --------------------------------------------------------------------------------
@@ -360,78 +224,87 @@ def _fence(body: str) -> str:
     return f"{fence}text\n{body}\n{fence}"
 
 
-def _emoji(ex: ExerciseResult) -> str:
+def _emoji(ex: ExerciseView) -> str:
     if ex.not_started:
         return "⬜"
-    if ex.score >= ex.max_score:
+    if ex.full:
         return "✅"
     return "🟡" if ex.score > 0 else "❌"
 
 
-def markdown(result: RunResult, lang: str = "en", *, student: bool = True, hints: dict | None = None) -> str:
-    """A summary for ``$GITHUB_STEP_SUMMARY``: total, a table of exercises, the failures."""
-    result = sanitize.scrub(result)
-    t = _text(lang)
-    out = [f"## {t['report']}: {_fmt(result.score)}/{_fmt(result.max_score)} "
-           f"({_pct(result.score, result.max_score)})", ""]
-    if result.problem:
-        out += [f"> ❌ {_md(translate(line, lang), 2000)}" for line in result.problem.splitlines()[:-1]] + [""]
-    if result.rejected:
-        out += [f"> ❌ **{_md(t['rejected'])}:** {_md(result.rejected, 500)}", ""]
-    if result.grader_errors:
+def _md_check(c: CheckView, t: dict[str, str]) -> list[str]:
+    badge = f" `[{_md(c.badge, 50)}]`" if c.badge else ""
+    out = [f"**{SYMBOL.get(c.status, '?')} {_md(c.title, 300)}**{badge} · {_fmt(c.score)}/{_fmt(c.max_score)} · "
+           f"`{clean(c.id, 100).replace('`', '')}`", ""]
+    if c.passed:
+        return out + ([*(_md(n) for n in c.notes), ""] if c.notes else [])
+    out += [_md(c.message), ""]
+    if c.notes:
+        out += [*(_md(n) for n in c.notes), ""]
+    if c.diagnosis:
+        out += [f"→ **{_md(t['diagnosis'])}:** {_md(c.diagnosis)}", ""]
+    detail = [line for kind, line in c.explanation() if kind in ("input", "expected", "got", "error", "frame")]
+    if detail:
+        out += [_fence("\n".join(detail)), ""]
+    if c.hint:
+        out += [f"*{_md(t['hint'])}: {_md(c.hint)}*", ""]
+    return out
+
+
+def markdown_view(v: ReportView, verbose: bool = False) -> str:
+    """A summary for ``$GITHUB_STEP_SUMMARY``: total, a table of exercises, then per exercise
+    its failures, its passed checks with a note, and its other passes on one line."""
+    t = v.labels
+    out = [f"## {t['report']}: {_fmt(v.score)}/{_fmt(v.max_score)} ({_pct(v.score, v.max_score)})", ""]
+    if v.problem:
+        out += [f"> ❌ {_md(line, 2000)}" for line in v.problem] + [""]
+    if v.rejected:
+        out += [f"> ❌ **{_md(t['rejected'])}:** {_md(v.rejected, 500)}", ""]
+    if v.grader_errors:
         out.append(f"> ⚠️ **{_md(t['grader_error'])}**")
-        out += [f"> {_md(_first_line(e), 300)}" for e in result.grader_errors[:10]]
+        out += [f"> {_md(_first_line(e), 300)}" for e in v.grader_errors[:10]]
         out.append("")
-    if result.exercises:
+    if v.exercises:
         out += [f"| {t['exercise']} | {t['score']} | {t['max']} | {t['status']} |", "|---|---:|---:|:---:|"]
-    for ex in result.exercises:
-        out.append(f"| **{_md(ex.id, 100)}** {_md(_ex_title(ex, lang), 200)} | {_fmt(ex.score)} | "
+    for ex in v.exercises:
+        out.append(f"| **{_md(ex.id, 100)}** {_md(ex.title, 200)} | {_fmt(ex.score)} | "
                    f"{_fmt(ex.max_score)} | {_emoji(ex)} |")
-    hidden_lines = []
-    for ex in result.exercises:
-        n_hidden, n_failed = _hidden_counts(ex)
-        if n_hidden:
-            hidden_lines.append("- " + _md(t["hidden_summary"].format(ex=ex.id, n=n_hidden, failed=n_failed)))
+    hidden_lines = ["- " + _md(t["hidden_summary"].format(ex=ex.id, n=ex.hidden_total, failed=ex.hidden_failed))
+                    for ex in v.exercises if ex.hidden_total]
     if hidden_lines:
         out += ["", *hidden_lines]
     out.append("")
-    for ex in result.exercises:
-        failing = [c for c in ex.checks if c.status != "passed"]
-        noted = [c for c in ex.checks if c.status == "passed" and check_notes(c, lang, ex.id)]
-        if not failing and not [c for c in noted if not (c.hidden and student)]:
+    for ex in v.exercises:
+        redacted_failed = sum(1 for c in ex.checks if c.redacted and not c.passed)
+        if not ex.failing and not ex.noted and not redacted_failed and not ex.error and not verbose:
             continue
-        shown = [c for c in ex.checks if (c in failing or c in noted) and not (c.hidden and student)]
-        n_hidden_failed = len([c for c in failing if c.hidden and student])
+        n_failed = len(ex.failing) + redacted_failed
         out += ["<details>", f"<summary><b>{_html.escape(ex.id)}</b> — {_fmt(ex.score)}/{_fmt(ex.max_score)} · "
-                f"{_html.escape(t['failed_checks'].format(n=len(failing)))}</summary>", ""]
+                f"{_html.escape(t['failed_checks'].format(n=n_failed))}</summary>", ""]
         if ex.not_started:
             out += [_md(f"{t['not_started']} — {t['start_here']}: {ex.file}"), ""]
-        for c in shown:
-            status = "" if c.status in ("failed", "passed") else f" `[{c.status}]`"
-            out += [f"**{SYMBOL.get(shown_status(c), '?')} {_md(_title(c, lang), 300)}**{status} · "
-                    f"{_fmt(c.score)}/{_fmt(c.max_score)} · `{clean(c.id, 100).replace('`', '')}`", ""]
-            notes = check_notes(c, lang, ex.id)
-            if notes:
-                out += [*(_md(n) for n in notes), ""]
-            if c.status == "passed":
-                continue
-            out += [_md(_message(c, lang)), ""]
-            diag = _diagnosis(c, lang)
-            if diag:
-                out += [f"→ **{_md(t['diagnosis'])}:** {_md(diag)}", ""]
-            detail = [line for kind, line in _explain_parts(ex, c, lang, hints)
-                      if kind in ("input", "expected", "got", "error", "frame")]
-            if detail:
-                out += [_fence("\n".join(detail)), ""]
-            hint = _hint(hints, ex, c, lang)
-            if hint and not (c.failure is not None and c.failure.not_implemented):
-                out += [f"*{_md(t['hint'])}: {_md(hint)}*", ""]
-        if n_hidden_failed:
-            out += [_md(t["hidden_failed"].format(n=n_hidden_failed)), ""]
+        if ex.error:  # the import error once, instead of the checks it left ungraded
+            lines = ex.error_lines
+            where = [_fence("\n".join(lines[1:-1])), ""] if lines[1:-1] else []
+            out += [_md(lines[0]), "", *where, _md(lines[-1]), "", "</details>", ""]
+            continue
+        for c in ex.failing + ex.noted + (ex.plain_passes if verbose else []):
+            out += _md_check(c, t)
+        if ex.plain_passes and not verbose:
+            points = _fmt(sum(c.score for c in ex.plain_passes))
+            out += [f"{SYMBOL['passed']} " + _md(t["passing_folded"].format(n=len(ex.plain_passes), points=points)),
+                    ""]
+        if redacted_failed:
+            out += [_md(t["hidden_failed"].format(n=redacted_failed)), ""]
         out += ["</details>", ""]
-    out += ["---", f"<sub>{_html.escape(_meta_line(result, lang))} · {_html.escape(_versions(result))}</sub>",
-            "", _md(next_step(result, lang)), ""]
+    out += ["---", f"<sub>{_html.escape(v.meta_line)} · {_html.escape(v.versions_line)}</sub>",
+            "", _md(v.next_step), ""]
     return "\n".join(out)
+
+
+def markdown(result: RunResult | ReportView, lang: str = "en", *, student: bool = True,
+             hints: dict | None = None, verbose: bool = False) -> str:
+    return markdown_view(build(result, lang, not student, hints), verbose)
 
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -495,16 +368,17 @@ table.hm td.nan { background: repeating-linear-gradient(45deg, var(--code), var(
   var(--border) 6px); }
 .hidden-note { color: var(--warn); margin: 6px 0 0; }
 .errors { border: 1px solid var(--crash); border-radius: 8px; padding: 8px 14px; color: var(--crash); }
+nav.failures { border: 1px solid var(--fail); border-radius: 8px; padding: 8px 14px; margin: 16px 0; }
+nav.failures h2 { color: var(--fail); }
+nav.failures ol { margin: 0; padding-left: 1.4em; }
+details.passes > summary { cursor: pointer; color: var(--pass); padding: 6px 0; }
+.heat p.caption { flex-basis: 100%; margin: 0; }
 footer { margin-top: 24px; color: var(--muted); font-size: 0.9em; }
 """
 
 
 def _e(s: Any, limit: int = FIELD_LIMIT) -> str:
     return _html.escape(clean(s, limit), quote=True)
-
-
-def _anchor(ex_id: str) -> str:
-    return "ex-" + re.sub(r"[^A-Za-z0-9_-]", "-", ex_id)
 
 
 def _grade_class(score: float, max_score: float) -> str:
@@ -518,188 +392,233 @@ def _as_float(v: Any) -> float:
         return math.nan
 
 
-def heatmap_html(heat: dict, lang: str = "en") -> str:
-    """Expected and got matrices side by side, each cell shaded by its value (one shared scale)."""
-    t = _text(lang)
+def heatmap_html(heat: dict | Heatmap, lang: str = "en") -> str:
+    """Expected and got matrices side by side under a caption (which tensor, which axes), each
+    cell shaded by its value on one shared scale; nan / inf cells are hatched."""
+    from grader.view import labels
+
+    t = labels(lang)
+    if isinstance(heat, Heatmap):
+        raw, caption = {"expected": heat.expected, "got": heat.got}, heat.caption
+    else:
+        raw, caption = heat, ""
     mats = []
     for key in ("expected", "got"):
-        rows = heat.get(key) or []
-        mats.append([[_as_float(v) for v in (row if isinstance(row, (list, tuple)) else [row])][:32]
+        rows = raw.get(key) or []
+        mats.append([[_as_float(x) for x in (row if isinstance(row, (list, tuple)) else [row])][:32]
                      for row in list(rows)[:32]])
-    finite = [v for m in mats for row in m for v in row if math.isfinite(v)]
+    finite = [x for m in mats for row in m for x in row if math.isfinite(x)]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     span = (hi - lo) or 1.0
     parts = ['<div class="heat">']
+    if caption:
+        parts.append(f'<p class="muted caption">{_e(caption)} · {_e(t["heat_legend"])}</p>')
     for key, m in zip(("expected", "got"), mats):
         parts.append(f'<figure><figcaption>{_e(t[key])}</figcaption><table class="hm">')
         for row in m:
             parts.append("<tr>")
-            for v in row:
-                if not math.isfinite(v):
-                    parts.append(f'<td class="nan" title="{v}">{v}</td>')
+            for x in row:
+                if not math.isfinite(x):
+                    parts.append(f'<td class="nan" title="{x}">{x}</td>')
                     continue
-                level = (v - lo) / span
+                level = (x - lo) / span
                 alpha = 0.06 + 0.94 * level
                 cls = ' class="hi"' if level > 0.55 else ""
-                parts.append(f'<td{cls} style="background: rgba(var(--hm), {alpha:.3f})" title="{v:.4g}">'
-                             f"{v:.2f}</td>")
+                parts.append(f'<td{cls} style="background: rgba(var(--hm), {alpha:.3f})" title="{x:.4g}">'
+                             f"{x:.2f}</td>")
             parts.append("</tr>")
         parts.append("</table></figure>")
     parts.append("</div>")
     return "".join(parts)
 
 
-def _check_html(ex: ExerciseResult, c: CheckResult, lang: str, hints: dict | None) -> str:
-    t = _text(lang)
-    status = shown_status(c)
-    badge = "" if status in ("passed", "failed") else f' <span class="badge">{_e(status)}</span>'
-    out = [f'<li class="check {_e(status)}" id="{_anchor(ex.id)}--{_e(c.id, 200)}"><div class="row">'
-           f'<span class="sym">{_e(SYMBOL.get(status, "?"))}</span>'
-           f'<span class="ctitle">{_e(_title(c, lang), 500)}{badge}</span>'
+def _check_html(c: CheckView, lang: str) -> str:
+    t = c.labels
+    badge = f' <span class="badge">{_e(c.badge)}</span>' if c.badge else ""
+    out = [f'<li class="check {_e(c.status)}" id="{_e(c.anchor, 300)}"><div class="row">'
+           f'<span class="sym">{_e(SYMBOL.get(c.status, "?"))}</span>'
+           f'<span class="ctitle">{_e(c.title, 500)}{badge}</span>'
            f'<span class="pts">{_fmt(c.score)}/{_fmt(c.max_score)}</span></div>']
-    notes = check_notes(c, lang, ex.id)
-    if notes:
-        out.append('<div class="detail">' + "".join(f'<p class="note">{_e(n)}</p>' for n in notes) + "</div>")
-    f = c.failure
-    if c.status != "passed":
-        out.append('<div class="detail">')
-        if f is not None and f.not_implemented:
-            out.append(f'<p class="msg notimpl">{_e(t["not_implemented"])}</p>')
-        else:
-            out.append(f'<p class="msg">{_e(_message(c, lang))}</p>')
-        if f is not None and not f.not_implemented:
-            if f.input:
-                out.append(f'<div><span class="label">{_e(t["input"])}</span><pre>{_e(f.input)}</pre></div>')
-            if f.expected or f.got:
-                w = max(len(t["expected"]), len(t["got"]))
-                out.append(f'<pre><span class="label">{_e(t["expected"].ljust(w))}</span> {_e(f.expected)}\n'
-                           f'<span class="label">{_e(t["got"].ljust(w))}</span> {_e(f.got)}</pre>')
-            if f.error:
-                out.append(f'<div><span class="label">{_e(t["error"])}</span><pre>{_e(f.error)}</pre></div>')
-            if isinstance(f.heatmap, dict):
-                out.append(heatmap_html(f.heatmap, lang))
-            diag = _diagnosis(c, lang)
-            if diag:
-                out.append(f'<p class="diag">→ {_e(t["diagnosis"])}: {_e(diag)}</p>')
-            frames = _frame_lines(f.frames, t)
-            if frames:
-                out.append(f'<pre class="frames">{_e(chr(10).join(frames))}</pre>')
-        hint = _hint(hints, ex, c, lang)
-        if hint and not (f is not None and f.not_implemented):
-            out.append(f'<p class="hint">{_e(t["hint"])}: {_e(hint)}</p>')
-        out.append("</div>")
-    out.append("</li>")
+    if c.passed or c.redacted:
+        if c.notes:
+            out.append('<div class="detail">' + "".join(f'<p class="note">{_e(n)}</p>' for n in c.notes) + "</div>")
+        out.append("</li>")
+        return "".join(out)
+    out.append('<div class="detail">')
+    out.append(f'<p class="msg{" notimpl" if c.not_implemented else ""}">{_e(c.message)}</p>')
+    out += [f'<p class="note">{_e(n)}</p>' for n in c.notes]
+    if not c.not_implemented:
+        if c.input:
+            out.append(f'<div><span class="label">{_e(t["input"])}</span><pre>{_e(c.input)}</pre></div>')
+        if c.expected or c.got:
+            out.append(f'<pre><span class="label">{_e(t["expected"])}</span> {_e(c.expected)}\n'
+                       f'<span class="label">{_e(t["got"])}</span> {_e(c.got)}</pre>')
+        if c.error:
+            out.append(f'<div><span class="label">{_e(t["error"])}</span><pre>{_e(c.error)}</pre></div>')
+        if c.heatmap is not None:
+            out.append(heatmap_html(c.heatmap, lang))
+        if c.diagnosis:
+            out.append(f'<p class="diag">→ {_e(t["diagnosis"])}: {_e(c.diagnosis)}</p>')
+        if c.frames:
+            out.append(f'<pre class="frames">{_e(chr(10).join(c.frames))}</pre>')
+        if c.hint:
+            out.append(f'<p class="hint">{_e(t["hint"])}: {_e(c.hint)}</p>')
+    out.append("</div></li>")
     return "".join(out)
 
 
-def _exercise_html(ex: ExerciseResult, lang: str, student: bool, hints: dict | None) -> str:
-    t = _text(lang)
-    out = [f'<section class="exercise" id="{_anchor(ex.id)}"><h2><span>{_e(ex.id)}</span>'
+def _exercise_html(ex: ExerciseView, v: ReportView, verbose: bool) -> str:
+    t = v.labels
+    out = [f'<section class="exercise" id="{_e(ex.anchor)}"><h2><span>{_e(ex.id)}</span>'
            f'<span class="{_grade_class(ex.score, ex.max_score)}">{_fmt(ex.score)}/{_fmt(ex.max_score)}</span>'
-           f'<span class="muted">{_e(_ex_title(ex, lang))}</span></h2>']
+           f'<span class="muted">{_e(ex.title)}</span></h2>']
     if ex.not_started:
         out.append(f'<p class="partial">{_e(t["not_started"])} — {_e(t["start_here"])}: '
                    f'<code>{_e(ex.file)}</code></p>')
-    out.append('<ul class="checks">')
-    hidden_failed = 0
-    for c in ex.checks:
-        if c.hidden and student:
-            hidden_failed += c.status != "passed"
-            continue
-        out.append(_check_html(ex, c, lang, hints))
-    out.append("</ul>")
-    n_hidden, _ = _hidden_counts(ex)
-    if n_hidden and student:
-        note = t["hidden_summary"].format(ex=ex.id, n=n_hidden, failed=hidden_failed)
+    if ex.error:  # the import error once, instead of the checks it left ungraded
+        lines = ex.error_lines
+        where = f"<pre>{_e(chr(10).join(lines[1:-1]))}</pre>" if lines[1:-1] else ""
+        out.append(f'<div class="errors"><p>{_e(lines[0])}</p>{where}<p>{_e(lines[-1])}</p></div></section>')
+        return "".join(out)
+    shown = ex.failing + ex.noted
+    out.append('<ul class="checks">' + "".join(_check_html(c, v.lang) for c in shown) + "</ul>")
+    if ex.plain_passes:
+        points = _fmt(sum(c.score for c in ex.plain_passes))
+        summary = f"{SYMBOL['passed']} " + t["passing_folded"].format(n=len(ex.plain_passes), points=points)
+        out.append(f'<details class="passes"{" open" if verbose else ""}><summary>{_e(summary)}</summary>'
+                   '<ul class="checks">' + "".join(_check_html(c, v.lang) for c in ex.plain_passes)
+                   + "</ul></details>")
+    if ex.hidden_total and not v.staff:
+        note = t["hidden_summary"].format(ex=ex.id, n=ex.hidden_total, failed=ex.hidden_failed)
         out.append(f'<p class="hidden-note">{_e(note)}</p>')
-    if ex.output.strip() and any(c.status != "passed" for c in ex.checks) and not (student and n_hidden):
-        tail = "\n".join(line[:200] for line in clean(ex.output).strip().splitlines()[-20:])
-        out.append(f'<div><span class="label">{_e(t["output"])}</span><pre>{_e(tail)}</pre></div>')
+    if ex.output:
+        out.append(f'<div><span class="label">{_e(t["output"])}</span><pre>{_e(ex.output)}</pre></div>')
     out.append("</section>")
     return "".join(out)
 
 
-def html(result: RunResult, lang: str = "en", *, student: bool = True, hints: dict | None = None) -> str:
-    """A self-contained HTML report (inline CSS, no scripts, no external resources)."""
-    result = sanitize.scrub(result)
-    t = _text(lang)
-    total = f"{_fmt(result.score)}/{_fmt(result.max_score)} ({_pct(result.score, result.max_score)})"
-    out = ["<!DOCTYPE html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
+def html_view(v: ReportView, verbose: bool = False) -> str:
+    """A self-contained HTML report (inline CSS, no scripts, no external resources) that opens
+    on a summary: the total, a table of exercises, and a link to each failure."""
+    t = v.labels
+    total = f"{_fmt(v.score)}/{_fmt(v.max_score)} ({_pct(v.score, v.max_score)})"
+    out = ["<!DOCTYPE html>", f'<html lang="{"zh-CN" if v.lang == "zh" else "en"}"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            '<meta name="color-scheme" content="light dark">',
            f"<title>{_e(t['report'])}: {_e(total)}</title>", f"<style>{CSS}</style></head>",
            "<body><main><header>", f"<h1>{_e(t['report'])}</h1>",
-           f'<p class="total {_grade_class(result.score, result.max_score)}">{_e(t["score"])}: {_e(total)}</p>',
-           f'<p class="meta">{_e(_meta_line(result, lang))}<br>{_e(_versions(result))}</p></header>']
-    if result.problem:
-        out.append('<div class="errors">' + "".join(f"<p>{_e(translate(line, lang))}</p>"
-                                                    for line in result.problem.splitlines()[:-1]) + "</div>")
-    if result.rejected:
-        out.append(f'<div class="errors"><p><b>{_e(t["rejected"])}</b>: {_e(result.rejected)}</p></div>')
-    if result.grader_errors:
+           f'<p class="total {_grade_class(v.score, v.max_score)}">{_e(t["score"])}: {_e(total)}</p>',
+           f'<p class="meta">{_e(v.meta_line)}<br>{_e(v.versions_line)}</p></header>']
+    if v.problem:
+        out.append('<div class="errors">' + "".join(f"<p>{_e(line)}</p>" for line in v.problem) + "</div>")
+    if v.rejected:
+        out.append(f'<div class="errors"><p><b>{_e(t["rejected"])}</b>: {_e(v.rejected)}</p></div>')
+    if v.grader_errors:
         out.append(f'<div class="errors"><p><b>{_e(t["grader_error"])}</b></p><ul>')
-        out += [f"<li>{_e(_first_line(e))}</li>" for e in result.grader_errors[:20]]
+        out += [f"<li>{_e(_first_line(e))}</li>" for e in v.grader_errors[:20]]
         out.append("</ul></div>")
-    if result.exercises:
+    if v.exercises:
         out.append(f'<table class="summary"><thead><tr><th>{_e(t["exercise"])}</th><th>{_e(t["score"])}</th>'
                    f'<th>{_e(t["max"])}</th><th>{_e(t["checks"])}</th></tr></thead><tbody>')
-    for ex in result.exercises:
-        passed = sum(c.status == "passed" for c in ex.checks)
-        out.append(f'<tr><td><a href="#{_anchor(ex.id)}">{_e(ex.id)}</a> '
-                   f'<span class="muted">{_e(_ex_title(ex, lang))}</span></td>'
-                   f'<td class="num {_grade_class(ex.score, ex.max_score)}">{_fmt(ex.score)}</td>'
-                   f'<td class="num">{_fmt(ex.max_score)}</td><td class="num">{passed}/{len(ex.checks)}</td></tr>')
-    if result.exercises:
+        for ex in v.exercises:
+            passed = sum(c.passed for c in ex.checks)
+            out.append(f'<tr><td><a href="#{_e(ex.anchor)}">{_e(ex.id)}</a> '
+                       f'<span class="muted">{_e(ex.title)}</span></td>'
+                       f'<td class="num {_grade_class(ex.score, ex.max_score)}">{_fmt(ex.score)}</td>'
+                       f'<td class="num">{_fmt(ex.max_score)}</td>'
+                       f'<td class="num">{passed}/{len(ex.checks)}</td></tr>')
         out.append("</tbody></table>")
-    out += [_exercise_html(ex, lang, student, hints) for ex in result.exercises]
-    out.append(f"<footer><p><b>{_e(next_step(result, lang))}</b></p></footer></main></body></html>")
+    links: list[tuple[str, str, str]] = []  # (exercise, anchor, title) of each failure, in course order
+    for ex in v.exercises:
+        if ex.error:  # a module that does not import is one failure, linked to its error
+            links.append((ex.id, ex.anchor, ex.error_note))
+        else:
+            links += [(ex.id, c.anchor, c.title) for c in ex.failing]
+    if links:
+        out.append(f'<nav class="failures"><h2>{_e(t["failures"])} ({len(links)})</h2><ol>')
+        out += [f'<li><a href="#{_e(ref, 300)}">{_e(ex_id)} · {_e(title, 300)}</a></li>'
+                for ex_id, ref, title in links]
+        out.append("</ol></nav>")
+    out += [_exercise_html(ex, v, verbose) for ex in v.exercises]
+    out.append(f"<footer><p><b>{_e(v.next_step)}</b></p></footer></main></body></html>")
     return "\n".join(out) + "\n"
 
 
-# --- several at once -------------------------------------------------------------------------
+def html(result: RunResult | ReportView, lang: str = "en", *, student: bool = True, hints: dict | None = None,
+         verbose: bool = False) -> str:
+    return html_view(build(result, lang, not student, hints), verbose)
 
 
-def rich_text(result: RunResult, lang: str = "en", *, student: bool = True, hints: dict | None = None) -> str:
-    """The terminal report as plain text, 100 columns wide."""
+# --- the terminal report as text, JSON -------------------------------------------------------
+
+
+def rich_text_view(v: ReportView, verbose: bool = False, width: int = 100) -> str:
     buf = StringIO()
-    console = Console(file=buf, width=100, no_color=True, color_system=None, highlight=False,
+    console = Console(file=buf, width=width, no_color=True, color_system=None, highlight=False,
                       soft_wrap=False, emoji=False, force_terminal=False, force_jupyter=False)
-    render(result, console, lang, hints, student)
+    render(v, console, v.lang, verbose=verbose)
     return buf.getvalue()
 
 
-def render_format(result: RunResult, fmt: str, lang: str = "en", *, student: bool = True,
-                  hints: dict | None = None) -> str:
+def rich_text(result: RunResult | ReportView, lang: str = "en", *, student: bool = True, hints: dict | None = None,
+              verbose: bool = False) -> str:
+    """The terminal report as plain text, 100 columns wide."""
+    return rich_text_view(build(result, lang, not student, hints), verbose)
+
+
+def _json_view(v: ReportView, verbose: bool = False) -> str:
+    return json_text(v, not v.staff, v.lang)
+
+
+# --- the table of formats --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str  # what --format takes
+    filename: str  # what write_all writes it as
+    render: Callable[[ReportView, bool], str]  # (view, verbose) -> text
+    description: str = ""
+
+
+REGISTRY: dict[str, Format] = {f.name: f for f in (
+    Format("rich", "report.txt", rich_text_view, "the terminal report (colour on a terminal, plain in a file)"),
+    Format("json", "report.json", _json_view, "the JSON document (DESIGN.md schema)"),
+    Format("gradescope", "results.json", lambda v, _verbose=False: json.dumps(
+        gradescope_view(v), indent=2, ensure_ascii=False, allow_nan=False, default=str), "Gradescope results.json"),
+    Format("junit", "junit.xml", lambda v, _verbose=False: junit_view(v), "JUnit XML for CI"),
+    Format("markdown", "summary.md", markdown_view, "a Markdown job summary ($GITHUB_STEP_SUMMARY)"),
+    Format("html", "report.html", html_view, "a self-contained HTML page"),
+)}
+FORMATS = tuple(REGISTRY)
+FILENAMES = {name: f.filename for name, f in REGISTRY.items()}
+
+
+def render_format(result: RunResult | ReportView, fmt: str, lang: str = "en", *, student: bool = True,
+                  hints: dict | None = None, verbose: bool = False) -> str:
     """One format as text (``fmt`` in :data:`FORMATS`)."""
-    if fmt == "json":
-        return json_text(result, student)
-    if fmt == "gradescope":
-        return gradescope_text(result, student, lang=lang, hints=hints)
-    if fmt == "junit":
-        return junit(result, student=student, lang=lang, hints=hints)
-    if fmt == "markdown":
-        return markdown(result, lang, student=student, hints=hints)
-    if fmt == "html":
-        return html(result, lang, student=student, hints=hints)
-    if fmt == "rich":
-        return rich_text(result, lang, student=student, hints=hints)
-    raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    if fmt not in REGISTRY:
+        raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    return REGISTRY[fmt].render(build(result, lang, not student, hints), verbose)
 
 
-def write_all(result: RunResult, out_dir: Path | str, formats: list[str] | tuple[str, ...] = FORMATS,
-              lang: str = "en", *, student: bool = True, hints: dict | None = None) -> dict[str, Path]:
+def write_all(result: RunResult | ReportView, out_dir: Path | str, formats: list[str] | tuple[str, ...] = FORMATS,
+              lang: str = "en", *, student: bool = True, hints: dict | None = None,
+              verbose: bool = False) -> dict[str, Path]:
     """Write each format to ``out_dir`` under its :data:`FILENAMES` name, atomically."""
-    unknown = [f for f in formats if f not in FILENAMES]
+    unknown = [f for f in formats if f not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown format {unknown[0]!r}; known: {', '.join(FORMATS)}")
+    view = build(result, lang, not student, hints)
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     for fmt in dict.fromkeys(formats):
         path = out_dir / FILENAMES[fmt]
-        write_atomic(path, render_format(result, fmt, lang, student=student, hints=hints))
+        write_atomic(path, REGISTRY[fmt].render(view, verbose))
         written[fmt] = path
     return written
 
 
-__all__ = ["FILENAMES", "FORMATS", "clean", "explain", "gradescope", "gradescope_text", "heatmap_html", "html",
-           "junit", "markdown", "render_format", "rich_text", "write_all"]
+__all__ = ["CSS", "FILENAMES", "FORMATS", "REGISTRY", "Format", "clean", "explain", "gradescope",
+           "gradescope_text", "heatmap_html", "html", "junit", "markdown", "render_format", "rich_text",
+           "write_all"]

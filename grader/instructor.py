@@ -785,16 +785,40 @@ def _failing(result: Any) -> str:
 MIN_MISTAKES = 5  # known mistakes an exercise needs
 
 
+def replay_names(ex: Any, files: list[Path], infos: dict[str, dict], runs: dict[str, Any]) -> None:
+    """Name the property-style failures of each mistake's run as official mode's replay would
+    (``Runner._name_by_replay``): the first known mistake, in file order, whose `catches:`
+    names the check and which fails it with the same verdict (``runner.verdict``: message,
+    failing input, expected and got), from the runs of every mistake with the same seed (so no
+    mistake is graded twice)."""
+    from grader.runner import verdict
+
+    verdicts = {name: {c.id: verdict(c.failure) for e in run.exercises for c in e.checks
+                       if c.status == "failed" and c.failure is not None}
+                for name, run in runs.items()}
+    for run in runs.values():
+        for c in (c for e in run.exercises for c in e.checks):
+            if (c.status != "failed" or c.failure is None or c.failure.not_implemented
+                    or c.kind in ("compare", "compare_module") or c.failure.diagnosis):
+                continue
+            for path in files:
+                info = infos[path.stem]
+                if c.id in info["catches"] and verdicts.get(path.stem, {}).get(c.id) == verdict(c.failure):
+                    c.failure.diagnosis, c.failure.diagnosis_zh = info["en"], info["zh"]
+                    break
+
+
 class CourseChecker:
     """Grades the reference, the stub and every known mistake of exercises, with one zygote."""
 
     def __init__(self, root: Path, seeds: int = 3, zygote: Any = None,
-                 log: Callable[[str], None] = lambda s: None) -> None:
+                 log: Callable[[str], None] = lambda s: None, rerun: bool = True) -> None:
         from grader.host.sandbox import choose
 
         self.root = root
         self.solutions = root / "solutions"
         self.seeds = list(range(1, max(1, seeds) + 1))
+        self.rerun = rerun  # grade the first seed twice (the flake scan); tests/test_course.py does not
         self.sandbox = choose()
         self.log = log
         self._own = zygote is None
@@ -813,18 +837,24 @@ class CourseChecker:
     def grade(self, submission: Path, ex: Any, mode: str, seed: int | None) -> Any:
         from grader.runner import Runner
 
+        # Naming a property-style failure by replaying every known mistake (the runner's
+        # name_mistakes) is left out: every mistake is graded here anyway, with the same seed,
+        # and `replay_names` names from those runs exactly as the replay would.
         runner = Runner(submission, [ex], mode=mode, reference=self.solutions if mode == "official" else None,
-                        seed=seed, sandbox=self.sandbox, zygote=self.zygote)
+                        seed=seed, sandbox=self.sandbox, zygote=self.zygote, name_mistakes=False)
         return runner.run()
+
+    def run_seeds(self) -> list[int]:
+        return [*self.seeds, self.seeds[0]] if self.rerun else list(self.seeds)
 
     def runs(self, submission: Path, ex: Any) -> list[Any]:
         """Official runs with every seed, then the first seed again (the flake scan)."""
-        return [self.grade(submission, ex, "official", s) for s in [*self.seeds, self.seeds[0]]]
+        return [self.grade(submission, ex, "official", s) for s in self.run_seeds()]
 
     def flaky(self, runs: list[Any], what: str) -> list[str]:
         first = _verdicts(runs[0])
         out = []
-        for seed, run in zip([*self.seeds, self.seeds[0]], runs):
+        for seed, run in zip(self.run_seeds(), runs):
             now = _verdicts(run)
             for cid in first:
                 if now.get(cid) != first[cid] and f"{what}: {cid}" not in out:
@@ -897,28 +927,32 @@ class CourseChecker:
                 rep.problems.append(f"stub passes vacuously: {', '.join(vacuous)}")
             if res.score:
                 rep.problems.append(f"stub scores {res.score:g}")
+            if res.exercises and not res.exercises[0].not_started:
+                rep.problems.append("the stub is not reported as not started (a check fails it otherwise "
+                                    "than by NotImplementedError)")
             rep.stub = "0" if not vacuous and not res.score else f"{res.score:g} ({len(vacuous)} pass)"
 
         # every known mistake loses points where its `catches:` says, and is named
         files = sorted((self.root / "mistakes" / ex.id).glob("*.py"))
-        caught = named = 0
+        infos = {p.stem: mistake_info(p) for p in files}
+        first_runs: dict[str, Any] = {}
+        caught = 0
         failed_by: dict[str, set[str]] = {c: set() for c in check_ids}  # check -> mistakes that fail it
-        outcomes: dict[str, list] = {}
-        diagnosed: dict[str, set[str]] = {}
-        texts = {p.stem: mistake_info(p)["en"] for p in files}
         from grader.reports import translate
 
         for path in files:
             self.log(f"{ex.id}: mistake {path.stem}")
-            info = mistake_info(path)
-            catches = info["catches"]
+            catches = infos[path.stem]["catches"]
             unknown = [c for c in catches if c not in check_ids]
             if not catches:
                 rep.problems.append(f"mistake {path.stem}: no `catches:` line")
+            if not infos[path.stem]["zh"]:
+                rep.problems.append(f"mistake {path.stem}: no `zh:` line (the Chinese report's sentence)")
             if unknown:
                 rep.problems.append(f"mistake {path.stem}: names unknown checks {unknown}")
             runs = self.runs(self.submission(ex.id, path), ex)
             grader_errors += [g for r in runs for g in r.grader_errors]
+            first_runs[path.stem] = runs[0]
             verdicts = _verdicts(runs[0])
             missed = [c for c in catches if verdicts.get(c)]
             if missed:
@@ -930,10 +964,6 @@ class CourseChecker:
             for cid, ok in verdicts.items():
                 if not ok and cid in failed_by:
                     failed_by[cid].add(path.stem)
-            outcomes[path.stem] = [(c.id, c.status, c.raw_message or c.message) for e in runs[0].exercises
-                                   for c in e.checks]
-            diagnoses = {c.diagnosis for e in runs[0].exercises for c in e.checks if c.status != "passed"}
-            diagnosed[path.stem] = diagnoses
             untranslated = [c.id for e in runs[0].exercises for c in e.checks
                             if c.status == "failed" and c.failure and not c.failure.not_implemented
                             and not any("\u4e00" <= ch <= "\u9fff"
@@ -941,26 +971,42 @@ class CourseChecker:
             if untranslated:
                 rep.problems.append(f"mistake {path.stem}: no Chinese catalog entry for the message of "
                                     f"{', '.join(sorted(set(untranslated)))} (grader/course/i18n/{ex.id}.toml)")
-            if info["en"] in diagnoses:
+            rep.flaky += self.flaky(runs, path.stem)
+        replay_names(ex, files, infos, first_runs)
+
+        outcomes = {name: [(c.id, c.status, c.raw_message or c.message) for e in run.exercises for c in e.checks]
+                    for name, run in first_runs.items()}
+        diagnosed = {name: {c.diagnosis for e in run.exercises for c in e.checks if c.status != "passed"}
+                     for name, run in first_runs.items()}  # what the report names
+        texts = {name: info["en"] for name, info in infos.items()}
+        named = 0
+        for name, diagnoses in diagnosed.items():
+            if texts[name] in diagnoses:
                 named += 1
             else:
-                rep.notes.append(f"mistake {path.stem} is not named in the report")
-            rep.flaky += self.flaky(runs, path.stem)
+                rep.notes.append(f"mistake {name} is not named in the report")
         rep.caught, rep.named = (caught, len(files)), (named, len(files))
         if len(files) < MIN_MISTAKES:
             rep.problems.append(f"{len(files)} known mistakes in mistakes/{ex.id}/: at least {MIN_MISTAKES} needed")
         unfailed = [c for c, by in failed_by.items() if not by]
         if files and unfailed:
             rep.problems.append(f"failed by no known mistake (it may check nothing): {', '.join(unfailed)}")
-        for name, diagnoses in diagnosed.items():
-            for other, text in texts.items():
-                if other == name or text not in diagnoses or texts[name] in diagnoses:
-                    continue
-                if outcomes.get(other) == outcomes.get(name):
-                    rep.notes.append(f"mistakes {name} and {other} behave identically (same verdicts and messages)")
+        by_text = {text: name for name, text in reversed(list(texts.items()))}  # the first file wins
+        for name, run in first_runs.items():
+            wrong: dict[str, list[str]] = {}  # other mistake -> checks whose report names it
+            for c in (c for e in run.exercises for c in e.checks):
+                other = by_text.get(c.diagnosis) if c.status != "passed" and c.diagnosis else None
+                if other is not None and other != name and c.diagnosis != texts[name]:
+                    wrong.setdefault(other, []).append(c.id)
+            for other, cids in wrong.items():
+                if texts[name] in diagnosed[name]:  # also named as itself: the report says both
+                    rep.notes.append(f"mistake {name} is also reported as {other!r} by {', '.join(cids)}")
+                elif outcomes.get(other) == outcomes.get(name):
+                    rep.problems.append(f"mistakes {name} and {other} behave identically (same verdicts and "
+                                        f"messages; {name} is reported as {other}): drop one, or make them differ")
                 else:
-                    rep.problems.append(f"mistake {name} is reported as another mistake: {other!r} "
-                                        f"(\"{text[:60]}\")")
+                    rep.problems.append(f"mistake {name} is reported as another mistake, {other!r} "
+                                        f"(\"{texts[other][:60]}\"), by {', '.join(cids)}")
         if rep.flaky:
             rep.problems.append("flaky (verdict changes with the seed or between runs): " + ", ".join(rep.flaky))
 
@@ -973,6 +1019,14 @@ class CourseChecker:
                                              else "stale")
         if old:
             rep.problems += [f"snapshot: {p} (run `grade snapshot {ex.id}`)" for p in old]
+
+        # the reference agrees with itself in float32 and float64 (the snapshot cannot tell)
+        from grader.snapshots import precision_disagreements
+
+        try:
+            rep.problems += [f"precision: {p}" for p in precision_disagreements(ex, Reference(self.solutions))]
+        except Exception as err:  # noqa: BLE001
+            rep.problems.append(f"precision: {ex.id}: {type(err).__name__}: {err}")
         rep.problems += [f"grader error: {g.splitlines()[0]}" for g in dict.fromkeys(grader_errors)]
         rep.seconds = round(time.monotonic() - t0, 1)
         return rep

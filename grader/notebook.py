@@ -54,6 +54,7 @@ class ExerciseView:
     score: float
     max_score: float
     checks: list[CheckView] = field(default_factory=list)
+    error: str = ""  # why the module does not import (then its checks were not graded)
 
 
 class GradeReport:
@@ -68,16 +69,18 @@ class GradeReport:
         self.mode: str = result.mode
         self.sandbox: str = result.sandbox
         self.problem: str = result.problem
-        self.grader_errors: list[str] = list(result.grader_errors)
+        from grader.view import build
+
+        # the report's own view: hidden checks redacted, every message in the report's language
+        shown = build(result, lang)
+        self.grader_errors: list[str] = list(shown.grader_errors)
         self.exercises: dict[str, ExerciseView] = {}
         self.checks: list[CheckView] = []
-        for ex in result.exercises:
-            view = ExerciseView(ex.id, ex.score, ex.max_score)
+        for ex in shown.exercises:
+            view = ExerciseView(ex.id, ex.score, ex.max_score, error=ex.error)
             for c in ex.checks:
-                hide = c.hidden
-                check = CheckView(ex.id, "hidden" if hide else c.id, "hidden check" if hide else c.title, c.status,
-                                  c.score, c.max_score, "" if hide else c.message,
-                                  "" if hide or c.failure is None else c.failure.diagnosis)
+                check = CheckView(ex.id, c.id, c.title, c.status if c.redacted else c.result_status, c.score,
+                                  c.max_score, c.message or "\n".join(c.notes), c.diagnosis)
                 view.checks.append(check)
                 self.checks.append(check)
             self.exercises[ex.id] = view

@@ -7,10 +7,13 @@ name a student's mistake when their output matches one.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
+import threading
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +101,22 @@ def case_wire(case: Case) -> dict:
     return out
 
 
+# torch's global generator is one per process: the reference's modules are built with
+# torch.manual_seed(seed) and run after torch.manual_seed(0), and two exercises graded in two
+# threads (``--jobs 2``) must not interleave there, or the weights and outputs they get (and
+# so a report's failing example) depend on the timing
+_TORCH_RNG = threading.RLock()
+
+
+def _one_at_a_time(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _TORCH_RNG:
+            return fn(*args, **kwargs)
+
+    return locked
+
+
 def grad_positions(case: dict) -> list[int]:
     """The positional arguments of a function case that gradients are compared for: every
     float tensor (non-contiguous ones included)."""
@@ -112,6 +131,7 @@ def grad_positions(case: dict) -> list[int]:
     return out
 
 
+@_one_at_a_time
 def run_function_grad(module: types.ModuleType, fn: str, case: dict, wrt: list[int], upstream: Any) -> Any:
     """Gradients of ``sum(<output, upstream>)`` with respect to the arguments at ``wrt``, as a
     list of arrays (zeros for an argument the output does not depend on); None when the
@@ -135,6 +155,7 @@ def run_function_grad(module: types.ModuleType, fn: str, case: dict, wrt: list[i
     return [from_torch(t.grad if t.grad is not None else torch.zeros_like(t)) for t in leaves]
 
 
+@_one_at_a_time
 def run_function(module: types.ModuleType, fn: str, case: dict) -> Any:
     import torch
 
@@ -143,6 +164,7 @@ def run_function(module: types.ModuleType, fn: str, case: dict) -> Any:
     return from_torch(out)
 
 
+@_one_at_a_time
 def build_module(module: types.ModuleType, cls: str, case: dict, seed: int) -> Any:
     import torch
 
@@ -155,6 +177,7 @@ def state_of(obj: Any) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in obj.state_dict().items()}
 
 
+@_one_at_a_time
 def run_module(module: types.ModuleType, cls: str, method: str, case: dict,
                state: dict[str, np.ndarray], upstream: Any | None, backward: bool) -> Any:
     """Build ``cls`` with ``state`` and call ``method``; with ``backward``, also gradients."""

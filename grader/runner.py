@@ -61,6 +61,9 @@ class CheckResult:
     raw_message: str = ""  # the message before dependency notes are added
     withheld: str = ""  # why a passed check scores nothing (it does not test correctness)
     margin: dict | None = None  # a quality check's achieved metric and time (checks.margin_text)
+    # what this check's failure is likely caused by, shown instead of its hints: a function it
+    # builds on that fails a check of its own ({"exercise", "function", "check", "by"}; see cause_of)
+    cause: dict | None = None
 
     @property
     def diagnosis(self) -> str:
@@ -79,6 +82,10 @@ class ExerciseResult:
     seconds: float = 0.0
     after: list[str] = field(default_factory=list)
     rejected: str = ""  # why the submission was not graded at all (then every check failed)
+    # why the exercise's module could not be imported (a SyntaxError with file, line, the line
+    # and a caret; an exception at import time): every report shows it once, its checks say
+    # only that they were not graded
+    error: str = ""
 
     @property
     def not_started(self) -> bool:
@@ -182,6 +189,10 @@ class Runner:
         self.mistakes = None
         self._torch_thread: Any = None
         self.grader_errors: list[str] = []
+        self._cause_sub: Any = None  # the submission's sources, parsed once (banned.Submission)
+        # results of exercises graded before (watch mode re-grades only what changed): what this
+        # run's failures may be caused by
+        self.earlier: list[ExerciseResult] = []
         keep_hypothesis_out_of(self.submission)
         if mode == "official":
 
@@ -213,6 +224,7 @@ class Runner:
                     if self.progress:
                         self.progress("start", ex)
                     results.append(self.grade_exercise(ex))
+                    self._annotate_causes(results, results[-1])  # its dependencies came before it
                     if self.progress:
                         self.progress("done", results[-1])
         finally:
@@ -250,6 +262,8 @@ class Runner:
                 done[ex.id] = res
                 # report in course order: show every finished exercise not blocked by an earlier one
                 while shown < len(self.exercises) and self.exercises[shown].id in done:
+                    self._annotate_causes([done[e.id] for e in self.exercises[:shown + 1]],
+                                          done[self.exercises[shown].id])
                     if self.progress:
                         self.progress("done", done[self.exercises[shown].id])
                     shown += 1
@@ -278,9 +292,12 @@ class Runner:
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
-            f = Failure(f"could not import exercises/{ex.id}.py: {err.type}: {err.message}",
-                        frames=err.frames)
-            return worker, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
+            # one error for the exercise (file, line, the line and a caret), shown once by every
+            # report; each check only says that it was not graded because of it
+            msg = not_imported_message(ex.id)
+            res = CheckResult("import", "import", "error", 0, 0, message=msg, failure=Failure(msg))
+            res.raw_message = import_error_text(ex.id, err, self.submission)
+            return worker, res
         except WorkerLost as lost:
             msg = f"importing exercises/{ex.id}.py: {lost.message}"
             return worker, CheckResult("import", "import", lost.status, 0, 0, message=msg,
@@ -308,6 +325,7 @@ class Runner:
         timed_out: set[str] = set()
         to_name: list[tuple[Check, Failure]] = []
         output = ""
+        error = import_fail.raw_message if import_fail is not None else ""
         for check in checks:
             points = float(ex.checks_points.get(check.id, 0))
             res = CheckResult(check.id, check.title, "failed", 0.0, points, kind=check.kind,
@@ -330,6 +348,7 @@ class Runner:
                         output += worker.output_tail()
                     worker, import_fail = self._spawn(ex)
                     if import_fail is not None:
+                        error = error or import_fail.raw_message
                         res.status, res.message, res.failure = (import_fail.status, import_fail.message,
                                                                 import_fail.failure)
                         results.append(res)
@@ -364,7 +383,7 @@ class Runner:
         return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
                               float(sum(ex.checks_points.values())), results,
                               file=f"exercises/{ex.id}.py", output=output[-4000:],
-                              seconds=round(time.monotonic() - start, 3), after=ex.after)
+                              seconds=round(time.monotonic() - start, 3), after=ex.after, error=error)
 
     def _not_installed(self, ex: Exercise, checks: list[Check], missing: list[str],
                        start: float) -> ExerciseResult:
@@ -603,14 +622,20 @@ class Runner:
     # -- naming a mistake found by a property, behaviour or statistical check --
 
     def _name_by_replay(self, ex: Exercise, check: Check, failure: Failure, snapshot: dict | None) -> None:
-        """Name the mistake when a known one fails this check with exactly the same message.
+        """Name the mistake when a known one fails this check the same way: the same message
+        AND the same verdict (the failing input, and the expected and got values the check
+        reports), not merely the same sentence of the property.
 
         Official mode replays the check, with the same seed, on each known mistake (the
-        reference with that mistake, in a worker of its own); local mode looks the message up
+        reference with that mistake, in a worker of its own); local mode looks the verdict up
         in the fingerprints recorded with the snapshot (seed 0)."""
         if self.mistakes is None:
             prints = (snapshot or {}).get("$fingerprints", {})
-            name = prints.get(check.id, {}).get(failure.message) if isinstance(prints, dict) else None
+            found = prints.get(check.id, {}) if isinstance(prints, dict) else {}
+            found = found if isinstance(found, dict) else {}
+            name = found.get(verdict(failure))
+            if name is None and found and not any("\n" in k for k in found):
+                name = found.get(failure.message)  # a snapshot recorded before verdicts: by message
             texts = (snapshot or {}).get("$mistake_texts", {})
             if isinstance(name, str) and isinstance(texts, dict) and name in texts:
                 failure.diagnosis = str(texts[name].get("en", ""))
@@ -621,16 +646,16 @@ class Runner:
         for path in self.mistakes.files(ex.id):
             if check.id not in mistake_info(path)["catches"]:
                 continue  # only the mistakes registered as failing this check are replayed
-            message = self._replay(ex, check, path.stem)
-            if message is not None and message == failure.message:
+            theirs = self._replay(ex, check, path.stem)
+            if theirs is not None and verdict(theirs) == verdict(failure):
                 info = mistake_info(path)
                 failure.diagnosis, failure.diagnosis_zh = info["en"], info["zh"]
                 return
 
-    def _replay(self, ex: Exercise, check: Check, name: str) -> str | None:
-        """The message a known mistake gets on this check. Known mistakes are the reference
-        plus a change (trusted code): they run in workers of a zygote of their own, outside
-        any student's sandbox, from stages removed as soon as they are imported."""
+    def _replay(self, ex: Exercise, check: Check, name: str) -> Failure | None:
+        """How a known mistake fails this check (None: it passes). Known mistakes are the
+        reference plus a change (trusted code): they run in workers of a zygote of their own,
+        outside any student's sandbox, from stages removed as soon as they are imported."""
         key = (ex.id, name)
         with self._mistake_lock:
             worker = self._mistake_workers.pop(key, None)
@@ -663,7 +688,7 @@ class Runner:
         ctx.banned_seen = []
         res = CheckResult(check.id, check.title, "failed", 0.0, 0.0)
         self._run_check(ex, check, ctx, res, None, [])
-        return res.message if res.status == "failed" else None
+        return res.failure if res.status == "failed" else None
 
     def _close_mistake_workers(self, exercise: str) -> None:
         with self._mistake_lock:
@@ -672,15 +697,140 @@ class Runner:
             worker.close()
 
     def _annotate_dependencies(self, ex: Exercise, results: list[CheckResult]) -> None:
-        failing = {u for r in results if r.status != "passed" for u in r.uses[:1]}
+        """Within one exercise: a check of a function whose ``calls`` (metadata) fail points at them."""
+        failing: dict[str, str] = {}
         for r in results:
-            if r.status == "passed" or r.failure is None or r.failure.not_implemented:
+            if r.status not in ("passed", "skipped") and r.uses:
+                failing.setdefault(r.uses[0], r.id)
+        for r in results:
+            if not _may_have_cause(r):
                 continue
             for used in r.uses[:1]:
                 deps = [d for d in ex.calls.get(used, []) if d in failing and d != used]
                 if deps:
-                    r.failure.message += f" (may fail because {deps[0]} fails: fix that first)"
+                    r.cause = {"exercise": ex.id, "function": deps[0], "check": failing[deps[0]], "by": used,
+                               "dep": deps[0]}
                     break
+
+    def _annotate_causes(self, results: list[ExerciseResult], target: ExerciseResult) -> None:
+        """Across exercises: a failing check whose function uses (statically, through the
+        submission's imports) a function of another exercise that fails a correctness check
+        of its own points at that function's root cause ("fix attention.scaled_dot_product_attention
+        first (multihead builds on it)"), and its hints give way to that pointer."""
+        from grader.banned import Submission, definitions_used
+
+        ids = {e.id for e in results}
+        results = [e for e in self.earlier if e.id not in ids] + list(results)
+        by_ex = {e.id: e for e in results}
+        failing: dict[tuple[str, str], CheckResult] = {}
+        for e in results:
+            for c in e.checks:
+                if c.kind in CORRECTNESS_KINDS and c.uses and c.status not in ("passed", "skipped"):
+                    failing.setdefault((e.id, c.uses[0].split(".")[0]), c)
+        if not failing:
+            return
+        if self._cause_sub is None:
+            self._cause_sub = Submission(self.submission)
+        sub = self._cause_sub
+        done: dict[tuple[str, str], dict | None] = {}
+
+        def root(ex_id: str, c: CheckResult, depth: int = 0) -> dict | None:
+            key = (ex_id, c.id)
+            if key in done:
+                return done[key]
+            done[key] = None  # a cycle names nothing
+            found = None
+            if depth < 20 and c.uses and by_ex[ex_id].rejected == "":
+                try:
+                    used = definitions_used(sub, ex_id, c.uses[0])
+                except Exception:  # noqa: BLE001 - a pointer is a bonus, never a failure
+                    used = []
+                for mod, fn in used:
+                    dep = failing.get((mod, fn))
+                    if mod == ex_id or dep is None:
+                        continue
+                    deeper = root(mod, dep, depth + 1)
+                    found = deeper or {"exercise": mod, "function": fn, "check": dep.id, "by": ex_id,
+                                       "dep": f"{mod}.{fn}"}
+                    if deeper:
+                        found = {**deeper, "by": ex_id}
+                    break
+            done[key] = found
+            return found
+
+        for c in target.checks:
+            if _may_have_cause(c):
+                c.cause = root(target.id, c) or _elsewhere_cause(c) or c.cause
+
+
+def verdict(failure: Failure) -> str:
+    """How a check failed, beyond its sentence: the message, the failing input and the
+    expected and got values it reports. Two submissions with the same verdict behave the same
+    on the check's cases; a mistake is named only when its verdict is the student's."""
+    return "\n".join([failure.message, failure.input, failure.expected, failure.got])
+
+
+def not_imported_message(exercise: str) -> str:
+    return f"not graded: exercises/{exercise}.py does not import (see the exercise's error)"
+
+
+SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
+
+
+def import_error_text(exercise: str, err: StudentError, submission: Path) -> str:
+    """The exercise-level error: what went wrong, where (the innermost line of the student's
+    code) and, for a syntax error, the line with a caret under the column Python points at."""
+    lines = [f"could not import exercises/{exercise}.py: {err.type}: {err.message}"]
+    frame = err.frames[-1] if err.frames else None
+    if frame is None:
+        return lines[0]
+    fname, lineno, _func, code = (str(frame[0]), int(frame[1] or 0), frame[2], str(frame[3]))
+    lines.append(f"exercises/{fname}:{lineno}")
+    if code:
+        lines.append(f"    {code}")
+    if err.type in SYNTAX_ERRORS:
+        column = _syntax_column(submission / fname, lineno)
+        if column is not None and code:
+            raw = column[1]
+            indent = len(raw) - len(raw.lstrip())
+            lines.append("    " + " " * max(0, min(column[0] - 1 - indent, len(code))) + "^")
+    return "\n".join(lines)
+
+
+def _syntax_column(path: Path, lineno: int) -> tuple[int, str] | None:
+    """(column, raw line) of the syntax error in ``path`` at ``lineno``: the trusted side
+    compiles the text again (compiling runs nothing)."""
+    from grader.banned import read_source
+
+    try:
+        source = read_source(path)
+        compile(source, path.name, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        if exc.lineno == lineno and exc.offset:
+            lines = source.splitlines()
+            raw = lines[lineno - 1] if 0 < lineno <= len(lines) else (exc.text or "")
+            return int(exc.offset), raw
+        return None
+    except Exception:  # noqa: BLE001 - the caret is a bonus, never a failure
+        return None
+    return None
+
+
+def _may_have_cause(r: CheckResult) -> bool:
+    """A check whose failure may come from a function it builds on (not a stub of its own)."""
+    return (r.status not in ("passed", "skipped") and r.kind != "banned" and r.failure is not None
+            and not r.failure.not_implemented)
+
+
+def _elsewhere_cause(r: CheckResult) -> dict | None:
+    """The unfinished function of another file that raised NotImplementedError in this check."""
+    f = r.failure
+    if f is None or not f.message.startswith("NotImplementedError:") or not f.frames:
+        return None
+    fname, _line, func, _code = f.frames[-1][:4]
+    stem = Path(str(fname)).stem
+    return {"exercise": stem, "function": str(func), "check": "", "by": r.uses[0] if r.uses else "",
+            "dep": f"{stem}.{func}"}
 
 
 def keep_hypothesis_out_of(folder: Path) -> None:
@@ -810,18 +960,25 @@ def _size(case: dict) -> int:
 
 
 def _heatmap(got: Any, want: Any) -> dict | None:
-    """The first matrix of an attention-like float output, for a picture in the report."""
-    pairs = [(got, want)]
+    """The first differing matrix of an attention-like float output, for a picture in the report:
+    ``tensor`` names the output (``output``, ``output[1]``), ``index`` the leading indices of the
+    matrix shown (``[0, 2]``); its rows are the last axis but one, its columns the last."""
+    pairs = [("output", got, want)]
     if isinstance(want, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(want):
-        pairs = list(zip(got, want))[::-1]  # probs come last in (out, probs)
-    for g, w in pairs:
+        pairs = [(f"output[{i}]", g, w) for i, (g, w) in enumerate(zip(got, want))][::-1]  # probs come last
+    for name, g, w in pairs:
         if isinstance(g, Array) and isinstance(w, Array) and g.shape == w.shape and w.data.ndim >= 2:
-            if w.data.dtype.kind != "f":
+            if w.data.dtype.kind != "f" or w.shape[-2] > 12 or w.shape[-1] > 12:
                 continue
-            gm = g.data.reshape(-1, *w.shape[-2:])[0]
-            wm = w.data.reshape(-1, *w.shape[-2:])[0]
-            if gm.shape[0] <= 12 and gm.shape[1] <= 12:
-                return {"expected": wm.astype(float).round(4).tolist(), "got": gm.astype(float).round(4).tolist()}
+            gs = g.data.reshape(-1, *w.shape[-2:])
+            ws = w.data.reshape(-1, *w.shape[-2:])
+            k = next((i for i in range(len(ws)) if not np.array_equal(gs[i], ws[i], equal_nan=True)), None)
+            if k is None:  # this output matches: a picture of it would show no difference
+                continue
+            lead = np.unravel_index(k, w.shape[:-2]) if w.data.ndim > 2 else ()
+            return {"expected": ws[k].astype(float).round(4).tolist(), "got": gs[k].astype(float).round(4).tolist(),
+                    "tensor": name, "index": f"[{', '.join(str(int(i)) for i in lead)}]" if lead else "",
+                    "shape": [int(n) for n in w.shape]}
     return None
 
 

@@ -160,14 +160,15 @@ def _write(data: dict, exercise: str, folder: Path) -> Path:
 
 
 def fingerprints(exercise: Exercise, mistakes: Mistakes, zygote: Any, folder: Path) -> tuple[dict, dict]:
-    """How each known mistake fails the property-style checks in local mode (seed 0): the
-    exact message, so that a student whose code fails the same way is told which mistake it is.
-    A message two mistakes share names neither."""
+    """How each known mistake fails the property-style checks in local mode (seed 0): its
+    verdict (the exact message, failing input, expected and got; ``runner.verdict``), so that a
+    student whose code fails the same way is told which mistake it is. A verdict two mistakes
+    share names neither."""
     import shutil
     import tempfile
 
     from grader.metadata import mistake_info
-    from grader.runner import Runner
+    from grader.runner import Runner, verdict
 
     prints: dict[str, dict[str, str]] = {}
     ambiguous: set[tuple[str, str]] = set()
@@ -187,14 +188,15 @@ def fingerprints(exercise: Exercise, mistakes: Mistakes, zygote: Any, folder: Pa
                 continue
             if c.failure is None or c.failure.not_implemented or not c.raw_message:
                 continue
-            key = (c.id, c.raw_message)
+            seen = verdict(c.failure)  # the message, the failing input, expected and got
+            key = (c.id, seen)
             if key in ambiguous:
                 continue
-            if c.raw_message in prints.get(c.id, {}):
+            if seen in prints.get(c.id, {}):
                 ambiguous.add(key)
-                del prints[c.id][c.raw_message]
+                del prints[c.id][seen]
                 continue
-            prints.setdefault(c.id, {})[c.raw_message] = path.stem
+            prints.setdefault(c.id, {})[seen] = path.stem
     return prints, texts
 
 
@@ -269,18 +271,173 @@ def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR,
         ):
             problems.append(f"{exercise.id}.{check.id}: inputs changed")
             continue
+        changed: dict[str, list[str]] = {"output": [], "gradients": []}
         for i, entry in enumerate(recorded):
             rng = case_rng(check.id, FIXED_SEED, i) if check.kind == "compare" and "upstream" not in entry else None
             now = expected_for(check, module, entry["case"], rng, entry.get("state"), entry.get("upstream"))
+            label = f"case {i}" + (f" ({entry['case'].get('label')})" if entry["case"].get("label") else "")
             if compare_values(now["expected"], entry["expected"], check.tol):
-                problems.append(f"{exercise.id}.{check.id}: reference output changed")
-                break
-            if ("grad" in now) != ("grad" in entry) or (
-                    "grad" in now and compare_values(now["grad"], entry["grad"], check.tol)):
-                problems.append(f"{exercise.id}.{check.id}: reference gradients changed")
-                break
+                changed["output"].append(f"{label}: {describe_change(entry['expected'], now['expected'])}")
+            elif ("grad" in now) != ("grad" in entry):
+                changed["gradients"].append(f"{label}: gradients {'now' if 'grad' in now else 'no longer'} "
+                                            "compared (the reference's differentiability changed)")
+            elif "grad" in now and compare_values(now["grad"], entry["grad"], check.tol):
+                changed["gradients"].append(f"{label}: {describe_change(entry['grad'], now['grad'], 'grad')}")
+        for what, cases in changed.items():
+            if cases:
+                shown = "".join(f"\n    {c}" for c in cases[:SHOW_CHANGED])
+                more = f"\n    and {len(cases) - SHOW_CHANGED} more" if len(cases) > SHOW_CHANGED else ""
+                problems.append(f"{exercise.id}.{check.id}: reference {what} changed on {len(cases)} of "
+                                f"{len(recorded)} recorded cases (old = recorded, new = the reference now):"
+                                f"{shown}{more}")
     return problems
+
+
+SHOW_CHANGED = 3  # differing cases shown per check by `stale`
+
+
+def _leaves(v: Any, path: str) -> list[tuple[str, Any]]:
+    if isinstance(v, (list, tuple)):
+        return [leaf for i, x in enumerate(v) for leaf in _leaves(x, f"{path}[{i}]")]
+    if isinstance(v, dict):
+        return [leaf for k, x in v.items() for leaf in _leaves(x, f"{path}[{k!r}]")]
+    return [(path, v)]
+
+
+def _numbers(a: np.ndarray, n: int = 4) -> str:
+    flat = a.reshape(-1)
+    body = np.array2string(flat[:n], precision=4, separator=", ", suppress_small=True)
+    return body[:-1] + ", …]" if flat.size > n else body
+
+
+def describe_change(old: Any, new: Any, path: str = "output") -> str:
+    """How a recorded value and the reference's value now differ, for the instructor: the
+    first differing part's shape and dtype, a few numbers of each and the max abs diff."""
+    old_leaves, new_leaves = dict(_leaves(old, path)), dict(_leaves(new, path))
+    if old_leaves.keys() != new_leaves.keys():
+        return f"structure changed: old {sorted(old_leaves)[:4]}, new {sorted(new_leaves)[:4]}"
+    for where, o in old_leaves.items():
+        n = new_leaves[where]
+        if compare_values(n, o, Tol(0, 0)) is None:
+            continue
+        if isinstance(o, wire.Array) and isinstance(n, wire.Array):
+            od, nd = o.data, n.data
+            shape = f"{od.dtype}{list(od.shape)}" + ("" if od.shape == nd.shape and od.dtype == nd.dtype
+                                                     else f" -> {nd.dtype}{list(nd.shape)}")
+            diff = ""
+            if od.shape == nd.shape and od.dtype.kind in "fiub" and nd.dtype.kind in "fiub" and od.size:
+                d = np.abs(nd.astype(np.float64) - od.astype(np.float64))
+                idx = np.unravel_index(int(np.nanargmax(np.where(np.isnan(d), np.inf, d))), od.shape)
+                at = ", ".join(map(str, idx))
+                diff = f", max abs diff {float(np.nanmax(np.where(np.isnan(d), np.inf, d))):.3g} at [{at}]"
+            return f"{where} {shape}: old {_numbers(od)}, new {_numbers(nd)}{diff}"
+        return f"{where}: old {o!r:.60}, new {n!r:.60}"
+    return "differs within the tolerance's rounding"
 
 
 def wire_roundtrip(v: Any) -> Any:
     return wire.decode(wire.encode(v))
+
+
+# --- the reference against itself: float32 vs float64 ------------------------------------
+
+
+def cast_floats(v: Any, dtype: str) -> Any:
+    """``v`` (wire values: a case's arguments, a state, an upstream gradient, an output) with
+    every float32/float64 array cast to ``dtype``; everything else as it is."""
+    if isinstance(v, wire.Array):
+        if v.data.dtype in (np.float32, np.float64):
+            return wire.Array(v.data.astype(dtype), v.kind)
+        return v
+    if isinstance(v, np.ndarray):
+        return v.astype(dtype) if v.dtype in (np.float32, np.float64) else v
+    if isinstance(v, (list, tuple)):
+        return type(v)(cast_floats(x, dtype) for x in v)
+    if isinstance(v, dict):
+        return {k: cast_floats(x, dtype) for k, x in v.items()}
+    return v
+
+
+def _has_floats(v: Any) -> bool:
+    if isinstance(v, (wire.Array, np.ndarray)):
+        data = v.data if isinstance(v, wire.Array) else v
+        return data.dtype in (np.float32, np.float64)
+    if isinstance(v, (list, tuple)):
+        return any(_has_floats(x) for x in v)
+    if isinstance(v, dict):
+        return any(_has_floats(x) for x in v.values())
+    return False
+
+
+def precision_tol(check: Check) -> Tol:
+    """What a float32 run of the reference may differ from its float64 run by: the check's own
+    tolerance or the float32 one (``checks.F32``), whichever is looser, since a student's
+    float32 output is held to that against the reference's."""
+    from grader.checks import F32
+
+    t = check.tol or F32
+    return Tol(max(t.rtol, F32.rtol), max(t.atol, F32.atol))
+
+
+def case_in(case: dict, dtype: str, module_check: bool) -> dict:
+    out = dict(case, args=cast_floats(case["args"], dtype), kwargs=cast_floats(case["kwargs"], dtype),
+               init=cast_floats(case.get("init"), dtype), init_args=cast_floats(case.get("init_args", []), dtype))
+    if module_check:
+        out["dtype"] = dtype
+    return out
+
+
+def precision_disagreements(exercise: Exercise, reference: Reference, drawn_seed: int = 1,
+                            limit: int = 3) -> list[str]:
+    """Run the reference on every comparison check's fixed cases and on cases drawn with
+    ``drawn_seed``, once with float inputs (and weights, upstream gradients) in float64 and
+    once in float32; list the cases where the two disagree beyond ``precision_tol`` (a
+    reference that is wrong only in float32 would otherwise pass everything after `grade
+    snapshot`, the snapshot recording its float32 outputs as right). At most ``limit`` per
+    check."""
+    module = reference.module(exercise.id)
+    problems: list[str] = []
+    for check in exercise.checks():
+        if check.kind not in ("compare", "compare_module"):
+            continue
+        is_module = check.kind == "compare_module"
+        tol = precision_tol(check)
+        seen = 0
+        rngs = [("fixed", FIXED_SEED, fixed_rng(check.id)),
+                ("drawn", drawn_seed, np.random.default_rng([drawn_seed, FIXED_SEED]))]
+        for where, seed, rng in rngs:
+            for i, case in enumerate(cases_for(check, rng, check.fixed or MAX_FIXED)):
+                if seen >= limit:
+                    break
+                if not is_module and not (_has_floats(case["args"]) or _has_floats(case["kwargs"])):
+                    continue  # nothing to cast: both runs are the same run
+                label = f"{where} case {i}" + (f" ({case['label']})" if case.get("label") else "")
+                try:
+                    wide = expected_for(check, module, case_in(case, "float64", is_module),
+                                        case_rng(check.id, seed, i))
+                except Exception as err:  # noqa: BLE001 - the float64 run is judged by the other checks
+                    problems.append(f"{exercise.id}.{check.id} {label}: the reference raises in float64: "
+                                    f"{type(err).__name__}: {str(err)[:100]}")
+                    seen += 1
+                    continue
+                try:
+                    narrow = expected_for(check, module, case_in(case, "float32", is_module), None,
+                                          cast_floats(wide.get("state"), "float32"),
+                                          cast_floats(wide.get("upstream"), "float32"))
+                except Exception as err:  # noqa: BLE001
+                    problems.append(f"{exercise.id}.{check.id} {label}: the reference raises in float32: "
+                                    f"{type(err).__name__}: {str(err)[:100]}")
+                    seen += 1
+                    continue
+                keys = [k for k in ("expected", "grad") if k in wide and k in narrow]
+                for key in keys:
+                    f = compare_values(cast_floats(narrow[key], "float64"), wide[key], tol,
+                                       "output" if key == "expected" else "gradient")
+                    if f is not None:
+                        what = f.message.replace(" differs from the reference", "")
+                        problems.append(f"{exercise.id}.{check.id} {label}: the reference's float32 run disagrees "
+                                        f"with its float64 run: {what}: {f.error or 'values differ'}; "
+                                        f"float64 {f.expected}, float32 {f.got}")
+                        seen += 1
+                        break
+    return problems

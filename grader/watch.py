@@ -15,7 +15,7 @@ from rich.text import Text
 from grader.host.pool import Zygote
 from grader.host.sandbox import Sandbox
 from grader.metadata import Exercise
-from grader.reports import TEXT, first_unfinished, render_exercise, render_summary
+from grader.reports import TEXT, render_exercise, render_summary
 from grader.runner import Runner
 from grader.sanitize import clean
 
@@ -32,15 +32,26 @@ def _mtimes(submission: Path, exercises: list[Exercise]) -> dict[str, float]:
     return out
 
 
-def next_failing(results: list, lang: str) -> str:
-    """The next failing check over every exercise graded so far (never "all pass" while one fails)."""
+def next_failing(results: list, lang: str, staff: bool = False) -> str:
+    """The next failing check over every exercise graded so far (never "all pass" while one
+    fails), localised as in the report; a hidden check is not named unless ``staff``."""
+    from grader.view import translate
+
+    t = TEXT[lang]
     for ex in results:
-        c = first_unfinished(ex)
-        if c is not None:
-            title = c.title_zh if lang == "zh" and c.title_zh else c.title
-            msg = TEXT[lang]["not_implemented"] if c.failure and c.failure.not_implemented else c.message
-            return clean(f"{TEXT[lang]['next']}: {ex.id} · {title} — {msg[:160]}")
-    return TEXT[lang]["all_done"]
+        hidden = 0
+        for c in ex.checks:
+            hidden += bool(getattr(c, "hidden", False))
+            if c.status == "passed":
+                continue
+            if getattr(c, "hidden", False) and not staff:
+                title, msg = t["hidden_name"].format(i=hidden, ex=ex.id), t["hidden_check_failed"]
+            else:
+                title = c.title_zh if lang == "zh" and c.title_zh else translate(c.title, lang, ex.id)
+                msg = (t["not_implemented"] if c.failure and c.failure.not_implemented
+                       else translate(c.message, lang, ex.id))
+            return clean(f"{t['next']}: {ex.id} · {title} — {msg[:160]}")
+    return t["all_done"]
 
 
 def dependents(changed: list[Exercise], exercises: list[Exercise]) -> list[Exercise]:
@@ -72,21 +83,24 @@ def graded_line(graded: list, total: int, lang: str) -> str:
 
 def watch_loop(submission: Path, exercises: list[Exercise], *, mode: str, reference: Path | None,
                seed: int | None, sandbox: Sandbox, console: Console, lang: str, hints: dict[str, Any],
-               max_rounds: int | None = None) -> int:
+               max_rounds: int | None = None, staff: bool = False) -> int:
     zygote = Zygote(sandbox)
     rounds = 0
+
+    by_id: dict[str, Any] = {}
 
     def grade(selected: list[Exercise]):
         runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
                         sandbox=sandbox, zygote=zygote)
+        runner.earlier = list(by_id.values())  # what the re-graded exercises build on
         return runner.run()
 
     try:
         result = grade(exercises)
-        by_id = {e.id: e for e in result.exercises}
+        by_id.update({e.id: e for e in result.exercises})
         for ex in result.exercises:
-            render_exercise(console, ex, lang, hints.get(ex.id), by_id)
-        render_summary(console, result, lang)
+            render_exercise(console, ex, lang, hints.get(ex.id), by_id, student=not staff)
+        render_summary(console, result, lang, student=not staff)
         seen = _mtimes(submission, exercises)
         console.print(Text(f"watching {submission} — save a file to re-grade it, Ctrl-C to stop", style="dim"))
         while max_rounds is None or rounds < max_rounds:
@@ -100,9 +114,9 @@ def watch_loop(submission: Path, exercises: list[Exercise], *, mode: str, refere
             result = grade(dependents(changed, exercises))
             for ex in result.exercises:
                 by_id[ex.id] = ex
-                render_exercise(console, ex, lang, hints.get(ex.id), by_id)
+                render_exercise(console, ex, lang, hints.get(ex.id), by_id, student=not staff)
             console.print(Text(graded_line(result.exercises, len(exercises), lang), style="dim"))
-            console.print(Text(next_failing([by_id[e.id] for e in exercises if e.id in by_id], lang),
+            console.print(Text(next_failing([by_id[e.id] for e in exercises if e.id in by_id], lang, staff),
                                style="bold"))
     except KeyboardInterrupt:
         console.print(Text("stopped", style="dim"))

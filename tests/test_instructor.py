@@ -193,3 +193,175 @@ def test_snapshot_hash_sees_new_mistakes_and_reference_changes(tmp_path):
     att.write_text(att.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
     assert dependency_hash("multihead", sol, mis) != after_mistake
     assert dependency_hash("embedding", sol, mis) == dependency_hash("embedding", sol, mis)
+
+
+# --- `grade check` names each defect it exists to catch -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_course(tmp_path_factory) -> Path:
+    """A copy of the course with the scaffold exercise `demo`, snapshot recorded: `grade
+    check demo` passes on it (test_new_snapshot_check), so each test below plants one defect."""
+    copy = course_copy(tmp_path_factory.mktemp("demo"))
+    for args in (("new", "demo", "--title", "A demo exercise"), ("snapshot", "demo")):
+        p = grade(copy, *args)
+        assert p.returncode == 0, p.stdout + p.stderr
+    return copy
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _add_check(c: Path, code: str, check_id: str) -> None:
+    """A check appended to demo's check module, with a point in course.toml."""
+    checks_py = c / "grader" / "course" / "demo.py"
+    checks_py.write_text(checks_py.read_text(encoding="utf-8") + "\n\n" + code, encoding="utf-8")
+    toml = c / "grader" / "course" / "course.toml"
+    head, tail = toml.read_text(encoding="utf-8").split('id = "demo"')
+    tail = tail.replace("center_behaviour = 1 }", f"center_behaviour = 1, {check_id} = 1 }}").replace(
+        "points = 5\n", "points = 6\n", 1)
+    toml.write_text(head + 'id = "demo"' + tail, encoding="utf-8")
+
+
+def _mistake(c: Path, name: str, text: str) -> None:
+    (c / "mistakes" / "demo" / f"{name}.py").write_text(text, encoding="utf-8")
+
+
+def plant_vacuous(c: Path) -> None:
+    _add_check(c, '''@checks.property("center_lenient", "center shifts a constant row to zeros", uses=("center",))
+def _(ctx):
+    x = np.full((2, 3), 4.0)
+    try:
+        y = ctx.call("center", x)
+    except BaseException:  # swallows NotImplementedError too: the stub passes
+        return
+    if not np.allclose(y, 0.0):
+        fail("a constant row must become zeros")
+''', "center_lenient")
+    _edit(c / "grader" / "course" / "i18n" / "demo.toml", "[[zh]]", "[[zh]]\nen = 'a constant row must become "
+          "zeros'\nzh = '常数行必须变为全零'\n\n[[zh]]")
+
+
+def plant_unfailed(c: Path) -> None:
+    _add_check(c, '''@checks.behaviour("center_noop", "center can be called", uses=("center",))
+def _(ctx):
+    from grader.checks import CheckFailed
+
+    try:
+        ctx.call("center", np.ones((2, 3)))  # fails on the stub (not implemented), and on nothing else
+    except CheckFailed:
+        pass
+''', "center_noop")
+
+
+def plant_four_mistakes(c: Path) -> None:
+    (c / "mistakes" / "demo" / "center_ignores_dim.py").unlink()
+
+
+MISNAMED = '''"""You subtract the mean of the whole tensor and return float64 for float32 inputs.
+
+zh: 你减去整个张量的均值，并对 float32 输入返回 float64。
+catches: center_reference
+"""
+import torch
+
+
+def center(x, dim=-1):
+    out = x - x.mean()
+    return out.double() if x.dtype == torch.float32 else out
+'''
+
+
+def plant_misnamed(c: Path) -> None:
+    _mistake(c, "center_mixed", MISNAMED)  # on 2-D float64 inputs its output is center_global_mean's
+    assert grade(c, "snapshot", "demo").returncode == 0
+
+
+def plant_identical(c: Path) -> None:
+    text = (c / "mistakes" / "demo" / "center_in_place.py").read_text(encoding="utf-8")
+    _mistake(c, "center_subtracts_in_place", text.replace(
+        "You subtract the mean from x in place", "You modify the input in place (sub_)"))
+    assert grade(c, "snapshot", "demo").returncode == 0
+
+
+def plant_new_mistake(c: Path) -> None:
+    _mistake(c, "center_median", '''"""You subtract the median, not the mean.
+
+zh: 你减去的是中位数，而不是均值。
+catches: center_reference, center_properties
+"""
+
+
+def center(x, dim=-1):
+    return x - x.median(dim=dim, keepdim=True).values
+''')
+
+
+def plant_new_message(c: Path) -> None:
+    _edit(c / "grader" / "course" / "demo.py", "; it must be 0\"", "; it must be zero\"")
+    _edit(c / "grader" / "course" / "i18n" / "demo.toml", "; it must be 0'", "; it must be zero'")
+
+
+def plant_untranslated(c: Path) -> None:
+    cat = c / "grader" / "course" / "i18n" / "demo.toml"
+    parts = cat.read_text(encoding="utf-8").split("[[zh]]")
+    cat.write_text("[[zh]]".join(parts[:1] + parts[2:]), encoding="utf-8")
+    _edit(c / "mistakes" / "demo" / "center_in_place.py", "zh: 你原地修改了 x：调用者的张量被改变了。\n", "")
+
+
+def plant_float32_only(c: Path) -> None:
+    """A reference wrong only in float32 (a float16 mean): the snapshot records its float32
+    outputs as right, so every other check passes."""
+    _edit(c / "solutions" / "demo.py", "    return x - x.mean(dim=dim, keepdim=True)\n",
+          "    if x.dtype == torch.float32:\n"
+          "        return x - x.half().mean(dim=dim, keepdim=True).to(x.dtype)\n"
+          "    return x - x.mean(dim=dim, keepdim=True)\n")
+    assert grade(c, "stubs", "--check").returncode == 0  # only the solution region changed
+    assert grade(c, "snapshot", "demo").returncode == 0
+
+
+def plant_changed_reference(c: Path) -> None:
+    _edit(c / "solutions" / "demo.py", "    return x - x.mean(dim=dim, keepdim=True)\n",
+          "    return x - x.mean(dim=dim, keepdim=True) + 0.5\n")
+
+
+DEFECTS = {
+    "vacuous_on_stub": (plant_vacuous, ["stub passes vacuously: center_lenient"]),
+    "failed_by_no_mistake": (plant_unfailed, ["failed by no known mistake (it may check nothing): center_noop"]),
+    "four_mistakes": (plant_four_mistakes, ["4 known mistakes in mistakes/demo/: at least 5 needed"]),
+    "misnamed_mistake": (plant_misnamed, ["mistake center_mixed is reported as another mistake, "
+                                          "'center_global_mean' (\"You subtract the mean of the whole tensor"]),
+    "identical_mistakes": (plant_identical, ["mistakes center_subtracts_in_place and center_in_place behave "
+                                             "identically"]),
+    "stale_after_new_mistake": (plant_new_mistake, ["snapshot: demo: the reference, checks or known mistakes "
+                                                    "changed since it was recorded (run `grade snapshot demo`)"]),
+    "stale_after_new_message": (plant_new_message, ["snapshot: demo: the reference, checks or known mistakes "
+                                                    "changed since it was recorded"]),
+    "untranslated_message": (plant_untranslated, ["no Chinese catalog entry for the message of center_properties "
+                                                  "(grader/course/i18n/demo.toml)",
+                                                  "mistake center_in_place: no `zh:` line"]),
+    "float32_only_reference": (plant_float32_only, ["precision: demo.center_reference", "float32 run disagrees "
+                                                    "with its float64 run"]),
+    "changed_reference": (plant_changed_reference, [
+        "snapshot: demo.center_reference: reference output changed on 5 of 5 recorded cases",
+        "case 0: output float64[2, 3]: old [", ", max abs diff 0.5 at [", "(run `grade snapshot demo`)"]),
+}
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_check_names_the_planted_defect(demo_course, tmp_path, defect):
+    copy = tmp_path / "course"
+    shutil.copytree(demo_course, copy, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
+    plant, reasons = DEFECTS[defect]
+    plant(copy)
+    p = grade(copy, "check", "demo", "--seeds", "1")
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    flat = " ".join(out.split())
+    for reason in reasons:
+        assert " ".join(reason.split()) in flat, (reason, out)
+    if defect == "changed_reference":  # old vs new comes before the advice
+        assert flat.index("old [") < flat.rindex("run `grade snapshot demo`")

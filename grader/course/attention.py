@@ -167,7 +167,8 @@ def _(ctx):
     for dtype in (np.float32, np.float64):
         q, k, v = normal(rng, (2, 3, 4), dtype), normal(rng, (2, 5, 4), dtype), normal(rng, (2, 5, 6), dtype)
         mask = random_mask(rng, (2, 3, 5))
-        ctx.last_input = f"q {np.dtype(dtype)}[2, 3, 4], k [2, 5, 4], v [2, 5, 6], mask [2, 3, 5]"
+        d = np.dtype(dtype)
+        ctx.last_input = f"q {d}[2, 3, 4], k {d}[2, 5, 4], v {d}[2, 5, 6], mask bool[2, 3, 5]"
         res = ctx.call_keep_inputs("scaled_dot_product_attention", q, k, v, mask=mask)
         if not (isinstance(res, tuple) and len(res) == 2):
             fail("expected a tuple (out, probs)")
@@ -205,6 +206,11 @@ def _(ctx):
                 "v_proj.weight": (dk, d_model), "v_proj.bias": (dk,),
                 "o_proj.weight": (d_model, dk), "o_proj.bias": (d_model,)}
         if params != want:
-            fail("parameters differ from the contract",
+            missing = [k for k in want if k not in params]
+            extra = [k for k in params if k not in want]
+            wrong = [k for k in want if k in params and params[k] != want[k]]
+            detail = (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}" if extra
+                      else f"{wrong[0]} has shape {list(params[wrong[0]])}, expected {list(want[wrong[0]])}")
+            fail(f"parameters differ from the contract: {detail}",
                  expected=", ".join(f"{k} {list(v)}" for k, v in want.items()),
                  got=", ".join(f"{k} {list(v)}" for k, v in params.items()) or "no parameters")

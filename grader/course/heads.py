@@ -56,7 +56,9 @@ def _draw(ctx, row: np.ndarray, seed: int, **kwargs) -> np.ndarray:
 def _frequencies_match(freq: np.ndarray, p: np.ndarray, what: str) -> None:
     bad = np.abs(freq - p) > _bound(p, N_DRAWS)
     if bad.any():
-        fail(f"{what}: token frequencies do not follow the expected probabilities",
+        j = int(np.argmax(p))  # how far off, in one number: two wrong samplers rarely agree on it
+        fail(f"{what}: token frequencies do not follow the expected probabilities (the likeliest token "
+             f"drawn {freq[j]:.3f} of the time, expected {p[j]:.3f})",
              expected=np.array2string(p, precision=3, separator=", "),
              got=np.array2string(freq, precision=3, separator=", "))
 

@@ -54,6 +54,7 @@ class SubmissionLoader:
     def describe(self, exc: BaseException) -> dict[str, Any]:
         """Plain description of an exception: type, message, the student's own frames."""
         frames = []
+        inside = False
         for fs in traceback.extract_tb(exc.__traceback__):
             try:
                 inside = Path(fs.filename).resolve().is_relative_to(self.root)
@@ -73,5 +74,7 @@ class SubmissionLoader:
             "type": type(exc).__name__[:100],
             "message": message[:MAX_MESSAGE],
             "frames": frames[-8:],
-            "not_implemented": isinstance(exc, NotImplementedError),
+            # a stub's ``raise NotImplementedError``: raised by the submission's own code (the
+            # innermost frame is in it), not by a library it called (torch's "not implemented for")
+            "not_implemented": isinstance(exc, NotImplementedError) and inside,
         }
