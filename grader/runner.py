@@ -634,8 +634,6 @@ class Runner:
             found = prints.get(check.id, {}) if isinstance(prints, dict) else {}
             found = found if isinstance(found, dict) else {}
             name = found.get(verdict(failure))
-            if name is None and found and not any("\n" in k for k in found):
-                name = found.get(failure.message)  # a snapshot recorded before verdicts: by message
             texts = (snapshot or {}).get("$mistake_texts", {})
             if isinstance(name, str) and isinstance(texts, dict) and name in texts:
                 failure.diagnosis = str(texts[name].get("en", ""))
