@@ -543,11 +543,11 @@ def _(ctx):
         means = y.mean(axis=-1)
         if not np.allclose(means, 0.0, atol=1e-9):
             row = int(np.argmax(np.abs(means)))
-            fail(f"row {row} of the output has mean {means[row]:.3g}; it must be 0",
+            fail("center_properties.row_mean", row=row, mean=means[row],
                  expected="mean 0 in every row", got=np.array2string(means, precision=4))
         shift = x - y
         if not np.allclose(shift, shift[:, :1]):
-            fail("center must subtract one number per row (its mean), not change values one by one")
+            fail("center_properties.one_shift")
 
     prop()
 
@@ -618,17 +618,19 @@ def center(x, dim=-1):
 ''',
 }
 
-NEW_CATALOG = '''# Chinese for the failure messages of grader/course/__NAME__.py (see engine.toml for the format):
-# a regular expression with named groups, and its Chinese with \\g<name> for the parts that vary.
+NEW_CATALOG = {"en": '''# The failure messages of grader/course/__NAME__.py: `fail("<check id>.<name>", arg=...)`
+# renders the template of that id ({arg} for what varies; see grader/messages.py). Every id needs
+# an entry in every language folder, with the same {fields}.
 
-[[zh]]
-en = 'row (?P<r>\\d+) of the output has mean (?P<m>\\S+); it must be 0'
-zh = '输出的第 \\g<r> 行均值为 \\g<m>；应为 0'
+[center_properties]
+row_mean = "row {row} of the output has mean {mean:.3g}; it must be 0"
+one_shift = "center must subtract one number per row (its mean), not change values one by one"
+''', "zh": '''# Chinese for the failure messages of grader/course/__NAME__.py (the ids of ../en/__NAME__.toml).
 
-[[zh]]
-en = 'center must subtract one number per row \\(its mean\\), not change values one by one'
-zh = 'center 必须每行减去同一个数（该行的均值），而不是逐个改变元素'
-'''
+[center_properties]
+row_mean = "输出的第 {row} 行均值为 {mean:.3g}；应为 0"
+one_shift = "center 必须每行减去同一个数（该行的均值），而不是逐个改变元素"
+'''}
 
 NEW_ORACLE = '''"""Oracle test for `__NAME__`: the reference against an implementation nobody on the team wrote.
 
@@ -696,7 +698,9 @@ def new_cmd(name: str, title: str | None) -> None:
     paths = {"solution": root / "solutions" / f"{name}.py", "stub": root / "exercises" / f"{name}.py",
              "checks": COURSE_DIR / f"{name}.py", "mistakes": root / "mistakes" / name,
              "snapshot": COURSE_DIR / "snapshots" / f"{name}.snap",
-             "catalog": COURSE_DIR / "i18n" / f"{name}.toml", "oracle": root / "tests" / f"test_oracle_{name}.py"}
+             "catalog": COURSE_DIR / "i18n" / "en" / f"{name}.toml",
+             "catalog_zh": COURSE_DIR / "i18n" / "zh" / f"{name}.toml",
+             "oracle": root / "tests" / f"test_oracle_{name}.py"}
     taken = [str(p.relative_to(root)) for p in paths.values() if p.exists()]
     if any(e.id == name for e in exercises):
         taken.insert(0, "course.toml")
@@ -721,7 +725,8 @@ def new_cmd(name: str, title: str | None) -> None:
         written.append(paths["mistakes"])
         for stem, text in NEW_MISTAKES.items():
             (paths["mistakes"] / f"{stem}.py").write_text(text, encoding="utf-8")
-        for key, text in (("catalog", fill(NEW_CATALOG)), ("oracle", fill(NEW_ORACLE))):
+        for key, text in (("catalog", fill(NEW_CATALOG["en"])), ("catalog_zh", fill(NEW_CATALOG["zh"])),
+                          ("oracle", fill(NEW_ORACLE))):
             paths[key].parent.mkdir(parents=True, exist_ok=True)
             paths[key].write_text(text, encoding="utf-8")
             written.append(paths[key])
@@ -734,7 +739,8 @@ def new_cmd(name: str, title: str | None) -> None:
         for p in reversed(written):
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
         raise
-    for p in (*written[:3], *sorted(paths["mistakes"].glob("*.py")), paths["catalog"], paths["oracle"], toml_path):
+    for p in (*written[:3], *sorted(paths["mistakes"].glob("*.py")), paths["catalog"], paths["catalog_zh"],
+              paths["oracle"], toml_path):
         click.echo(f"wrote {p.relative_to(root)}")
     click.echo(f"""
 next:
@@ -743,8 +749,9 @@ next:
   2. write its checks in grader/course/{name}.py; give each check points in course.toml
      (points = their sum), with hints, and banned APIs or hidden checks if any
   3. replace the five known mistakes in mistakes/{name}/ (docstring: the sentence, zh:, catches:;
-     at least five, and every check failed by one); the Chinese of every failure message in
-     grader/course/i18n/{name}.toml; an oracle test in tests/test_oracle_{name}.py
+     at least five, and every check failed by one); every failure message by id in
+     grader/course/i18n/en/{name}.toml and its Chinese in grader/course/i18n/zh/{name}.toml;
+     an oracle test in tests/test_oracle_{name}.py
   4. `grade snapshot {name}` to record the reference's outputs for local mode
   5. `grade check {name}` until it passes""")
 
@@ -938,7 +945,7 @@ class CourseChecker:
         first_runs: dict[str, Any] = {}
         caught = 0
         failed_by: dict[str, set[str]] = {c: set() for c in check_ids}  # check -> mistakes that fail it
-        from grader.reports import translate
+        from grader.messages import gaps
 
         for path in files:
             self.log(f"{ex.id}: mistake {path.stem}")
@@ -964,13 +971,10 @@ class CourseChecker:
             for cid, ok in verdicts.items():
                 if not ok and cid in failed_by:
                     failed_by[cid].add(path.stem)
-            untranslated = [c.id for e in runs[0].exercises for c in e.checks
-                            if c.status == "failed" and c.failure and not c.failure.not_implemented
-                            and not any("\u4e00" <= ch <= "\u9fff"
-                                        for ch in translate(c.raw_message or c.message, "zh", ex.id))]
-            if untranslated:
-                rep.problems.append(f"mistake {path.stem}: no Chinese catalog entry for the message of "
-                                    f"{', '.join(sorted(set(untranslated)))} (grader/course/i18n/{ex.id}.toml)")
+            for c in (c for e in runs[0].exercises for c in e.checks):  # every message from a catalog
+                if c.status == "failed" and c.failure and not c.failure.not_implemented:
+                    for gap in sorted(set(gaps(c.raw_message or c.message) + gaps(c.failure.error))):
+                        rep.problems.append(f"mistake {path.stem}: the message of {c.id}: {gap}")
             rep.flaky += self.flaky(runs, path.stem)
         replay_names(ex, files, infos, first_runs)
 

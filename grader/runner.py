@@ -32,9 +32,11 @@ from grader.checks import (
     describe_value,
     plain,
 )
+from grader.checks import failure as new_failure
 from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
 from grader.host.sandbox import Sandbox
 from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
+from grader.messages import Msg, msg, scope
 from grader.metadata import Exercise, find_course_root
 from grader.protocol.wire import Array
 
@@ -119,7 +121,7 @@ EXERCISE_BUDGET = 90.0  # default per exercise, plus the time limits of its qual
 def rejected_result(exercises: list[Exercise], reason: str, *, mode: str, seed: int, sandbox: str,
                     submission: str = "", seconds: float = 0.0) -> RunResult:
     """The report of a submission that could not be graded: every check failed with the reason."""
-    message = f"not graded: the submission was rejected ({reason})"
+    message = msg("runner.rejected", reason=reason)
     results = []
     for ex in exercises:
         checks = [CheckResult(c.id, c.title, "failed", 0.0, float(ex.checks_points.get(c.id, 0)), kind=c.kind,
@@ -278,33 +280,37 @@ class Runner:
     def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
         """A fresh worker with the exercise's module imported, or why it could not be."""
         name = f"{ex.id}.py"
-        refused = self.staged.error or (f"exercises/{name} {self.staged.refused[name]}"
+        refused = self.staged.error or (msg("runner.refused_file", name=name, why=self.staged.refused[name])
                                         if name in self.staged.refused else "")
         if refused:
-            f = Failure(f"not graded: {refused}")
+            f = Failure(msg("runner.refused", refused=refused))
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
         try:
             worker = self.zygote.spawn(self.staged.files, self.limits)
         except GraderError as err:  # the grader's own failure: recorded, the report is still written
-            msg = f"grader error (not your fault): could not start a worker: {err}"
+            text = msg("runner.no_worker", err=str(err))
             self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
-            return None, CheckResult("import", "import", "skipped", 0, 0, message=msg, failure=Failure(msg))
+            return None, CheckResult("import", "import", "skipped", 0, 0, message=text, failure=Failure(text))
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
             # one error for the exercise (file, line, the line and a caret), shown once by every
             # report; each check only says that it was not graded because of it
-            msg = not_imported_message(ex.id)
-            res = CheckResult("import", "import", "error", 0, 0, message=msg, failure=Failure(msg))
+            text = not_imported_message(ex.id)
+            res = CheckResult("import", "import", "error", 0, 0, message=text, failure=Failure(text))
             res.raw_message = import_error_text(ex.id, err, self.submission)
             return worker, res
         except WorkerLost as lost:
-            msg = f"importing exercises/{ex.id}.py: {lost.message}"
-            return worker, CheckResult("import", "import", lost.status, 0, 0, message=msg,
-                                       failure=Failure(msg))
+            text = msg("runner.importing", exercise=ex.id, lost=lost.message)
+            return worker, CheckResult("import", "import", lost.status, 0, 0, message=text,
+                                       failure=Failure(text))
         return worker, None
 
     def grade_exercise(self, ex: Exercise) -> ExerciseResult:
+        with scope(ex.id):  # the exercise's message catalog first (grader/messages.py)
+            return self._grade_exercise(ex)
+
+    def _grade_exercise(self, ex: Exercise) -> ExerciseResult:
         start = time.monotonic()
         checks = ex.checks()
         missing = ex.missing_requirements()
@@ -336,7 +342,7 @@ class Runner:
                 res.status, res.message, res.failure = import_fail.status, import_fail.message, import_fail.failure
             elif len(timed_out) >= MAX_TIMEOUTS:
                 res.status = "timeout"
-                res.message = f"not run: {len(timed_out)} earlier checks of this exercise timed out"
+                res.message = msg("runner.not_run_timeouts", n=len(timed_out))
                 res.failure = Failure(res.message)
             elif time.monotonic() >= deadline:
                 res.status = "timeout"
@@ -390,9 +396,8 @@ class Runner:
         import shlex
 
         names = ", ".join(shlex.quote(r) for r in missing)
-        message = (f"needs packages that are not installed: {names}; install them with "
-                   f"pip install {' '.join(shlex.quote(r) for r in ex.requires)} "
-                   "(nothing in this exercise is graded until then)")
+        message = msg("runner.not_installed", names=names,
+                      requires=" ".join(shlex.quote(r) for r in ex.requires))
         results = [CheckResult(c.id, c.title, "skipped", 0.0, float(ex.checks_points.get(c.id, 0)),
                                kind=c.kind, uses=list(c.uses), message=message, failure=Failure(message),
                                hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
@@ -412,7 +417,7 @@ class Runner:
                 assert check.run is not None
                 note = check.run(ctx)
                 if isinstance(note, str):  # e.g. the metric a quality check reached
-                    res.message = note[:300]
+                    res.message = note if isinstance(note, Msg) else note[:300]
             res.status = "passed"
         except CheckFailed as cf:
             res.failure = cf.failure
@@ -420,17 +425,18 @@ class Runner:
                 res.failure.input = ctx.last_input
             res.message = cf.failure.message
         except NotStarted as ns:
-            res.message = "not implemented yet"
+            res.message = msg("runner.not_implemented")
             res.failure = Failure(res.message, frames=ns.err.frames, not_implemented=True)
         except StudentError as err:
             if err.type == "BannedAPIError":
                 banned_seen.append(err.message)
             res.status = "failed" if err.not_implemented else "error"
-            res.message = "not implemented yet" if err.not_implemented else f"{err.type}: {err.message}"
+            res.message = (msg("runner.not_implemented") if err.not_implemented
+                           else msg("runner.student_error", type=err.type, message_=err.message))
             res.failure = Failure(res.message, input=ctx.last_input, frames=err.frames,
                                   not_implemented=err.not_implemented)
         except AssertionError as err:
-            res.message = str(err) or "a property does not hold"
+            res.message = msg("runner.assertion", text=str(err)) if str(err) else msg("runner.property")
             res.failure = Failure(res.message, input=ctx.last_input)
         except WorkerLost as lost:
             res.status = lost.status
@@ -443,16 +449,17 @@ class Runner:
             first = _first_of(err, (CheckFailed, AssertionError))
             inner = _student_cause(err)
             if first is not None:
-                failure = first.failure if isinstance(first, CheckFailed) else Failure(str(first))
+                text = msg("runner.assertion", text=str(first)) if str(first) else msg("runner.property")
+                failure = first.failure if isinstance(first, CheckFailed) else Failure(text)
                 res.failure, res.message = failure, failure.message
                 if not failure.input:
                     failure.input = ctx.last_input
             elif inner is not None:
                 res.status = "error"
-                res.message = f"{inner.type}: {inner.message}"
+                res.message = msg("runner.student_error", type=inner.type, message_=inner.message)
                 res.failure = Failure(res.message, input=ctx.last_input, frames=inner.frames)
             elif type(err).__module__.startswith("hypothesis"):
-                res.message = f"the property could not be checked reliably ({type(err).__name__}: {str(err)[:300]})"
+                res.message = msg("runner.unreliable", type=type(err).__name__, text=str(err)[:300])
                 res.failure = Failure(res.message, input=ctx.last_input)
             else:
                 self._grader_error(ex, check, err, res)
@@ -461,7 +468,7 @@ class Runner:
         tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))[-3000:]
         self.grader_errors.append(f"{ex.id}.{check.id}: {type(err).__name__}: {err}\n{tb}")
         res.status = "skipped"
-        res.message = f"grader error (not your fault): {type(err).__name__}: {err}"
+        res.message = msg("runner.grader_error", type=type(err).__name__, err=str(err))
         res.failure = Failure(res.message)
 
     # -- comparisons with the reference --
@@ -520,8 +527,8 @@ class Runner:
             failure.input = ctx.last_input
             if check.staged and entry["case"].get("label"):
                 k = [o for o, _ in stages].index(entry["case"].get("order", 0)) + 1
-                failure.message = (f"stage {k} of {len(stages)} fails ({entry['case']['label']}); "
-                                   f"the earlier stages pass — {failure.message}")
+                failure.message = msg("runner.stage_fails", k=k, n=len(stages), stage=stage_label(entry["case"]),
+                                      inner=failure.message)
             self._diagnose(ex, check, entry, got, failure)
             failure.heatmap = _heatmap(got, entry["expected"])
             raise CheckFailed(failure)
@@ -558,22 +565,17 @@ class Runner:
             if err.type == "TypeError" and err.message.startswith(NO_AUTOGRAD):
                 # the output is right but carries no gradient (detached, rebuilt from numpy
                 # or .item(), a constant): a failed check, since the reference's has one
-                return Failure(f"the output matches but has no gradient: {check.fn}'s result does not depend on "
-                               "its inputs through autograd (was it detached, rebuilt with torch.tensor(...), "
-                               "or built from .numpy() / .item()?)", frames=err.frames), []
+                return new_failure("runner.no_gradient", fn=check.fn, frames=err.frames), []
             raise
         grads = reply.get("inputs") if isinstance(reply, dict) else None
         if not isinstance(grads, list) or len(grads) != len(wrt):
-            return Failure(f"malformed reply to the gradient of {check.fn}: the worker sent "
-                           f"{describe_value(reply)[:100]}"), []
+            return new_failure("runner.malformed_gradient", fn=check.fn, reply=describe_value(reply)[:100]), []
         grads = [Array(np.zeros_like(w.data), "tensor") if g is None and isinstance(w, Array) else g
                  for g, w in zip(grads, entry["grad"])]  # no gradient reached it: zero
         for i, got, want in zip(wrt, grads, entry["grad"]):
-            f = compare_values(got, want, check.tol, f"grad[argument {i}]")
+            f = compare_values(got, want, check.tol, msg("runner.grad_path", i=i))
             if f is not None:
-                f.message = (f"the gradient with respect to argument {i} differs from the reference although "
-                             "the output matches: is part of the computation detached (.detach(), .item(), "
-                             "torch.no_grad) or differentiated another way?")
+                f.message = msg("runner.gradient_differs", i=i)
                 return f, grads
         return None, grads
 
@@ -768,8 +770,15 @@ def verdict(failure: Failure) -> str:
     return "\n".join([failure.message, failure.input, failure.expected, failure.got])
 
 
+def stage_label(case: dict) -> str:
+    """A staged case's label: its message (the id the snapshot recorded) in any language."""
+    if case.get("label_id"):
+        return Msg(case["label_id"], where=case.get("label_scope") or None)
+    return case.get("label") or ""
+
+
 def not_imported_message(exercise: str) -> str:
-    return f"not graded: exercises/{exercise}.py does not import (see the exercise's error)"
+    return msg("runner.not_imported", exercise=exercise)
 
 
 SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
@@ -778,10 +787,11 @@ SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
 def import_error_text(exercise: str, err: StudentError, submission: Path) -> str:
     """The exercise-level error: what went wrong, where (the innermost line of the student's
     code) and, for a syntax error, the line with a caret under the column Python points at."""
-    lines = [f"could not import exercises/{exercise}.py: {err.type}: {err.message}"]
+    head = msg("runner.import_error", exercise=exercise, type=err.type, message_=err.message)
+    lines: list[str] = []
     frame = err.frames[-1] if err.frames else None
     if frame is None:
-        return lines[0]
+        return head
     fname, lineno, _func, code = (str(frame[0]), int(frame[1] or 0), frame[2], str(frame[3]))
     lines.append(f"exercises/{fname}:{lineno}")
     if code:
@@ -792,7 +802,7 @@ def import_error_text(exercise: str, err: StudentError, submission: Path) -> str
             raw = column[1]
             indent = len(raw) - len(raw.lstrip())
             lines.append("    " + " " * max(0, min(column[0] - 1 - indent, len(code))) + "^")
-    return "\n".join(lines)
+    return msg("runner.import_error_at", head=head, where="\n".join(lines))
 
 
 def _syntax_column(path: Path, lineno: int) -> tuple[int, str] | None:
@@ -880,10 +890,8 @@ def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
             if failing:
                 shown = [c.id for c in failing if not (by_id.get(c.id) and by_id[c.id].hidden)]
                 res.score = 0.0
-                res.withheld = (f"points withheld: this check does not test correctness; it counts once "
-                                f"the correctness checks of {used} pass"
-                                + (f" ({', '.join(shown)} does not)" if len(shown) == 1 else
-                                   f" ({', '.join(shown)} do not)" if shown else ""))
+                res.withheld = msg("runner.withheld" if not shown else "runner.withheld_one" if len(shown) == 1
+                                   else "runner.withheld_some", used=used, shown=", ".join(shown))
                 break
 
 
@@ -935,7 +943,7 @@ def _as_case(case: dict):
     from grader.checks import Case
 
     return Case(args=tuple(case["args"]), kwargs=dict(case["kwargs"]), init=case.get("init"),
-                init_args=tuple(case.get("init_args") or ()), label=case.get("label") or "")
+                init_args=tuple(case.get("init_args") or ()), label=stage_label(case))
 
 
 def _size(case: dict) -> int:

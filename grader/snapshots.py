@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks import Check, Tol, compare_values, to_wire
+from grader.messages import Msg
 from grader.metadata import SNAPSHOT_DIR, Exercise
 from grader.protocol import wire
 from grader.reference import (
@@ -48,7 +49,10 @@ def case_rng(check_id: str, seed: int, index: int) -> np.random.Generator:
 def cases_for(check: Check, rng: np.random.Generator, limit: int | None = None) -> list[dict]:
     out = []
     for i, case in enumerate(check.cases(rng)):
-        out.append(case_wire(case) | {"label": case.label, "order": i})
+        label = {"label": str(case.label), "order": i}
+        if isinstance(case.label, Msg):  # a stage's name, rendered in the report's language
+            label |= {"label_id": case.label.id, "label_scope": case.label.where}
+        out.append(case_wire(case) | label)
         if limit and len(out) >= limit:
             break
     return out
@@ -212,8 +216,8 @@ def load(exercise: str, folder: Path = SNAPSHOT_DIR) -> dict[str, list[dict]] | 
 
 def dependency_hash(exercise: str, solutions: Path, mistakes: Path | None) -> str:
     """A hash of everything a snapshot's verdicts and diagnoses depend on: the exercise's
-    reference and the reference modules it imports (transitively), its check module (cases,
-    property messages) and its known mistakes."""
+    reference and the reference modules it imports (transitively), its check module (cases),
+    its English messages (the exercise's catalog and the engine's) and its known mistakes."""
     import ast
     import hashlib
 
@@ -236,7 +240,9 @@ def dependency_hash(exercise: str, solutions: Path, mistakes: Path | None) -> st
                 todo.append(node.module.split(".")[0])
             elif isinstance(node, ast.Import):
                 todo += [a.name.split(".")[0] for a in node.names]
-    files = [solutions / f"{n}.py" for n in sorted(seen)] + [COURSE_DIR / f"{exercise}.py"]
+    # the English messages are part of every verdict (grader/messages.py): the exercise's and the engine's
+    files = [solutions / f"{n}.py" for n in sorted(seen)] + [COURSE_DIR / f"{exercise}.py"] + [
+        COURSE_DIR / "i18n" / "en" / f"{name}.toml" for name in (exercise, "engine")]
     if mistakes is not None:
         files += sorted((mistakes / exercise).glob("*.py"))
     h = hashlib.sha256()

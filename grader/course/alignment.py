@@ -120,16 +120,15 @@ def _(ctx):
     reply = ctx.request({"op": "call", "target": {"module": "alignment", "attr": "format_chat"},
                          "args": to_wire([messages]), "kwargs": {}, "echo": True, "banned": []})
     if not (isinstance(reply, dict) and isinstance(reply.get("args"), list) and len(reply["args"]) == 1):
-        fail("malformed reply")
+        fail("format_chat_behaviour.malformed_reply")
     if reply["args"][0] != messages:
-        fail("format_chat modified the messages it was given: build a new string, leave the list and its "
-             "dicts as they are")
+        fail("format_chat_behaviour.format_chat_modified")
     if reply["result"] != _format(messages):
-        fail("format_chat does not follow CHAT_TEMPLATE: each turn is \"<|role|>\\n\" + content + "
-             "\"<|end|>\\n\"", expected=repr(_format(messages))[:100], got=repr(reply["result"])[:100])
+        fail("format_chat_behaviour.format_chat_follow", expected=repr(_format(messages))[:100],
+             got=repr(reply["result"])[:100])
     template = ctx.request({"op": "attr", "target": {"module": "alignment", "attr": "CHAT_TEMPLATE"}})
     if template != TEMPLATE:
-        fail("CHAT_TEMPLATE was changed: it is the course's format, keep it as given",
+        fail("format_chat_behaviour.chat_template_changed",
              expected=repr(TEMPLATE), got=repr(template)[:80])
     for role in ("tool", "Assistant", "bot"):
         bad = [{"role": "user", "content": "hi"}, {"role": role, "content": "hello"}]
@@ -180,25 +179,22 @@ def _(ctx):
     def prop(msgs):
         out = ctx.call("build_sft_example", msgs, char_encoder(vocab))
         if not (isinstance(out, tuple) and len(out) == 2):
-            fail("build_sft_example must return a tuple (ids, labels)")
+            fail("build_sft_example_labels.build_sft_example")
         want_ids, want_labels = _expected_example(msgs, vocab)
         ids = expect_array(out[0], want_ids.shape, np.int64, "ids")
         labels = expect_array(out[1], want_labels.shape, np.int64, "labels")
         if not np.array_equal(ids, want_ids):
-            fail("ids differ from encode(format_chat(messages)): encode each turn as \"<|role|>\\n\", "
-                 "content + \"<|end|>\", \"\\n\" and concatenate", expected=str(want_ids.tolist())[:100],
+            fail("build_sft_example_labels.ids_differ_encode", expected=str(want_ids.tolist())[:100],
                  got=str(ids.tolist())[:100])
         counted, want = labels != -100, want_labels != -100
         if np.any(counted & ~want):
-            fail("some labels are not -100 outside the assistants' content and <|end|> (the headers "
-                 "\"<|role|>\\n\", the \"\\n\" after <|end|> and the user/system turns are never learned)",
+            fail("build_sft_example_labels.some_labels_100",
                  expected=str(want_labels.tolist())[:100], got=str(labels.tolist())[:100])
         if np.any(want & ~counted):
-            fail("some tokens of an assistant's content or its <|end|> have label -100: the model must learn "
-                 "them, including <|end|> (that is how it learns to stop)",
+            fail("build_sft_example_labels.some_tokens_assistant",
                  expected=str(want_labels.tolist())[:100], got=str(labels.tolist())[:100])
         if not np.array_equal(labels[counted], ids[counted]):
-            fail("labels must equal ids where they count", expected=str(want_labels.tolist())[:100],
+            fail("build_sft_example_labels.labels_equal_ids", expected=str(want_labels.tolist())[:100],
                  got=str(labels.tolist())[:100])
 
     prop()
@@ -291,7 +287,7 @@ def _(ctx):
         out = expect_array(ctx.call_keep_inputs("sequence_logprob", logits, ids, labels), (B,), dtype,
                            "sequence_logprob(...)")
         if not np.all(np.isfinite(out)) or np.any(out > 0):
-            fail("log-probabilities must be finite and <= 0", got=str(out))
+            fail("sequence_logprob_behaviour.log_probabilities_finite", got=str(out))
     logits, ids, labels = _lp_batch(rng, B, L, V)
     w = rng.standard_normal(B)
     ctx.last_input = f"d(Σ_b w_b · sequence_logprob(logits [{B}, {L}, {V}], ids, labels)[b]) / d logits"
@@ -301,8 +297,7 @@ def _(ctx):
     grads = plain(res).get("inputs") if isinstance(res, dict) else None
     got = grads[0] if grads else None
     if not isinstance(got, np.ndarray):
-        fail("no gradient reached the logits: compute with torch operations on logits (no .detach(), "
-             "no .item() / .numpy())")
+        fail("sequence_logprob_behaviour.gradient_reached_logits")
     shifted = logits[:, :-1] - logits[:, :-1].max(-1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
     onehot = np.eye(V)[ids[:, 1:]]
@@ -345,11 +340,9 @@ def _(ctx):
         z = (chosen - rejected - margin).astype(np.float64)
         want = float(np.logaddexp(0.0, -z).mean())
         if not np.isfinite(out):
-            fail("the loss is not finite when chosen - rejected is large: σ(x) rounds to 0 and log 0 = -inf; "
-                 "use F.logsigmoid (or softplus: -log σ(x) = softplus(-x))", got=str(float(out)))
+            fail("reward_model_loss_stable.loss_finite_chosen", got=str(float(out)))
         if abs(float(out) - want) > 1e-4 * max(1.0, abs(want)):
-            fail("the loss is wrong for large differences: -log σ(x) is about -x for very negative x and 0 for "
-                 "very positive x", expected=f"{want:.6g}", got=f"{float(out):.6g}")
+            fail("reward_model_loss_stable.loss_wrong_large", expected=f"{want:.6g}", got=f"{float(out):.6g}")
 
     @ctx.given(st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3)), min_size=1, max_size=5))
     def prop(pairs):
@@ -357,7 +350,7 @@ def _(ctx):
         out = expect_array(ctx.call("reward_model_loss", c, r), (), np.float64, "reward_model_loss(...)")
         want = float(np.logaddexp(0.0, -(c - r)).mean())
         if not (np.isfinite(out) and abs(float(out) - want) <= 1e-6 * max(1.0, want)):
-            fail("reward_model_loss differs from mean(log(1 + exp(rejected - chosen)))",
+            fail("reward_model_loss_stable.reward_model_loss",
                  expected=f"{want:.6g}", got=f"{float(out):.6g}")
 
     prop()
@@ -398,14 +391,12 @@ def _(ctx):
     h = ctx.store("dpo_loss", *({"$param": a} for a in args), beta=beta)
     kind = h.info.get("type") if isinstance(h.info, dict) else None
     if kind != "tuple":
-        fail("dpo_loss must return a tuple (loss, chosen_rewards, rejected_rewards)", got=str(kind)[:60])
+        fail("dpo_loss_gradients.dpo_loss_return", got=str(kind)[:60])
     flags = [h.get(f"{i}.requires_grad") for i in range(3)]
     if flags[0] is not True:
-        fail("the loss does not require grad although the policy log-probabilities do: keep it in the graph "
-             "(no .detach(), .item() or torch.no_grad())")
+        fail("dpo_loss_gradients.loss_require_grad")
     if flags[1] is not False or flags[2] is not False:
-        fail("chosen_rewards / rejected_rewards still require grad: return them .detach()-ed (they are for "
-             "logging and accuracy, never for the gradient)")
+        fail("dpo_loss_gradients.chosen_rewards_rejected")
     res = ctx.request({"op": "grad", "target": {"module": "alignment", "attr": "dpo_loss"},
                        "args": to_wire(list(args)), "kwargs": {"beta": beta}, "wrt": [0, 1, 2, 3],
                        "upstream": to_wire([np.array(1.0), None, None]), "banned": []})
@@ -417,7 +408,7 @@ def _(ctx):
                                       ("ref_rejected", -1))):
         got = grads[i] if grads and i < len(grads) else None
         if not isinstance(got, np.ndarray):
-            fail(f"no gradient reached {name}: the loss must be computed from it with torch operations")
+            fail("dpo_loss_gradients.gradient_reached_name", name=name)
         ctx.close(got, sign * g, f"grad({name})")
 
 
@@ -453,13 +444,13 @@ def _(ctx):
         ctx.last_input = f"group_advantages({np.dtype(dtype).name} rewards [6], group_size=3)"
         out = expect_array(ctx.call_keep_inputs("group_advantages", r, 3), (6,), dtype, "group_advantages(...)")
         if not np.allclose(out.reshape(2, 3).sum(-1), 0, atol=1e-5):
-            fail("the advantages of a group must sum to 0 (each reward minus its group's mean)", got=str(out))
+            fail("group_advantages_behaviour.advantages_group_sum", got=str(out))
         ctx.last_input = f"group_advantages({np.dtype(dtype).name} rewards [6], group_size=1)"
         out = expect_array(ctx.call("group_advantages", r, 1), (6,), dtype, "group_advantages(...)")
         if np.isnan(out).any():
-            fail("groups of one answer give NaN: the std of one value is undefined (NaN); their advantage is 0")
+            fail("group_advantages_behaviour.groups_one_answer")
         if np.any(out != 0):
-            fail("groups of one answer must get advantage exactly 0", got=str(out))
+            fail("group_advantages_behaviour.groups_one_answer_2", got=str(out))
     for n, g in ((7, 2), (6, 4), (5, 3)):
         ctx.last_input = f"group_advantages(rewards [{n}], group_size={g})"
         ctx.raises("ValueError", "group_advantages", normal(rng, (n,)), g)
@@ -502,19 +493,17 @@ def _(ctx):
     eps = 0.2
     one = np.ones((1, 1), dtype=bool)
     cases = (  # (ratio, advantage, expected loss, what a mistake there means)
-        (2.0, 1.0, -(1 + eps), "for A > 0 the ratio must be clipped at 1 + eps: a good answer gains nothing "
-                               "from r > 1 + eps"),
-        (0.5, -1.0, (1 - eps), "for A < 0 the ratio must be clipped at 1 - eps: a bad answer gains nothing "
-                               "from r < 1 - eps"),
-        (0.5, 1.0, -0.5, "for A > 0 and r < 1 - eps the unclipped r·A is the smaller term (take the min)"),
-        (2.0, -1.0, 2.0, "for A < 0 and r > 1 + eps the unclipped r·A is the smaller term (take the min)"),
+        (2.0, 1.0, -(1 + eps), "clip_above"),
+        (0.5, -1.0, (1 - eps), "clip_below"),
+        (0.5, 1.0, -0.5, "min_above"),
+        (2.0, -1.0, 2.0, "min_below"),
     )
     for ratio, a, want, why in cases:
         ctx.last_input = f"ppo_clip_loss(logp=log {ratio}, old_logp=0, advantages=[{a}], mask=[[True]], clip_eps={eps})"
         out = expect_array(ctx.call("ppo_clip_loss", np.full((1, 1), math.log(ratio)), np.zeros((1, 1)),
                                     np.array([a]), one, clip_eps=eps), (), np.float64, "ppo_clip_loss(...)")
         if abs(float(out) - want) > 1e-9:
-            fail(why, expected=f"{want:.4g}", got=f"{float(out):.4g}")
+            fail(f"ppo_clip_loss_cases.{why}", expected=f"{want:.4g}", got=f"{float(out):.4g}")
     rng = ctx.rng
     logp, old, adv, mask = _ppo(rng, 3, 5)
     ctx.last_input = "ppo_clip_loss(logp, old_logp, advantages, mask) with logp changed where mask is False"
@@ -524,16 +513,16 @@ def _(ctx):
     other = float(expect_array(ctx.call("ppo_clip_loss", changed, old, adv, mask), (), np.float64,
                                "ppo_clip_loss(...)"))
     if abs(base - other) > 1e-9 * max(1.0, abs(base)):
-        fail("tokens where mask is False changed the loss: only masked-in tokens count",
+        fail("ppo_clip_loss_behaviour.tokens_where_mask",
              expected=f"{base:.6g}", got=f"{other:.6g}")
     for dtype in (np.float64, np.float32):
         ctx.last_input = f"ppo_clip_loss({np.dtype(dtype).name} [3, 5], mask all False)"
         out = expect_array(ctx.call("ppo_clip_loss", logp.astype(dtype), old.astype(dtype), adv.astype(dtype),
                                     np.zeros_like(mask)), (), dtype, "ppo_clip_loss(...)")
         if math.isnan(float(out)):
-            fail("ppo_clip_loss returned NaN when no token is masked in: divide by max(count, 1)")
+            fail("ppo_clip_loss_behaviour.ppo_clip_loss")
         if float(out) != 0.0:
-            fail(f"ppo_clip_loss returned {float(out)} when no token is masked in; expected exactly 0.0")
+            fail("ppo_clip_loss_behaviour.ppo_clip_loss_2", out=float(out))
 
 
 # --- dpo_train -------------------------------------------------------------------------------------
@@ -573,7 +562,7 @@ def _logprobs(model, ids: np.ndarray, labels: np.ndarray, what: str) -> np.ndarr
     config, _, _ = task()
     logits = expect_array(model(ids), ids.shape + (config["vocab_size"],), what=f"{what}(ids)")
     if logits.dtype.kind != "f" or not np.all(np.isfinite(logits)):
-        fail(f"the {what}'s logits must be finite floats")
+        fail("logprobs.what_s_logits", what=what)
     x = logits[:, :-1].astype(np.float64)
     logp = x - x.max(-1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
@@ -612,22 +601,19 @@ def _(ctx):
     policy, reference = _pretrained(ctx), _pretrained(ctx)
     trained = _short_run(ctx, policy, reference)
     if trained.same("", policy):
-        fail("dpo_train returned the policy it was given: train and return a copy (copy.deepcopy(policy))")
+        fail("dpo_train_leaves_inputs.dpo_train_returned")
     for name, model in (("policy", policy), ("reference", reference)):
         after = model.state_dict()
         changed = [k for k in state if k not in after or not np.array_equal(np.asarray(after[k]), state[k])]
         if changed:
-            fail(f"the {name} you were given changed: "
-                 + ("train a copy (copy.deepcopy(policy))" if name == "policy" else
-                    "the reference is read only (keep its parameters out of the optimizer)"),
-                 got="changed: " + ", ".join(changed[:4]))
+            fail(f"dpo_train_leaves_inputs.{name}_changed", got="changed: " + ", ".join(changed[:4]))
         frozen = [n for n, _, grad, _ in model.params() if not grad]
         if frozen:
-            fail(f"the requires_grad flags of the {name} you were given changed: read the reference under "
-                 "torch.no_grad() instead of freezing it", got="requires_grad False: " + ", ".join(frozen[:4]))
+            fail("dpo_train_leaves_inputs.requires_grad_flags", name=name,
+                 got="requires_grad False: " + ", ".join(frozen[:4]))
     with_grad = [n for n, _, _, _ in reference.params() if reference.get(f"{n}.grad") is not None]
     if with_grad:
-        fail("the reference's parameters got gradients: compute its log-probabilities under torch.no_grad()",
+        fail("dpo_train_leaves_inputs.reference_s_parameters",
              got=".grad set on: " + ", ".join(with_grad[:4]))
 
 
@@ -642,10 +628,9 @@ def _(ctx):
             for s in (1, 1, 2)]
     ctx.last_input = "dpo_train(..., first 64 training pairs, epochs=1, seed=s) for s = 1, 1, 2"
     if not np.array_equal(runs[0], runs[1]):
-        fail("two runs with seed=1 gave different models: seed the batch order from `seed` (a torch.Generator "
-             "for torch.randperm, or torch.manual_seed(seed))")
+        fail("dpo_train_seed.two_runs_seed")
     if np.array_equal(runs[0], runs[2]):
-        fail("seed=1 and seed=2 gave exactly the same model: the seed is ignored")
+        fail("dpo_train_seed.seed_1_seed")
 
 
 @checks.quality("dpo_train_quality",
@@ -662,7 +647,7 @@ def _(ctx):
     took = time.monotonic() - t0
     info = trained.info if isinstance(trained.info, dict) else {}
     if info.get("module") is not True:
-        fail("dpo_train must return the trained MiniGPT (an nn.Module)", got=str(info.get("type"))[:60])
+        fail("dpo_train_quality.dpo_train_return", got=str(info.get("type"))[:60])
     acc, ties, wrong = preference_accuracy(trained, reference)
     ctx.reached(acc, THRESHOLD, "held-out preference accuracy", "留出偏好准确率", took, BUDGET_S, digits=3)
     result = f"{acc:.3f} in {took:.1f} s (pass mark {THRESHOLD:.2f}, budget {BUDGET_S} s)"
@@ -672,6 +657,6 @@ def _(ctx):
                "the policy prefers the REJECTED answers: are chosen and rejected (or policy and reference) the "
                "right way round in the loss?" if wrong > 0.5 else
                "is the loss going down? Are the sequence log-probabilities summed over the answer tokens only?")
-        fail(f"the DPO-trained policy does not rank the held-out pairs well enough: {why}",
+        fail("dpo_train_quality.dpo_trained_policy", why=why,
              expected=f">= {THRESHOLD:.2f} (reference: about 0.99 in 1-3 s; before training: 0.00)",
              got=result)

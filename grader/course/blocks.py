@@ -128,8 +128,7 @@ def _(ctx):
             y2 = expect_array(h(x2, **kwargs), (B, L, D), np.float64)
             if not np.allclose(y2[:, :t], y[:, :t], rtol=1e-9, atol=1e-9):
                 where = "with a padding mask" if kwargs else "without a mask"
-                fail(f"changing tokens at positions >= {t} changed the outputs at earlier positions "
-                     f"({where}): position i may only attend to positions j <= i",
+                fail("decoder_block_causal.changing_tokens_positions", t=t, where=where,
                      expected=f"outputs[:, :{t}] unchanged",
                      got=f"max change {float(np.abs(y2[:, :t] - y[:, :t]).max()):.3g}")
 

@@ -28,7 +28,7 @@ def _ids(rng: np.random.Generator, V: int, shape) -> np.ndarray:
 def _params_match(h, want: dict[str, tuple[int, ...]]) -> None:
     params = {name: shape for name, shape, _, _ in h.params()}
     if params != want:
-        fail("parameters differ from the contract",
+        fail("params_match.parameters_differ_contract",
              expected=", ".join(f"{k} {list(v)}" for k, v in sorted(want.items())),
              got=", ".join(f"{k} {list(v)}" for k, v in sorted(params.items())) or "no parameters")
 
@@ -124,7 +124,7 @@ def _(ctx):
         # U(-b, b): every value within b; the largest |value| of 64+ draws is below b/2 with
         # probability 2^-64, so an honest submission never fails the second test.
         if np.abs(v).max() > bound * (1 + 1e-6) or np.abs(v).max() < bound / 2:
-            fail(f"{name} is not drawn uniformly from ±1/sqrt(hidden_size) = ±{bound:.3f}",
+            fail("rnn_structure.name_drawn_uniformly", name=name, bound=bound,
                  expected=f"values in [-{bound:.3f}, {bound:.3f}], spread over the range",
                  got=f"max |{name}| = {float(np.abs(v).max()):.3f}")
     ctx.last_input = f"SimpleRNN({I}, {H}) on x [2, 3, {I + 1}]"
@@ -149,7 +149,7 @@ def _(ctx):
         def run(*args):
             res = h(*args)
             if not (isinstance(res, tuple) and len(res) == 2):
-                fail("SimpleRNN must return a tuple (outputs, h_last)")
+                fail("rnn_properties.simplernn_return_tuple")
             n = args[0].shape[1]
             return (expect_array(res[0], (B, n, H), np.float64, "outputs"),
                     expect_array(res[1], (B, H), np.float64, "h_last"))

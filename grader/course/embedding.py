@@ -53,12 +53,12 @@ def _(ctx):
     h = ctx.new("WordEmbedding", 400, 50)
     params = h.params()
     if [(n, s, g) for n, s, g, _ in params] != [("weight", (400, 50), True)]:
-        fail("expected exactly one trainable parameter `weight` of shape (400, 50)",
+        fail("word_embedding_init.expected_exactly_one",
              got=", ".join(f"{n} {list(s)}" for n, s, _, _ in params) or "no parameters")
     w = expect_array(h.state_dict().get("weight"), (400, 50), what="weight")
     mean, sd = float(w.mean()), float(w.std())
     if abs(mean) > 0.04 or abs(sd - 1.0) > 0.04:
-        fail("the table does not look like N(0, 1) draws (use torch.randn)",
+        fail("word_embedding_init.table_look_like",
              expected="mean ≈ 0, sd ≈ 1", got=f"mean {mean:.3f}, sd {sd:.3f}")
 
 
@@ -100,7 +100,7 @@ def _(ctx):
         a, b = normal(rng, (N, D)), normal(rng, (M, D))
         out = expect_array(ctx.call("cosine_similarity", a, b), (N, M), a.dtype)
         if np.any(np.abs(out) > 1 + 1e-9):
-            fail("a cosine outside [-1, 1]: divide by both norms",
+            fail("cosine_similarity_properties.cosine_outside_1",
                  got=f"max |cos| = {float(np.abs(out).max()):.4g}")
         scaled = expect_array(ctx.call("cosine_similarity", 2.5 * a, 0.3 * b), (N, M))
         ctx.close(scaled, out, "cosine_similarity(2.5·a, 0.3·b)")
@@ -114,7 +114,7 @@ def _(ctx):
                       "eps = 1e-8")
     out = expect_array(ctx.call("cosine_similarity", a, b, eps=1e-8), (3, 2), a.dtype)
     if not np.all(np.isfinite(out)):
-        fail("nan or inf for a zero vector: clamp each norm below at eps before dividing",
+        fail("cosine_similarity_properties.nan_inf_zero",
              got=np.array2string(out, precision=4))
     # zero row: 0; a row of norm 1e-9 < eps is divided by eps: 0.1 against both rows of b;
     # two rows of norm 1e-5 are each above eps: their cosine is 1 (clamping the product gives 0.01)
@@ -227,15 +227,15 @@ def _(ctx):
         want = np.array(_skipgram_spec(T, window), dtype=np.int64).reshape(-1, 2)
         got = expect_array(ctx.call("skipgram_pairs", ids, window), what="skipgram_pairs")
         if got.dtype.kind not in "iu":
-            fail(f"skipgram_pairs returned {got.dtype}; expected word ids (torch.long)")
+            fail("skipgram_pairs_properties.skipgram_pairs_returned", dtype=got.dtype)
         if got.shape != want.shape:
-            fail(f"{got.shape[0] if got.ndim else got.size} pairs for T={T}, window={window}; "
-                 f"expected {want.shape[0]} as Long[P, 2]", expected=f"shape {list(want.shape)}",
+            fail("skipgram_pairs_properties.value_pairs_t", value=got.shape[0] if got.ndim else got.size, T=T,
+                 window=window, shape=want.shape[0], expected=f"shape {list(want.shape)}",
                  got=f"shape {list(got.shape)}")
         if not np.array_equal(got - 100, want):
             r = int(np.argwhere(np.any(got - 100 != want, axis=-1))[0][0])
-            fail(f"pair {r} is wrong (positions shown): pairs must be ordered by center position, "
-                 "then context position", expected=str(want[r].tolist()), got=str((got[r] - 100).tolist()))
+            fail("skipgram_pairs_properties.pair_r_wrong", r=r, expected=str(want[r].tolist()),
+                 got=str((got[r] - 100).tolist()))
 
     prop()
     ctx.last_input = "ids [5], window = 0"
@@ -266,7 +266,7 @@ def _(ctx):
         ids = np.arange(T, dtype=np.int64) + 100
         res = ctx.call("cbow_windows", ids, window)
         if not (isinstance(res, tuple) and len(res) == 2):
-            fail("expected a tuple (contexts, centers)")
+            fail("cbow_windows_properties.expected_tuple_contexts")
         n = max(T - 2 * window, 0)
         ctxs = expect_array(res[0], (n, 2 * window), what="contexts")
         centers = expect_array(res[1], (n,), what="centers")
@@ -274,11 +274,11 @@ def _(ctx):
         offsets = np.r_[np.arange(-window, 0), np.arange(1, window + 1)]
         want_x = (np.arange(window, window + n)[:, None] + offsets).astype(np.int64) + 100
         if not np.array_equal(centers, want_c):
-            fail("centers are wrong: they are ids[window : T - window]",
+            fail("cbow_windows_properties.centers_wrong_they",
                  expected=str(want_c.tolist()), got=str(centers.tolist()))
         if not np.array_equal(ctxs, want_x):
             r = int(np.argwhere(np.any(ctxs != want_x, axis=-1))[0][0])
-            fail(f"context row {r} is wrong: ids[i-window:i] then ids[i+1:i+window+1]",
+            fail("cbow_windows_properties.context_row_r", r=r,
                  expected=str(want_x[r].tolist()), got=str(ctxs[r].tolist()))
 
     prop()
@@ -315,14 +315,13 @@ def _(ctx):
         ctx.last_input = f"{np.dtype(dtype)}: center 10s, context -10s, 3 negatives 10s (D = 4)"
         got = expect_array(ctx.call("sgns_loss", c, o, n), (), dtype, "sgns_loss")
         if not np.isfinite(got):
-            fail("the loss is inf/nan for large dot products: log(sigmoid(x)) underflows to log(0); "
-                 "use F.logsigmoid (or -softplus(-x))", got=str(got))
+            fail("sgns_loss_stable.loss_inf_nan", got=str(got))
         ctx.close(got, np.array(1600.0, dtype), "sgns_loss")
     ctx.last_input = "B = 0: center [0, 4], context [0, 4], negatives [0, 2, 4]"
     got = expect_array(ctx.call("sgns_loss", np.zeros((0, 4)), np.zeros((0, 4)), np.zeros((0, 2, 4))),
                        (), what="sgns_loss")
     if got != 0.0:
-        fail("an empty batch must give exactly 0.0 (nothing is counted)", got=str(got))
+        fail("sgns_loss_stable.empty_batch_give", got=str(got))
 
 
 # --- training -------------------------------------------------------------------------------------
@@ -372,12 +371,11 @@ def _(ctx):
                         what="word vectors")
     seconds = time.monotonic() - t0
     if vecs.dtype.kind != "f" or not np.all(np.isfinite(vecs)):
-        fail("the word vectors must be finite floats", got=f"{vecs.dtype}, finite: {np.isfinite(vecs).all()}")
+        fail("train_word_vectors_quality.word_vectors_finite", got=f"{vecs.dtype}, finite: {np.isfinite(vecs).all()}")
     rate = same_topic_rate(vecs.astype(np.float64), topic_of)
     ctx.reached(rate, 0.9, "same-topic nearest-neighbour rate", "最近邻同主题比例", seconds, QUALITY_BUDGET_S)
     if rate < 0.9:
-        fail("the nearest neighbour (cosine) of too few words shares their topic: are the vectors "
-             "trained with sgns_loss on skipgram_pairs(corpus, window)?",
+        fail("train_word_vectors_quality.nearest_neighbour_cosine",
              expected=">= 0.90 same-topic rate (random vectors: about 0.15)", got=f"{rate:.2f}")
 
 
@@ -394,7 +392,7 @@ def _(ctx):
     vecs = expect_array(ctx.call("train_word_vectors", corpus, 15, dim=5, window=1, epochs=1),
                         (15, 5), what="word vectors")
     if vecs.dtype != np.float32:
-        fail("the vectors should have the default dtype (float32)", got=str(vecs.dtype))
+        fail("train_word_vectors_behaviour.vectors_default_dtype", got=str(vecs.dtype))
     # "the same call gives the same vectors": also when torch's global random state differs
     # and with two torch threads (float rounding may differ there, so F32 tolerance)
     ctx.last_input += "; called again with another torch global seed and torch.set_num_threads(2)"
@@ -402,8 +400,7 @@ def _(ctx):
         again = expect_array(ctx.call("train_word_vectors", corpus, 15, dim=5, window=1, epochs=1),
                              (15, 5), what="word vectors")
     if compare_values(Array(again), Array(vecs), F32) is not None:
-        fail("the same call gave different vectors (another torch global random state, two torch threads): "
-             "draw every random number from a torch.Generator seeded with `seed`",
+        fail("train_word_vectors_behaviour.same_call_different",
              expected=f"the first call's vectors, e.g. row 0 {np.array2string(vecs[0], precision=3)}",
              got=f"row 0 {np.array2string(again[0], precision=3)}")
     ctx.last_input = "window = 0"

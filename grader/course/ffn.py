@@ -67,7 +67,7 @@ def _(ctx):
         want = {"up.weight": (f, d), "up.bias": (f,), "down.weight": (d, f), "down.bias": (d,)}
         params = {name: shape for name, shape, _, _ in h.params()}
         if params != want:
-            fail("parameters differ from the contract",
+            fail("feedforward_structure.parameters_differ_contract",
                  expected=", ".join(f"{k} {list(v)}" for k, v in want.items()),
                  got=", ".join(f"{k} {list(v)}" for k, v in sorted(params.items())) or "no parameters")
     for act in ("swish", "tanh"):
@@ -86,8 +86,8 @@ def _(ctx):
         f = 4 * d if d_ff is None else d_ff
         want = 2 * d * f + (f + d if bias else 0)
         if not isinstance(got, int) or isinstance(got, bool):
-            fail(f"expected a Python int, got {type(got).__name__}")
+            fail("ffn_param_count_values.expected_python_int", name=type(got).__name__)
         if got != want:
-            fail(f"ffn_param_count({d}, {d_ff}, bias={bias}) is wrong", expected=str(want), got=str(got))
+            fail("ffn_param_count_values.ffn_param_count", d=d, d_ff=d_ff, bias=bias, expected=str(want), got=str(got))
 
     prop()

@@ -27,8 +27,8 @@ def _(ctx):
         want = np.tril(np.ones((L, L), dtype=bool))
         if not np.array_equal(m, want):
             i, j = np.argwhere(m != want)[0]
-            fail(f"mask[{i}, {j}] is {bool(m[i, j])}: query {i} "
-                 + ("must see" if want[i, j] else "must not see") + f" key {j}",
+            fail("causal_mask_pattern.must_see" if want[i, j] else "causal_mask_pattern.must_not_see",
+                 i=int(i), j=int(j), value=bool(m[i, j]),
                  expected=np.array2string(want.astype(int)), got=np.array2string(m.astype(int)))
 
     prop()
@@ -45,7 +45,7 @@ def _(ctx):
         want = np.arange(L)[None, :] < lengths[:, None]
         if not np.array_equal(m, want):
             b = int(np.argwhere(m != want)[0][0])
-            fail(f"row {b} (length {lengths[b]}) is wrong",
+            fail("padding_mask_lengths.row_b_length", b=b, lengths=lengths[b],
                  expected=np.array2string(want[b].astype(int)), got=np.array2string(m[b].astype(int)))
 
     prop()
@@ -67,10 +67,10 @@ def _(rng):
 def _(ctx):
     ctx.last_input = "combine_masks(None, None)"
     if ctx.call("combine_masks", None, None) is not None:
-        fail("combine_masks(None, None) must return None")
+        fail("combine_masks_broadcast.combine_masks_none")
     ctx.last_input = "combine_masks()"
     if ctx.call("combine_masks") is not None:
-        fail("combine_masks() must return None")
+        fail("combine_masks_broadcast.combine_masks_return")
 
     @ctx.given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**31 - 1),
                st.booleans())
@@ -83,17 +83,17 @@ def _(ctx):
                            "combine_masks")
         want = a & b
         if not np.array_equal(got, want):
-            fail("combine_masks is not the broadcast logical AND of its masks",
+            fail("combine_masks_broadcast.combine_masks_broadcast",
                  expected=np.array2string(want[0, 0].astype(int)),
                  got=np.array2string(got[0, 0].astype(int)))
         full = rng.random((B, 1, Lq, Lk)) < 0.5
         got = expect_array(ctx.call_keep_inputs("combine_masks", full, a), full.shape, np.bool_,
                            "combine_masks(full, a)")
         if not np.array_equal(got, full & a):
-            fail("combine_masks is not the broadcast logical AND of its masks")
+            fail("combine_masks_broadcast.combine_masks_broadcast")
         one = expect_array(ctx.call("combine_masks", None, a), a.shape, np.bool_, "combine_masks(None, a)")
         if not np.array_equal(one, a):
-            fail("combine_masks(None, a) must equal a")
+            fail("combine_masks_broadcast.combine_masks_none_2")
 
     prop()
 
@@ -119,8 +119,7 @@ def _(ctx):
         want = (j[None, :] <= j[:, None])[None, None] & (j[None, None, None, :] < lengths[:, None, None, None])
         if not np.array_equal(m, want):
             b = int(np.argwhere(m != want)[0][0])
-            fail(f"batch {b} (length {lengths[b]}): not causal AND key padding"
-                 " (padding hides keys, i.e. columns, not queries)",
+            fail("causal_padding_properties.batch_b_length", b=b, lengths=lengths[b],
                  expected=np.array2string(want[b, 0].astype(int)), got=np.array2string(m[b, 0].astype(int)))
 
     prop()

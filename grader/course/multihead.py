@@ -121,7 +121,7 @@ def _(rng):
 def _params_match(h, want: dict[str, tuple[int, ...]]) -> None:
     params = {name: shape for name, shape, _, _ in h.params()}
     if params != want:
-        fail("parameters differ from the contract",
+        fail("params_match.parameters_differ_contract",
              expected=", ".join(f"{k} {list(v)}" for k, v in sorted(want.items())),
              got=", ".join(f"{k} {list(v)}" for k, v in sorted(params.items())) or "no parameters")
 

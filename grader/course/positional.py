@@ -71,8 +71,8 @@ def _(ctx):
             bad = np.argwhere(~np.isclose(pe, want, atol=1e-4))[0]
             p, col = int(bad[0]), int(bad[1])
             kind = "sin" if col % 2 == 0 else "cos"
-            fail(f"PE[{p}, {col}] should be {kind}({p} / base^({2 * (col // 2)}/{D})): even columns "
-                 "hold sin, odd columns cos, of the same angle", expected=f"{want[p, col]:.5f}",
+            fail("sinusoidal_properties.pe_p_col", p=p, col=col, kind=kind, value=2 * (col // 2), D=D,
+                 expected=f"{want[p, col]:.5f}",
                  got=f"{pe[p, col]:.5f}")
         ctx.close(pe, want, "sinusoidal_positions")
 
@@ -114,7 +114,7 @@ def _(ctx):
     h = ctx.new("LearnedPositionalEmbedding", 6, 4)
     params = [(n, s, g) for n, s, g, _ in h.params()]
     if params != [("weight", (6, 4), True)]:
-        fail("expected exactly one trainable parameter `weight` of shape (6, 4)",
+        fail("learned_positional_behaviour.expected_exactly_one",
              got=", ".join(f"{n} {list(s)}" for n, s, _ in params) or "no parameters")
     ctx.last_input = "LearnedPositionalEmbedding(max_len=6, d_model=4) on x [2, 7, 4]"
     h.raises("ValueError", "forward", np.zeros((2, 7, 4)))
