@@ -157,7 +157,7 @@ def _regex_literals(pattern: str) -> list[str]:
 
 def english_engine_phrases() -> set[str]:
     """What the engine writes in English: the report labels, the English side of engine.toml,
-    and the message templates of grader/checks.py and grader/runner.py."""
+    and the message templates of grader/checks.py, grader/kinds.py and grader/runner.py."""
     import ast
 
     from grader.metadata import COURSE_DIR, tomllib
@@ -170,7 +170,7 @@ def english_engine_phrases() -> set[str]:
     for e in tomllib.loads((COURSE_DIR / "i18n" / "engine.toml").read_text(encoding="utf-8"))["zh"]:
         out.update(_regex_literals(e["en"]))
     root = COURSE_DIR.parent
-    for module in ("checks.py", "runner.py"):
+    for module in ("checks.py", "kinds.py", "runner.py"):
         tree = ast.parse((root / module).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
