@@ -90,13 +90,14 @@ KINDS: dict[str, Kind] = {}
 
 
 def register(cls: type[Kind]) -> type[Kind]:
+    """Class decorator: ``KINDS[cls.name]`` is the kind's one instance."""
     KINDS[cls.name] = cls()
     return cls
 
 
 def kind_of(name: str) -> Kind:
-    """The kind named ``name`` (``Check.kind``, ``CheckResult.kind``); an unknown name (the
-    import pseudo-check) gets the base class, whose flags are all off."""
+    """The kind named ``name`` (``Check.kind``, ``CheckResult.kind``); an unknown or empty
+    name gets the base class: not a correctness check, named by nothing."""
     return KINDS.get(name) or _NO_KIND
 
 
@@ -257,7 +258,6 @@ class Comparison(Kind):
             self._diagnose(runner, ex, check, entry, got, failure)
             failure.heatmap = _heatmap(got, entry["expected"])
             raise CheckFailed(failure)
-        return None
 
     def _diagnose_grads(self, runner: Any, ex: Any, check: Check, entry: dict, grads: list,
                         failure: Failure) -> None:
