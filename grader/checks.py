@@ -20,7 +20,8 @@ Kinds: ``compare`` (function vs reference on the same inputs), ``compare_module`
 built with the reference's weights, forward and backward), ``property`` / ``behaviour`` /
 ``statistical`` / ``quality`` (free-form code against ``Ctx``; one that passes may return a
 short string, e.g. the accuracy a quality check reached, which the report shows), and
-``banned`` (added for every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
+``banned`` (added for every exercise whose metadata bans APIs); each is one class in
+``grader/kinds.py``. Points, hints, bans and timeouts are metadata
 (``grader/course/course.toml``).
 """
 
@@ -778,7 +779,7 @@ class Ctx:
 class Check:
     id: str
     title: str
-    kind: str
+    kind: str  # the kind's name; what the kind does is its class in grader/kinds.py
     uses: tuple[str, ...]
     run: Callable[[Ctx], None] | None = None
     fn: str = ""  # compare checks: the function or class

@@ -795,24 +795,19 @@ MIN_MISTAKES = 5  # known mistakes an exercise needs
 def replay_names(ex: Any, files: list[Path], infos: dict[str, dict], runs: dict[str, Any]) -> None:
     """Name the property-style failures of each mistake's run as official mode's replay would
     (``Runner._name_by_replay``): the first known mistake, in file order, whose `catches:`
-    names the check and which fails it with the same verdict (``runner.verdict``: message,
+    names the check and which fails it with the same verdict (``kinds.name_by_verdict``: message,
     failing input, expected and got), from the runs of every mistake with the same seed (so no
     mistake is graded twice)."""
-    from grader.runner import verdict
+    from grader.kinds import name_by_verdict, nameable
 
-    verdicts = {name: {c.id: verdict(c.failure) for e in run.exercises for c in e.checks
+    failures = {name: {c.id: c.failure for e in run.exercises for c in e.checks
                        if c.status == "failed" and c.failure is not None}
                 for name, run in runs.items()}
     for run in runs.values():
         for c in (c for e in run.exercises for c in e.checks):
-            if (c.status != "failed" or c.failure is None or c.failure.not_implemented
-                    or c.kind in ("compare", "compare_module") or c.failure.diagnosis):
-                continue
-            for path in files:
-                info = infos[path.stem]
-                if c.id in info["catches"] and verdicts.get(path.stem, {}).get(c.id) == verdict(c.failure):
-                    c.failure.diagnosis, c.failure.diagnosis_zh = info["en"], info["zh"]
-                    break
+            if nameable(c) and not c.failure.diagnosis:
+                name_by_verdict(c.failure, c.id, files, lambda path: infos[path.stem],
+                                lambda path, cid=c.id: failures.get(path.stem, {}).get(cid))
 
 
 class CourseChecker:
