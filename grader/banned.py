@@ -426,7 +426,7 @@ def banned_check(exercise) -> Check:
             fail("banned_check.stubbed_implemented_yet", stubbed=stubbed[0], not_implemented=True)
 
     return Check("banned_apis", "uses no banned API (" + ", ".join(exercise.banned) + ")",
-                 "banned", tuple(exercise.banned), run=run)
+                 "banned", tuple(exercise.banned), run=run, points=exercise.banned_points)
 
 
 def _raises_not_implemented(node: ast.AST | None) -> bool:

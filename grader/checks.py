@@ -791,6 +791,7 @@ class Check:
     staged: bool = False  # cases are stages (simplest first): report the first stage that fails
     timeout: float | None = None
     title_zh: str = ""
+    points: int | None = None  # what passing it is worth (None: not given, which grade check reports)
 
 
 def _scoped(exercise: str, fn: Callable) -> Callable:
@@ -822,55 +823,57 @@ class Checks:
         return check
 
     def compare(self, id: str, title: str, fn: str, tol: Tol | None = None,
-                timeout: float | None = None, zh: str = "", staged: bool = False) -> Callable:
+                timeout: float | None = None, zh: str = "", staged: bool = False,
+                points: int | None = None) -> Callable:
         """``fn`` called on each case must match the reference (snapshot in local mode).
         With ``staged``, the cases are stages from simplest to fullest (their ``label`` names
         the stage) and the report names the first stage that fails."""
 
         def deco(cases: Callable) -> Callable:
             self._add(Check(id, title, "compare", (fn,), fn=fn, cases=cases, tol=tol,
-                            timeout=timeout, title_zh=zh, staged=staged))
+                            timeout=timeout, title_zh=zh, staged=staged, points=points))
             return cases
 
         return deco
 
     def compare_module(self, id: str, title: str, cls: str, method: str = "forward",
                        backward: bool = True, tol: Tol | None = None, uses: tuple[str, ...] = (),
-                       timeout: float | None = None, zh: str = "") -> Callable:
+                       timeout: float | None = None, zh: str = "", points: int | None = None) -> Callable:
         """``cls(*case.init_args, **case.init)`` loaded with the reference's state_dict must
         give the same ``method`` output (and, with ``backward``, the same gradients for the
         inputs at ``case.wrt`` and every parameter, for a random upstream gradient)."""
 
         def deco(cases: Callable) -> Callable:
             self._add(Check(id, title, "compare_module", (cls, *uses), fn=cls, cases=cases,
-                            method=method, backward=backward, tol=tol, timeout=timeout, title_zh=zh))
+                            method=method, backward=backward, tol=tol, timeout=timeout, title_zh=zh,
+                            points=points))
             return cases
 
         return deco
 
     def _free(self, kind: str, id: str, title: str, uses: tuple[str, ...],
-              timeout: float | None, zh: str) -> Callable:
+              timeout: float | None, zh: str, points: int | None) -> Callable:
         def deco(run: Callable[[Ctx], None]) -> Callable:
-            self._add(Check(id, title, kind, tuple(uses), run=run, timeout=timeout, title_zh=zh))
+            self._add(Check(id, title, kind, tuple(uses), run=run, timeout=timeout, title_zh=zh, points=points))
             return run
 
         return deco
 
     def property(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
-                 zh: str = "") -> Callable:
-        return self._free("property", id, title, uses, timeout, zh)
+                 zh: str = "", points: int | None = None) -> Callable:
+        return self._free("property", id, title, uses, timeout, zh, points)
 
     def behaviour(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
-                  zh: str = "") -> Callable:
-        return self._free("behaviour", id, title, uses, timeout, zh)
+                  zh: str = "", points: int | None = None) -> Callable:
+        return self._free("behaviour", id, title, uses, timeout, zh, points)
 
     def statistical(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
-                    zh: str = "") -> Callable:
-        return self._free("statistical", id, title, uses, timeout, zh)
+                    zh: str = "", points: int | None = None) -> Callable:
+        return self._free("statistical", id, title, uses, timeout, zh, points)
 
     def quality(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
-                zh: str = "") -> Callable:
-        return self._free("quality", id, title, uses, timeout, zh)
+                zh: str = "", points: int | None = None) -> Callable:
+        return self._free("quality", id, title, uses, timeout, zh, points)
 
     def __iter__(self) -> Iterator[Check]:
         return iter(self.items)

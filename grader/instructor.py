@@ -505,7 +505,8 @@ def center(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 NEW_CHECKS = '''"""Checks for `__NAME__`: __TITLE__.
 
 (Instructors: one compare check and one property check on the example function; replace them
-with the exercise's checks. Every check id needs points in course.toml, and every check must
+with the exercise's checks. Every check declares its points (`points=`; their sum is the
+exercise's `points` in course.toml), and every check must
 fail for at least one known mistake in mistakes/__NAME__/. Comparisons run the reference on
 the cases below: recorded as snapshots for local mode (`grade snapshot __NAME__`), and on
 fresh draws in official mode. Properties need no reference; see grader/checks.py for the
@@ -522,7 +523,7 @@ from grader.checks import Case, Checks, expect_array, fail, noncontig
 checks = Checks("__NAME__")
 
 
-@checks.compare("center_reference", "center matches the reference", fn="center",
+@checks.compare("center_reference", "center matches the reference", fn="center", points=2,
                 zh="center 与参考实现一致")
 def _(rng):
     # shapes where batch != width, both dtypes, another dim, a non-contiguous input
@@ -534,7 +535,7 @@ def _(rng):
 
 
 @checks.property("center_properties", "center: same shape and dtype, mean 0 along dim, only a shift per row",
-                 uses=("center",), zh="center：形状与 dtype 不变，沿 dim 的均值为 0，每行只平移")
+                 uses=("center",), points=2, zh="center：形状与 dtype 不变，沿 dim 的均值为 0，每行只平移")
 def _(ctx):
     @ctx.given(st.integers(2, 4), st.integers(1, 6), st.integers(0, 2**31 - 1))
     def prop(B, D, seed):
@@ -553,7 +554,7 @@ def _(ctx):
 
 
 @checks.behaviour("center_behaviour", "center keeps the dtype and does not modify its input",
-                  uses=("center",), zh="center 保持 dtype，且不修改输入")
+                  uses=("center",), points=1, zh="center 保持 dtype，且不修改输入")
 def _(ctx):
     for dtype in (np.float32, np.float64):
         x = (np.random.default_rng(0).standard_normal((3, 4)) * 2 + 1).astype(dtype)
@@ -665,8 +666,8 @@ order = __ORDER__
 after = []
 points = 5
 timeout = 10
-checks = { center_reference = 2, center_properties = 2, center_behaviour = 1 }
 # banned = { center = ["torch.nn.functional.layer_norm"] }
+# banned_points = 1  (the banned_apis check's points; add them to `points`)
 # calls = { center = [] }
 # hidden = []
 
@@ -746,8 +747,8 @@ def new_cmd(name: str, title: str | None) -> None:
 next:
   1. write the exercise in solutions/{name}.py (code to hide between the solution markers), then
      `grade stubs` to regenerate exercises/{name}.py
-  2. write its checks in grader/course/{name}.py; give each check points in course.toml
-     (points = their sum), with hints, and banned APIs or hidden checks if any
+  2. write its checks in grader/course/{name}.py, each with its points= (course.toml's
+     `points` = their sum); hints, and banned APIs or hidden checks if any, in course.toml
   3. replace the five known mistakes in mistakes/{name}/ (docstring: the sentence, zh:, catches:;
      at least five, and every check failed by one); every failure message by id in
      grader/course/i18n/en/{name}.toml and its Chinese in grader/course/i18n/zh/{name}.toml;

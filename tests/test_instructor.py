@@ -92,14 +92,13 @@ def test_new_snapshot_check(tmp_path):
     checks_py = copy / "grader" / "course" / "demo.py"
     checks_py.write_text(checks_py.read_text(encoding="utf-8") + '''
 
-@checks.behaviour("center_noop", "center can be called", uses=("center",))
+@checks.behaviour("center_noop", "center can be called", uses=("center",), points=1)
 def _(ctx):
     return None  # asserts nothing: every submission passes it
 ''', encoding="utf-8")
     toml_path = copy / "grader" / "course" / "course.toml"
     head, tail = toml_path.read_text(encoding="utf-8").split('id = "demo"')
-    tail = tail.replace("center_behaviour = 1 }", "center_behaviour = 1, center_noop = 1 }").replace(
-        "points = 5\n", "points = 6\n", 1)
+    tail = tail.replace("points = 5\n", "points = 6\n", 1)
     toml_path.write_text(head + 'id = "demo"' + tail, encoding="utf-8")
     (copy / "mistakes" / "demo" / "center_ignores_dim.py").unlink()
     _edit(copy / "grader" / "course" / "i18n" / "zh" / "demo.toml", "row_mean = ", "# row_mean = ")
@@ -215,13 +214,14 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 def _add_check(c: Path, code: str, check_id: str) -> None:
-    """A check appended to demo's check module, with a point in course.toml."""
+    """A check appended to demo's check module, worth one point (the exercise's total one more)."""
     checks_py = c / "grader" / "course" / "demo.py"
+    code = code.replace('uses=("center",))', 'uses=("center",), points=1)', 1)
+    assert f'"{check_id}"' in code and "points=1" in code
     checks_py.write_text(checks_py.read_text(encoding="utf-8") + "\n\n" + code, encoding="utf-8")
     toml = c / "grader" / "course" / "course.toml"
     head, tail = toml.read_text(encoding="utf-8").split('id = "demo"')
-    tail = tail.replace("center_behaviour = 1 }", f"center_behaviour = 1, {check_id} = 1 }}").replace(
-        "points = 5\n", "points = 6\n", 1)
+    tail = tail.replace("points = 5\n", "points = 6\n", 1)
     toml.write_text(head + 'id = "demo"' + tail, encoding="utf-8")
 
 

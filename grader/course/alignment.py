@@ -97,7 +97,7 @@ def _expected_example(messages: list[dict], vocab: dict[str, int]) -> tuple[np.n
 
 
 @checks.compare("format_chat_reference",
-                "format_chat matches the reference (CHAT_TEMPLATE per turn; the generation prompt)",
+                "format_chat matches the reference (CHAT_TEMPLATE per turn; the generation prompt)", points=2,
                 fn="format_chat", zh="format_chat 与参考一致（每一轮套用 CHAT_TEMPLATE；生成提示）")
 def _(rng):
     yield Case(args=(_conversation(rng, 1),))
@@ -111,7 +111,7 @@ def _(rng):
 
 @checks.behaviour("format_chat_behaviour",
                   "format_chat: an unknown role raises ValueError; messages are not modified; CHAT_TEMPLATE "
-                  "is the course's format",
+                  "is the course's format", points=1,
                   uses=("format_chat",),
                   zh="format_chat：未知的角色抛出 ValueError；不修改 messages；CHAT_TEMPLATE 是课程规定的格式")
 def _(ctx):
@@ -141,7 +141,7 @@ def _(ctx):
 
 @checks.compare("build_sft_example_reference",
                 "build_sft_example matches the reference (three encode calls per turn; labels only on the "
-                "assistant's content and <|end|>)",
+                "assistant's content and <|end|>)", points=3,
                 fn="build_sft_example",
                 zh="build_sft_example 与参考一致（每轮三次 encode；只在助手的内容与 <|end|> 上有标签）")
 def _(rng):
@@ -166,7 +166,7 @@ ASCII = "abcdefghijklmnopqrstuvwxyz ?.!"
 @checks.property("build_sft_example_labels",
                  "build_sft_example: ids = encode(format_chat(messages)) for a character encoder; labels = ids "
                  "exactly on the assistants' content + <|end|>, -100 elsewhere; Long 1-D; unknown role "
-                 "raises ValueError",
+                 "raises ValueError", points=2,
                  uses=("build_sft_example",),
                  zh="build_sft_example：字符级编码时 ids = encode(format_chat(messages))；labels 恰好在助手的"
                     "内容与 <|end|> 上等于 ids，其余为 -100；一维 Long；未知角色抛出 ValueError")
@@ -218,7 +218,8 @@ def _examples(rng: np.random.Generator, lengths: list[int], V: int = 20) -> list
 
 @checks.compare("collate_reference",
                 "collate matches the reference (right padding with pad_id; labels -100 and mask False on padding)",
-                fn="collate", zh="collate 与参考一致（向右补 pad_id；padding 处 labels 为 -100，mask 为 False）")
+                points=2, fn="collate",
+                zh="collate 与参考一致（向右补 pad_id；padding 处 labels 为 -100，mask 为 False）")
 def _(rng):
     yield Case(args=(_examples(rng, [5, 2, 7]), 0))
     yield Case(args=(_examples(rng, [3, 6]), int(rng.integers(2, 20))), label="a nonzero pad_id")
@@ -253,7 +254,7 @@ def _lp_batch(rng: np.random.Generator, B: int, L: int, V: int, dtype=np.float64
 
 @checks.compare("sequence_logprob_reference",
                 "sequence_logprob matches the reference (logits at t score ids at t+1; the SUM over "
-                "counted tokens)",
+                "counted tokens)", points=3,
                 fn="sequence_logprob",
                 zh="sequence_logprob 与参考一致（位置 t 的 logits 给第 t+1 个词打分；对计数的词求和）")
 def _(rng):
@@ -275,7 +276,7 @@ def _(rng):
 
 @checks.behaviour("sequence_logprob_behaviour",
                   "sequence_logprob: gradients flow into the logits (onehot - softmax at counted positions), "
-                  "the dtype is kept, the inputs are not modified",
+                  "the dtype is kept, the inputs are not modified", points=1,
                   uses=("sequence_logprob",),
                   zh="sequence_logprob：梯度能传回 logits（计数位置上为 onehot - softmax）；保持 dtype；不修改输入")
 def _(ctx):
@@ -311,7 +312,7 @@ def _(ctx):
 
 
 @checks.compare("reward_model_loss_reference",
-                "reward_model_loss matches the reference (mean of -log σ(chosen - rejected - margin))",
+                "reward_model_loss matches the reference (mean of -log σ(chosen - rejected - margin))", points=2,
                 fn="reward_model_loss", zh="reward_model_loss 与参考一致（-log σ(chosen - rejected - margin) 的平均）")
 def _(rng):
     B = int(rng.integers(3, 7))
@@ -327,7 +328,7 @@ def _(rng):
 
 @checks.property("reward_model_loss_stable",
                  "reward_model_loss is finite and right for large differences (±1000 in float64, ±100 in float32)",
-                 uses=("reward_model_loss",),
+                 points=2, uses=("reward_model_loss",),
                  zh="reward_model_loss 在差值很大时（float64 ±1000，float32 ±100）仍然有限且正确")
 def _(ctx):
     for dtype, big in ((np.float64, 1000.0), (np.float32, 100.0)):
@@ -367,7 +368,7 @@ def _logps(rng: np.random.Generator, B: int, dtype=np.float64) -> tuple[np.ndarr
 
 
 @checks.compare("dpo_loss_reference",
-                "dpo_loss matches the reference (loss, chosen_rewards, rejected_rewards)",
+                "dpo_loss matches the reference (loss, chosen_rewards, rejected_rewards)", points=3,
                 fn="dpo_loss", zh="dpo_loss 与参考一致（loss、chosen_rewards、rejected_rewards）")
 def _(rng):
     yield Case(args=_logps(rng, int(rng.integers(3, 7))))
@@ -380,7 +381,7 @@ def _(rng):
 
 @checks.property("dpo_loss_gradients",
                  "dpo_loss: the loss carries gradients (∓β·σ(-β·z)/B into each input), the returned rewards are "
-                 "detached",
+                 "detached", points=2,
                  uses=("dpo_loss",),
                  zh="dpo_loss：损失带有梯度（对每个输入为 ∓β·σ(-β·z)/B），返回的奖励已 detach")
 def _(ctx):
@@ -417,7 +418,7 @@ def _(ctx):
 
 @checks.compare("group_advantages_reference",
                 "group_advantages matches the reference (minus the group mean, over the unbiased group std + eps; "
-                "0 for groups of one)",
+                "0 for groups of one)", points=2,
                 fn="group_advantages",
                 zh="group_advantages 与参考一致（减去组内平均，除以组内无偏标准差 + eps；单个回答的组为 0）")
 def _(rng):
@@ -433,7 +434,7 @@ def _(rng):
 
 @checks.behaviour("group_advantages_behaviour",
                   "group_advantages: N % group_size != 0 raises ValueError; groups of one give exactly 0; dtype "
-                  "kept; rewards not modified",
+                  "kept; rewards not modified", points=1,
                   uses=("group_advantages",),
                   zh="group_advantages：N % group_size != 0 抛出 ValueError；单个回答的组恰为 0；保持 dtype；"
                      "不修改 rewards")
@@ -473,7 +474,8 @@ def _ppo(rng: np.random.Generator, B: int, L: int, dtype=np.float64):
 
 @checks.compare("ppo_clip_loss_reference",
                 "ppo_clip_loss matches the reference (min of r·A and clip(r)·A, pooled over masked-in tokens)",
-                fn="ppo_clip_loss", zh="ppo_clip_loss 与参考一致（r·A 与 clip(r)·A 取小，对被选中的词整体平均）")
+                points=3, fn="ppo_clip_loss",
+                zh="ppo_clip_loss 与参考一致（r·A 与 clip(r)·A 取小，对被选中的词整体平均）")
 def _(rng):
     yield Case(args=_ppo(rng, 3, 6))
     yield Case(args=_ppo(rng, 4, 5), kwargs={"clip_eps": 0.1})
@@ -485,7 +487,7 @@ def _(rng):
 
 @checks.behaviour("ppo_clip_loss_behaviour",
                   "ppo_clip_loss: clipped above for A > 0 and below for A < 0, tokens outside the mask do not "
-                  "matter, exactly 0.0 when no token is masked in, dtype kept",
+                  "matter, exactly 0.0 when no token is masked in, dtype kept", points=2,
                   uses=("ppo_clip_loss",),
                   zh="ppo_clip_loss：A > 0 时在上方裁剪、A < 0 时在下方裁剪；mask 之外的词不影响结果；"
                      "没有词被选中时恰为 0.0；保持 dtype")
@@ -592,7 +594,7 @@ def _short_run(ctx, policy, reference, n: int = 64, **kwargs):
 
 @checks.behaviour("dpo_train_leaves_inputs",
                   "dpo_train trains a copy: the policy and the reference it was given keep their values and "
-                  "requires_grad flags, and no reference parameter gets a .grad",
+                  "requires_grad flags, and no reference parameter gets a .grad", points=1,
                   uses=("dpo_train",), timeout=BUDGET_S,
                   zh="dpo_train 训练副本：传入的策略与参考模型的参数值与 requires_grad 都不变，"
                      "参考模型的参数没有 .grad")
@@ -618,7 +620,7 @@ def _(ctx):
 
 
 @checks.behaviour("dpo_train_seed",
-                  "dpo_train follows its seed: the same seed gives the same model, another seed another one",
+                  "dpo_train follows its seed: the same seed gives the same model, another seed another one", points=1,
                   uses=("dpo_train",), timeout=BUDGET_S,
                   zh="dpo_train 遵循 seed：相同的 seed 得到相同的模型，不同的 seed 得到不同的模型")
 def _(ctx):
@@ -635,7 +637,7 @@ def _(ctx):
 
 @checks.quality("dpo_train_quality",
                 f"dpo_train reaches >= {THRESHOLD:.2f} held-out preference accuracy (256 pairs) within {BUDGET_S} s",
-                uses=("dpo_train", "sequence_logprob", "dpo_loss"), timeout=BUDGET_S,
+                points=3, uses=("dpo_train", "sequence_logprob", "dpo_loss"), timeout=BUDGET_S,
                 zh=f"dpo_train 在 256 个留出的偏好对上准确率至少 {THRESHOLD:.2f}，限时 {BUDGET_S} 秒")
 def _(ctx):
     policy, reference = _pretrained(ctx), _pretrained(ctx)

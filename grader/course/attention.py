@@ -20,7 +20,7 @@ checks = Checks("attention")
 # --- softmax ------------------------------------------------------------------------------
 
 
-@checks.compare("softmax_reference", "softmax matches the reference", fn="softmax",
+@checks.compare("softmax_reference", "softmax matches the reference", points=2, fn="softmax",
                 zh="softmax 与参考实现一致")
 def _(rng):
     yield Case(args=(normal(rng, (2, 3, 5)),), kwargs={"dim": -1})
@@ -32,7 +32,7 @@ def _(rng):
 
 
 @checks.property("softmax_properties",
-                 "softmax: rows sum to 1, shift invariant, finite at 1e4, exp(-inf) is 0",
+                 "softmax: rows sum to 1, shift invariant, finite at 1e4, exp(-inf) is 0", points=2,
                  uses=("softmax",), zh="softmax：每行和为 1、平移不变、1e4 时有限、-inf 处为 0")
 def _(ctx):
     @ctx.given(st.tuples(st.integers(1, 4), st.integers(1, 6)).flatmap(
@@ -70,7 +70,7 @@ def _(ctx):
 # --- cosine attention ------------------------------------------------------------------------
 
 
-@checks.compare("cosine_attention_reference", "cosine_attention matches the reference",
+@checks.compare("cosine_attention_reference", "cosine_attention matches the reference", points=2,
                 fn="cosine_attention", zh="余弦注意力与参考实现一致")
 def _(rng):
     yield Case(args=(normal(rng, (5, 3)),))
@@ -83,7 +83,7 @@ def _(rng):
 
 
 @checks.property("cosine_attention_properties",
-                 "cosine_attention: scale-invariant weights, identical words get the mean",
+                 "cosine_attention: scale-invariant weights, identical words get the mean", points=1,
                  uses=("cosine_attention",), zh="余弦注意力：权重与向量长度无关；全相同的词输出不变")
 def _(ctx):
     @ctx.given(st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**31 - 1))
@@ -105,7 +105,7 @@ def _(ctx):
 # --- scaled dot-product attention -------------------------------------------------------------
 
 
-@checks.compare("sdpa_reference", "scaled_dot_product_attention matches the reference",
+@checks.compare("sdpa_reference", "scaled_dot_product_attention matches the reference", points=3,
                 fn="scaled_dot_product_attention", zh="缩放点积注意力与参考实现一致", staged=True)
 def _(rng):
     # Staged, as a tutor would: one query and one key, then several keys, then several
@@ -127,7 +127,7 @@ def _(rng):
 
 
 @checks.property("sdpa_masking",
-                 "masked keys get probability exactly 0 and never change the output",
+                 "masked keys get probability exactly 0 and never change the output", points=3,
                  uses=("scaled_dot_product_attention",),
                  zh="被遮住的键概率恰为 0，改变它们不影响输出")
 def _(ctx):
@@ -160,7 +160,7 @@ def _(ctx):
     prop()
 
 
-@checks.behaviour("sdpa_behaviour", "attention keeps the dtype and does not modify its inputs",
+@checks.behaviour("sdpa_behaviour", "attention keeps the dtype and does not modify its inputs", points=1,
                   uses=("scaled_dot_product_attention",), zh="保持 dtype，不修改输入")
 def _(ctx):
     rng = np.random.default_rng(ctx.seed % 2**32)
@@ -180,7 +180,7 @@ def _(ctx):
 
 
 @checks.compare_module("self_attention_reference",
-                       "SelfAttention matches the reference with the same weights (forward and backward)",
+                       "SelfAttention matches the reference with the same weights (forward and backward)", points=3,
                        cls="SelfAttention", uses=("scaled_dot_product_attention",),
                        zh="相同权重下 SelfAttention 的输出与梯度与参考一致")
 def _(rng):
@@ -193,7 +193,7 @@ def _(rng):
 
 
 @checks.behaviour("self_attention_structure",
-                  "SelfAttention has q_proj, k_proj, v_proj, o_proj of the right shapes",
+                  "SelfAttention has q_proj, k_proj, v_proj, o_proj of the right shapes", points=1,
                   uses=("SelfAttention",), zh="SelfAttention 的子模块名称与形状符合约定")
 def _(ctx):
     for d_model, d_k in ((6, 4), (5, None)):

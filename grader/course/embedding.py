@@ -30,7 +30,7 @@ def _ids(rng: np.random.Generator, V: int, shape) -> np.ndarray:
 
 @checks.compare_module("word_embedding_reference",
                        "WordEmbedding(ids) returns weight[ids] for ids of any shape (forward and "
-                       "backward)", cls="WordEmbedding",
+                       "backward)", points=2, cls="WordEmbedding",
                        zh="WordEmbedding(ids) 对任意形状的 ids 返回 weight[ids]（前向与反向）")
 def _(rng):
     yield Case(init={"vocab_size": 7, "dim": 3}, args=(_ids(rng, 7, (5,)),))
@@ -43,7 +43,7 @@ def _(rng):
 
 
 @checks.statistical("word_embedding_init",
-                    "WordEmbedding: one trainable parameter `weight` (V, D) drawn from N(0, 1)",
+                    "WordEmbedding: one trainable parameter `weight` (V, D) drawn from N(0, 1)", points=1,
                     uses=("WordEmbedding",),
                     zh="WordEmbedding：唯一的可训练参数 weight (V, D)，服从 N(0, 1)")
 def _(ctx):
@@ -66,7 +66,7 @@ def _(ctx):
 
 
 @checks.compare("cosine_similarity_reference", "cosine_similarity matches the reference "
-                "(pairwise [..., N, M], zero and tiny vectors included)", fn="cosine_similarity",
+                "(pairwise [..., N, M], zero and tiny vectors included)", points=2, fn="cosine_similarity",
                 zh="cosine_similarity 与参考一致（两两相似度 [..., N, M]，含零向量和极小向量）")
 def _(rng):
     yield Case(args=(normal(rng, (2, 3)), normal(rng, (4, 3))))
@@ -88,7 +88,7 @@ def _(rng):
 
 @checks.property("cosine_similarity_properties",
                  "cosine_similarity: in [-1, 1], cos(a, a) = 1, scale-free, 0 for a zero vector, "
-                 "each norm clamped at eps; ValueError when widths differ",
+                 "each norm clamped at eps; ValueError when widths differ", points=2,
                  uses=("cosine_similarity",),
                  zh="cosine_similarity：取值在 [-1, 1]，cos(a, a) = 1，与长度无关，零向量为 0，"
                  "每个范数分别与 eps 取最大值；宽度不同时抛出 ValueError")
@@ -132,7 +132,7 @@ def _prefix_case(rng: np.random.Generator, B: int, K: int, V: int, D: int, dtype
 
 
 @checks.compare("mean_prefix_reference", "mean_prefix_embedding: E_predict is the mean of the "
-                "prefix's word vectors [B, D]", fn="mean_prefix_embedding",
+                "prefix's word vectors [B, D]", points=1, fn="mean_prefix_embedding",
                 zh="mean_prefix_embedding：E_predict 是前缀词向量的平均 [B, D]")
 def _(rng):
     yield Case(args=_prefix_case(rng, 2, 3, 7, 4))
@@ -147,7 +147,7 @@ def _(rng):
 
 
 @checks.compare("prefix_logits_reference", "prefix_logits: cos(E_predict, E_v) / temperature for "
-                "every word [B, V]", fn="prefix_logits",
+                "every word [B, V]", points=2, fn="prefix_logits",
                 zh="prefix_logits：对每个词计算 cos(E_predict, E_v) / temperature，形状 [B, V]")
 def _(rng):
     yield Case(args=_prefix_case(rng, 2, 3, 7, 4))
@@ -162,7 +162,7 @@ def _(rng):
 
 
 @checks.compare("predict_next_token_reference", "predict_next_token: the word closest in cosine "
-                "to E_predict, prefix words included (Long[B])", fn="predict_next_token",
+                "to E_predict, prefix words included (Long[B])", points=1, fn="predict_next_token",
                 zh="predict_next_token：与 E_predict 余弦最接近的词（包括前缀中的词），Long[B]")
 def _(rng):
     yield Case(args=_prefix_case(rng, 3, 1, 7, 4))   # K = 1: the prefix word itself wins
@@ -177,7 +177,7 @@ def _(rng):
 
 @checks.behaviour("prefix_behaviour",
                   "ValueError for an empty prefix or temperature <= 0; float32 stays float32; "
-                  "inputs not modified", uses=("prefix_logits", "mean_prefix_embedding"),
+                  "inputs not modified", points=1, uses=("prefix_logits", "mean_prefix_embedding"),
                   zh="前缀为空或 temperature <= 0 时抛出 ValueError；float32 保持 float32；不修改输入")
 def _(ctx):
     rng = np.random.default_rng(ctx.seed % 2**32)
@@ -201,7 +201,7 @@ def _skipgram_spec(T: int, window: int) -> list[tuple[int, int]]:
 
 
 @checks.compare("skipgram_pairs_reference", "skipgram_pairs matches the reference (windows cut at "
-                "both ends, short sequences)", fn="skipgram_pairs",
+                "both ends, short sequences)", points=2, fn="skipgram_pairs",
                 zh="skipgram_pairs 与参考一致（窗口在两端截断，含短序列）")
 def _(rng):
     yield Case(args=(_ids(rng, 50, (6,)), 2))
@@ -216,7 +216,7 @@ def _(rng):
 
 @checks.property("skipgram_pairs_properties",
                  "skipgram_pairs: every (center, context) with 1 <= |i - j| <= window, ordered by "
-                 "center then context position; ValueError for window < 1",
+                 "center then context position; ValueError for window < 1", points=2,
                  uses=("skipgram_pairs",),
                  zh="skipgram_pairs：所有 1 <= |i - j| <= window 的（中心词，上下文），先按中心词位置、"
                  "再按上下文位置排序；window < 1 时抛出 ValueError")
@@ -243,7 +243,7 @@ def _(ctx):
 
 
 @checks.compare("cbow_windows_reference", "cbow_windows matches the reference (contexts "
-                "[T', 2*window], centers [T'])", fn="cbow_windows",
+                "[T', 2*window], centers [T'])", points=1, fn="cbow_windows",
                 zh="cbow_windows 与参考一致（上下文 [T', 2*window]，中心词 [T']）")
 def _(rng):
     yield Case(args=(_ids(rng, 50, (7,)), 2))
@@ -258,7 +258,7 @@ def _(rng):
 
 @checks.property("cbow_windows_properties",
                  "cbow_windows: one row per position with a full window, context left then right; "
-                 "ValueError for window < 1", uses=("cbow_windows",),
+                 "ValueError for window < 1", points=1, uses=("cbow_windows",),
                  zh="cbow_windows：每个左右窗口完整的位置一行，上下文先左后右；window < 1 时抛出 ValueError")
 def _(ctx):
     @ctx.given(st.integers(0, 12), st.integers(1, 4))
@@ -289,7 +289,7 @@ def _(ctx):
 # --- negative-sampling loss ----------------------------------------------------------------------
 
 
-@checks.compare("sgns_loss_reference", "sgns_loss matches the reference (scalar mean over the batch)",
+@checks.compare("sgns_loss_reference", "sgns_loss matches the reference (scalar mean over the batch)", points=2,
                 fn="sgns_loss", zh="sgns_loss 与参考一致（对 batch 取平均的标量）")
 def _(rng):
     yield Case(args=(normal(rng, (4, 3)), normal(rng, (4, 3)), normal(rng, (4, 2, 3))))
@@ -305,7 +305,7 @@ def _(rng):
 
 
 @checks.property("sgns_loss_stable",
-                 "sgns_loss: finite and exact for dot products of ±400, 0.0 for an empty batch",
+                 "sgns_loss: finite and exact for dot products of ±400, 0.0 for an empty batch", points=2,
                  uses=("sgns_loss",), zh="sgns_loss：点积为 ±400 时仍有限且精确；空 batch 返回 0.0")
 def _(ctx):
     for dtype in (np.float64, np.float32):
@@ -356,7 +356,7 @@ QUALITY_BUDGET_S = 20
 
 @checks.quality("train_word_vectors_quality",
                 "train_word_vectors: the nearest neighbour of >= 90% of words shares its planted "
-                "topic (60 words, 6 topics, 20 000 tokens, dim 16), within 20 s",
+                "topic (60 words, 6 topics, 20 000 tokens, dim 16), within 20 s", points=5,
                 uses=("train_word_vectors", "sgns_loss", "skipgram_pairs"), timeout=QUALITY_BUDGET_S,
                 zh="train_word_vectors：在植入主题的语料上（60 词、6 个主题、20 000 个词、dim 16），"
                 "至少 90% 的词的最近邻属于同一主题，限时 20 秒")
@@ -382,7 +382,7 @@ def _(ctx):
 @checks.behaviour("train_word_vectors_behaviour",
                   "train_word_vectors returns [V, dim] floats, the same vectors for the same call (another "
                   "global random state, two torch threads); ValueError for window < 1 or ids outside "
-                  "[0, vocab_size)", uses=("train_word_vectors",), timeout=20,
+                  "[0, vocab_size)", points=1, uses=("train_word_vectors",), timeout=20,
                   zh="train_word_vectors 返回 [V, dim] 浮点数，同样的调用得到同样的词向量（换一个全局随机状态、"
                   "两个 torch 线程也一样）；window < 1 或 id 越界时抛出 ValueError")
 def _(ctx):

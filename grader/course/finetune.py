@@ -144,7 +144,7 @@ def held_out_set(ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
 
 @checks.quality("finetune_quality",
                 f"finetune_classifier reaches >= {THRESHOLD:.2f} held-out accuracy (4 classes, 512 sentences) "
-                f"within {BUDGET_S} s",
+                f"within {BUDGET_S} s", points=6,
                 uses=("finetune_classifier", "SequenceClassifier"), timeout=BUDGET_S,
                 zh=f"finetune_classifier 在 512 个留出句子上（4 类）准确率至少 {THRESHOLD:.2f}，限时 {BUDGET_S} 秒")
 def _(ctx):
@@ -167,7 +167,7 @@ def _(ctx):
 
 
 @checks.behaviour("finetune_model_unchanged",
-                  "finetune_classifier works on a copy: the MiniBERT it was given is unchanged",
+                  "finetune_classifier works on a copy: the MiniBERT it was given is unchanged", points=2,
                   uses=("finetune_classifier",), timeout=BUDGET_S,
                   zh="finetune_classifier 在副本上微调：传入的 MiniBERT 保持不变")
 def _(ctx):
@@ -190,7 +190,7 @@ def _(ctx):
 
 @checks.behaviour("finetune_frozen_base",
                   "only LoRA and the head train: every pretrained weight is unchanged in the returned "
-                  "classifier, and the LoRA matrices did move",
+                  "classifier, and the LoRA matrices did move", points=2,
                   uses=("finetune_classifier",), timeout=BUDGET_S,
                   zh="只训练 LoRA 与分类头：返回的分类器中所有预训练权重保持不变，而 LoRA 矩阵确实被更新了")
 def _(ctx):
@@ -214,7 +214,7 @@ def _(ctx):
 
 @checks.behaviour("finetune_lora_targets",
                   "the returned classifier trains exactly LoRA(r) on q_proj, k_proj, v_proj, o_proj of every "
-                  "block plus the head",
+                  "block plus the head", points=2,
                   uses=("finetune_classifier",), timeout=BUDGET_S,
                   zh="返回的分类器可训练的参数恰好是每个块的 q_proj、k_proj、v_proj、o_proj 上的 LoRA(r) 与分类头")
 def _(ctx):
@@ -241,7 +241,7 @@ def _(ctx):
 
 @checks.behaviour("finetune_seed",
                   "finetune_classifier follows its seed: the same seed gives the same classifier, another "
-                  "seed another one",
+                  "seed another one", points=1,
                   uses=("finetune_classifier",), timeout=BUDGET_S,
                   zh="finetune_classifier 遵循 seed：相同的 seed 得到相同的分类器，不同的 seed 得到不同的分类器")
 def _(ctx):

@@ -240,7 +240,7 @@ def _block0_kv(state: dict, init: dict, ids: np.ndarray) -> tuple[np.ndarray, np
 
 @checks.property("fwc_full",
                  "forward_with_cache without a cache gives the model's own logits at every position "
-                 "(batch > 1, up to max_len; float64 and float32)",
+                 "(batch > 1, up to max_len; float64 and float32)", points=2,
                  uses=("forward_with_cache",),
                  zh="forward_with_cache 不带缓存时的 logits 与模型自己的前向传播在每个位置都一致（batch > 1，"
                     "长度可到 max_len）")
@@ -270,7 +270,7 @@ def _chunks(rng: np.random.Generator, P: int, max_len: int) -> list[int]:
 
 @checks.property("fwc_incremental",
                  "forward_with_cache with a cache: the logits of the new tokens equal the full forward at "
-                 "their positions P..P+T-1, after several calls (prompts of several lengths, batch > 1)",
+                 "their positions P..P+T-1, after several calls (prompts of several lengths, batch > 1)", points=4,
                  uses=("forward_with_cache",),
                  zh="forward_with_cache 带缓存时：多次调用之后，"
                     "新词的 logits 仍等于完整前向传播在位置 P..P+T-1 上的结果")
@@ -298,7 +298,7 @@ def _(ctx):
 
 @checks.property("fwc_cache",
                  "the cache holds one (k, v) per block, each [B, H, P+T, dh]: block 0's equal "
-                 "split_heads(k_proj(ln1(x))), and several calls build the same cache as one call",
+                 "split_heads(k_proj(ln1(x))), and several calls build the same cache as one call", points=2,
                  uses=("forward_with_cache",),
                  zh="缓存为每个块一对 (k, v)，形状 [B, H, P+T, dh]：第 0 块的 k、v 等于 split_heads(k_proj(ln1(x)))，"
                     "多次调用得到的缓存与一次调用相同")
@@ -332,7 +332,7 @@ def _(ctx):
 
 @checks.behaviour("fwc_behaviour",
                   "forward_with_cache: P + T > max_len raises ValueError (with and without a cache); "
-                  "P + T = max_len works; ids are not modified",
+                  "P + T = max_len works; ids are not modified", points=1,
                   uses=("forward_with_cache",),
                   zh="forward_with_cache：P + T > max_len 时抛出 ValueError（有无缓存都一样）；"
                      "P + T = max_len 时正常；不修改 ids")
@@ -399,7 +399,7 @@ def _top_p_case(rng: np.random.Generator, B: int, V: int, scale: float, dtype=np
 
 
 @checks.compare("top_p_reference", "top_p_filter matches the reference (tie-free logits, some -inf "
-                "entries, float64 and float32)", fn="top_p_filter",
+                "entries, float64 and float32)", points=3, fn="top_p_filter",
                 zh="top_p_filter 与参考一致（无并列的 logits，部分为 -inf，float64 与 float32）")
 def _(rng):
     yield Case(args=(np.array([[2.0, 1.0, 0.5, -1.0, 0.1]]), 0.8), label="one row")
@@ -412,7 +412,7 @@ def _(rng):
 
 @checks.property("top_p_properties",
                  "top_p_filter keeps the most probable tokens, unchanged, whose probability adds up to "
-                 "at least top_p, and no more than it needs (hypothesis, drawn logits)",
+                 "at least top_p, and no more than it needs (hypothesis, drawn logits)", points=2,
                  uses=("top_p_filter",),
                  zh="top_p_filter 保留概率最大的若干词（数值不变），它们的概率之和至少为 top_p，且不多保留（"
                     "hypothesis 随机输入）")
@@ -446,7 +446,7 @@ def _(ctx):
 
 @checks.behaviour("top_p_behaviour",
                   "top_p_filter: top_p = 1 keeps every token; a tiny top_p keeps only the most probable; "
-                  "ValueError outside (0, 1]; input not modified, dtype kept",
+                  "ValueError outside (0, 1]; input not modified, dtype kept", points=1,
                   uses=("top_p_filter",),
                   zh="top_p_filter：top_p = 1 时保留所有词；极小的 top_p 只保留概率最大的词；"
                      "top_p 不在 (0, 1] 内时抛出 ValueError；"
@@ -486,7 +486,7 @@ def _np_penalty(z: np.ndarray, ids: np.ndarray, penalty: float) -> np.ndarray:
 
 @checks.compare("repetition_penalty_reference",
                 "repetition_penalty matches the reference (positive and negative logits, repeated ids, "
-                "penalties above and below 1)", fn="repetition_penalty",
+                "penalties above and below 1)", points=2, fn="repetition_penalty",
                 zh="repetition_penalty 与参考一致（正负 logits、重复出现的 id、大于和小于 1 的惩罚系数）")
 def _(rng):
     yield Case(args=(np.array([[2.0, -1.0, 0.5, -0.25]]), np.array([[0, 1]]), 2.0), label="one row")
@@ -499,7 +499,7 @@ def _(rng):
 
 @checks.behaviour("repetition_penalty_behaviour",
                   "repetition_penalty: a token penalised once however often it occurs; rows use their own "
-                  "ids; penalty 1 changes nothing; ValueError for penalty <= 0; input not modified",
+                  "ids; penalty 1 changes nothing; ValueError for penalty <= 0; input not modified", points=1,
                   uses=("repetition_penalty",),
                   zh="repetition_penalty：一个词无论出现几次只惩罚一次；每行只看自己的 ids；penalty = 1 不改变任何值；"
                      "penalty <= 0 时抛出 ValueError；不修改输入")
@@ -560,7 +560,7 @@ def _check_greedy(ctx, model: Handle, out: np.ndarray, L0: int, V: int, penalty:
 
 @checks.property("generate_greedy",
                  "generate_cached at temperature 0 equals model.generate (the argmax of the model's own "
-                 "logits at every step), also up to max_len and with top_k / top_p given",
+                 "logits at every step), also up to max_len and with top_k / top_p given", points=3,
                  uses=("generate_cached", "forward_with_cache"),
                  zh="温度为 0 时 generate_cached 与 model.generate 一致（每一步都是模型自己 logits 的 argmax），"
                     "生成到 max_len 或给出 top_k / top_p 时也一样")
@@ -587,7 +587,7 @@ def _(ctx):
 
 @checks.property("generate_one_forward_per_token",
                  "generate_cached runs the blocks once over the prompt, then on ONE new position per row "
-                 "per step (forward hooks count the positions every k_proj and v_proj sees)",
+                 "per step (forward hooks count the positions every k_proj and v_proj sees)", points=3,
                  uses=("generate_cached", "forward_with_cache"),
                  zh="generate_cached 先对提示做一次前向传播，之后每一步每行只送入一个新位置（用 forward hook 统计每个 "
                     "k_proj、v_proj 处理的位置数）")
@@ -634,7 +634,7 @@ PENALTY_CASES = (
 
 @checks.property("generate_repetition_penalty",
                  "generate_cached with repetition_penalty at temperature 0: every new token is the argmax "
-                 "of the logits penalised for every token of the sequence so far (prompt and generated)",
+                 "of the logits penalised for every token of the sequence so far (prompt and generated)", points=2,
                  uses=("generate_cached", "repetition_penalty"),
                  zh="温度为 0 且有 repetition_penalty 时：每个新词都是按目前整个序列（"
                     "提示和已生成的词）惩罚之后 logits 的 argmax")
@@ -682,7 +682,7 @@ def _expected_eos(succ: np.ndarray, ids: np.ndarray, n: int, eos: int) -> np.nda
 
 @checks.property("generate_eos",
                  "generate_cached with eos_id: a row that produced eos_id after the prompt continues with "
-                 "eos_id; generation stops once every row has (fewer than max_new_tokens tokens)",
+                 "eos_id; generation stops once every row has (fewer than max_new_tokens tokens)", points=2,
                  uses=("generate_cached",),
                  zh="给出 eos_id 时：在提示之后生成了 eos_id 的行之后只填 eos_id；所有行都结束后立即停止（"
                     "可能少于 max_new_tokens 个词）")
@@ -740,7 +740,7 @@ def _bound(p: np.ndarray, n: int) -> np.ndarray:
 
 @checks.statistical("generate_sampling_statistics",
                     f"generate_cached samples from softmax(top_p(top_k(penalised logits / temperature))) "
-                    f"({N_DRAWS} draws per setting, fixed seeds, honest failure rate < 1e-7)",
+                    f"({N_DRAWS} draws per setting, fixed seeds, honest failure rate < 1e-7)", points=3,
                     uses=("generate_cached", "top_p_filter", "repetition_penalty"), timeout=60,
                     zh="generate_cached 从 softmax(top_p(top_k(惩罚后的 logits / 温度))) 中采样（统计检验）")
 def _(ctx):
@@ -777,7 +777,7 @@ def _(ctx):
 
 @checks.statistical("generate_generator",
                     "generate_cached draws with the generator it is given: the same seed repeats the draws, "
-                    "another seed changes them",
+                    "another seed changes them", points=1,
                     uses=("generate_cached",),
                     zh="generate_cached 用传入的 generator 采样：相同的种子得到相同的结果，不同的种子得到不同的结果")
 def _(ctx):
@@ -798,7 +798,7 @@ def _(ctx):
 
 @checks.behaviour("generate_behaviour",
                   "generate_cached: L0 + max_new_tokens > max_len raises ValueError before any work (even "
-                  "when eos_id would stop earlier); max_new_tokens = 0 returns the prompt; ids not modified",
+                  "when eos_id would stop earlier); max_new_tokens = 0 returns the prompt; ids not modified", points=1,
                   uses=("generate_cached",),
                   zh="generate_cached：L0 + max_new_tokens > max_len 时立即抛出 ValueError（即使 eos_id 会提前结束）；"
                      "max_new_tokens = 0 时返回提示本身；不修改 ids")
@@ -885,7 +885,7 @@ def _drain(ctx, ids, vocab: dict[int, bytes], it: Handle | None = None) -> list[
 
 @checks.property("stream_decode_text",
                  "stream_decode: the pieces joined equal the text (Chinese characters and emoji split "
-                 "across tokens), and every piece is whole characters",
+                 "across tokens), and every piece is whole characters", points=2,
                  uses=("stream_decode",),
                  zh="stream_decode：各段拼接后等于原文（汉字与表情被拆在不同的 token 中），每一段都是完整的字符")
 def _(ctx):
@@ -904,7 +904,7 @@ def _(ctx):
 
 @checks.property("stream_decode_streaming",
                  "stream_decode streams: with a one-pass iterator of ids, everything the ids read so far "
-                 "can decode is yielded before the next id is read",
+                 "can decode is yielded before the next id is read", points=2,
                  uses=("stream_decode",),
                  zh="stream_decode 是流式的：读入下一个 id 之前，已经输出目前读到的 id 能解码出的全部文字")
 def _(ctx):

@@ -66,7 +66,7 @@ def _frequencies_match(freq: np.ndarray, p: np.ndarray, what: str) -> None:
 
 
 @checks.compare_module("lm_head_reference", "LMHead = Linear(D, V, bias=False) matches the reference "
-                       "(forward and backward)", cls="LMHead",
+                       "(forward and backward)", points=2, cls="LMHead",
                        zh="LMHead = Linear(D, V, bias=False) 的输出与梯度与参考一致")
 def _(rng):
     yield Case(init={"d_model": 4, "vocab_size": 7}, args=(normal(rng, (2, 3, 4)),), wrt=(0,))
@@ -78,7 +78,7 @@ def _(rng):
 
 
 @checks.behaviour("lm_head_tying",
-                  "LMHead(tied_weight=W): proj.weight IS W (the same Parameter), no bias, logits = h Wᵀ",
+                  "LMHead(tied_weight=W): proj.weight IS W (the same Parameter), no bias, logits = h Wᵀ", points=2,
                   uses=("LMHead",),
                   zh="LMHead(tied_weight=W)：proj.weight 就是 W 本身（同一个 Parameter），无偏置，logits = h Wᵀ")
 def _(ctx):
@@ -111,7 +111,7 @@ def _(ctx):
 
 @checks.compare_module("classification_head_reference",
                        "ClassificationHead (cls and mean pooling) matches the reference (forward and backward)",
-                       cls="ClassificationHead", zh="分类头（cls 与 mean 池化）的输出与梯度与参考一致")
+                       points=3, cls="ClassificationHead", zh="分类头（cls 与 mean 池化）的输出与梯度与参考一致")
 def _(rng):
     for pooling, with_mask in (("cls", True), ("mean", True), ("mean", False)):
         D, K = int(rng.integers(3, 7)), int(rng.integers(2, 5))
@@ -124,7 +124,7 @@ def _(rng):
 
 
 @checks.property("classification_head_padding",
-                 "ClassificationHead: padding never changes mean pooling; ValueError for an unknown pooling",
+                 "ClassificationHead: padding never changes mean pooling; ValueError for an unknown pooling", points=1,
                  uses=("ClassificationHead",),
                  zh="分类头：padding 不影响 mean 池化的结果；未知的 pooling 抛出 ValueError")
 def _(ctx):
@@ -151,7 +151,7 @@ def _(ctx):
 
 @checks.behaviour("sample_greedy_and_invalid",
                   "sample_next_token: temperature 0 is argmax (Long[B]); ValueError for a negative "
-                  "temperature or top_k < 1",
+                  "temperature or top_k < 1", points=2,
                   uses=("sample_next_token",),
                   zh="sample_next_token：温度为 0 时取 argmax（Long[B]）；温度为负或 top_k < 1 时抛出 ValueError")
 def _(ctx):
@@ -171,7 +171,7 @@ def _(ctx):
 
 @checks.statistical("sample_temperature_statistics",
                     f"sample_next_token follows softmax(logits / temperature) ({N_DRAWS} draws per "
-                    "temperature, fixed seeds, honest failure rate < 1e-7)",
+                    "temperature, fixed seeds, honest failure rate < 1e-7)", points=3,
                     uses=("sample_next_token",),
                     zh="sample_next_token 服从 softmax(logits / temperature) 分布（统计检验）")
 def _(ctx):
@@ -183,7 +183,7 @@ def _(ctx):
 
 @checks.statistical("sample_top_k_statistics",
                     f"sample_next_token with top_k draws only the k largest logits, renormalised "
-                    f"({N_DRAWS} draws per setting, fixed seeds, honest failure rate < 1e-7)",
+                    f"({N_DRAWS} draws per setting, fixed seeds, honest failure rate < 1e-7)", points=3,
                     uses=("sample_next_token",),
                     zh="top_k 采样只抽取最大的 k 个 logits，并重新归一化（统计检验）")
 def _(ctx):

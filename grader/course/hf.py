@@ -278,7 +278,7 @@ def _bert_names(init: dict, weights: dict[str, np.ndarray], got: dict) -> None:
 
 @checks.property("bert_names",
                  "to_hf_bert_state_dict: BertModel's keys and shapes, each holding the right MiniBERT weight "
-                 "(token type embeddings zero), float64 kept, the model unchanged",
+                 "(token type embeddings zero), float64 kept, the model unchanged", points=2,
                  uses=("to_hf_bert_state_dict", "MiniBERT"),
                  zh="to_hf_bert_state_dict：键名与形状符合 BertModel，每个张量是对应的 MiniBERT 权重"
                     "（token type 向量为零），保持 float64，且不修改模型")
@@ -294,7 +294,7 @@ def _(ctx):
 
 @checks.property("bert_hidden_states",
                  "transformers.BertModel loaded with to_hf_bert_state_dict gives MiniBERT.encode's hidden "
-                 "states (float64, right padding)", uses=("to_hf_bert_state_dict", "MiniBERT"),
+                 "states (float64, right padding)", points=4, uses=("to_hf_bert_state_dict", "MiniBERT"),
                  zh="用 to_hf_bert_state_dict 加载的 transformers.BertModel 给出与 MiniBERT.encode 相同的"
                     "隐藏状态（float64，右侧 padding）")
 def _(ctx):
@@ -426,7 +426,7 @@ def _check_safetensors(files: dict[str, bytes], init: dict) -> None:
 @checks.behaviour("export_files",
                   "export_pretrained returns config.json, model.safetensors, tokenizer.json and "
                   "tokenizer_config.json as bytes; the config is a GPT-2 of the model's sizes with n_inner = "
-                  "d_ff and no bos/eos/pad ids", uses=("export_pretrained", "MiniGPT"),
+                  "d_ff and no bos/eos/pad ids", points=2, uses=("export_pretrained", "MiniGPT"),
                   zh="export_pretrained 以 bytes 返回 config.json、model.safetensors、tokenizer.json 与 "
                      "tokenizer_config.json；config 是尺寸与模型一致的 GPT-2，n_inner = d_ff，"
                      "没有 bos/eos/pad id")
@@ -466,7 +466,7 @@ def _load_model(files: dict[str, bytes], init: dict) -> Any:
 
 @checks.property("export_model",
                  "AutoModelForCausalLM.from_pretrained loads the exported folder offline; its logits equal "
-                 "MiniGPT's and greedy generate gives MiniGPT.generate's tokens",
+                 "MiniGPT's and greedy generate gives MiniGPT.generate's tokens", points=4,
                  uses=("export_pretrained", "MiniGPT"),
                  zh="AutoModelForCausalLM.from_pretrained 可离线加载导出的文件夹；logits 与 MiniGPT 相同，"
                     "贪心 generate 与 MiniGPT.generate 生成相同的词")
@@ -545,7 +545,7 @@ def _same_encoding(tok: Any, text: str, want: list[int], data: TokenizerData, mo
 
 @checks.property("export_tokenizer",
                  "AutoTokenizer.from_pretrained loads the exported folder offline and encodes English, Chinese "
-                 "and chat texts like bpe_encode (special tokens one id each), decoding them back",
+                 "and chat texts like bpe_encode (special tokens one id each), decoding them back", points=4,
                  uses=("export_pretrained",),
                  zh="AutoTokenizer.from_pretrained 可离线加载导出的文件夹，对英文、中文和对话文本的编码与 "
                     "bpe_encode 相同（每个特殊词元一个 id），并能解码回原文")
@@ -608,7 +608,7 @@ def _lora_names(peft: Handle, known: set[str]) -> dict[str, dict[str, tuple[str,
 
 @checks.property("peft_lora_targets",
                  "peft_lora adapts exactly the nn.Linear layers apply_lora would wrap: the same trainable "
-                 "parameters (r·(in + out) each), a peft model, the model given unchanged",
+                 "parameters (r·(in + out) each), a peft model, the model given unchanged", points=3,
                  uses=("peft_lora",),
                  zh="peft_lora 恰好适配 apply_lora 会包装的 nn.Linear：可训练参数相同（每层 r·(in + out) 个），"
                     "是 peft 模型，且不修改传入的模型")
@@ -652,7 +652,7 @@ def _(ctx):
 
 @checks.property("peft_lora_outputs",
                  "with the same A and B the peft model computes the model with W + (alpha/r)·B·A, as "
-                 "apply_lora does, and merge_and_unload() gives exactly those weights",
+                 "apply_lora does, and merge_and_unload() gives exactly those weights", points=3,
                  uses=("peft_lora",),
                  zh="A、B 相同时，peft 模型的输出等于权重为 W + (alpha/r)·B·A 的模型（与 apply_lora 相同），"
                     "merge_and_unload() 恰好得到这些权重")
@@ -696,7 +696,7 @@ def _(ctx):
 
 @checks.behaviour("peft_lora_invalid",
                   "peft_lora raises ValueError when no nn.Linear matches target_names (an nn.Embedding of that "
-                  "name does not count)", uses=("peft_lora",),
+                  "name does not count)", points=1, uses=("peft_lora",),
                   zh="没有任何 nn.Linear 与 target_names 匹配时 peft_lora 抛出 ValueError（同名的 nn.Embedding 不算）")
 def _(ctx):
     init = _init(ctx.rng)

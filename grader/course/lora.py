@@ -57,7 +57,7 @@ def _weight(h, what: str, shape) -> np.ndarray:
 
 @checks.behaviour("lora_linear_structure",
                   "LoRALinear keeps `base` (the same nn.Linear, frozen), adds trainable lora_A (r, in) "
-                  "and lora_B (out, r), scaling = alpha / r, merged = False; r < 1 raises ValueError",
+                  "and lora_B (out, r), scaling = alpha / r, merged = False; r < 1 raises ValueError", points=2,
                   uses=("LoRALinear",),
                   zh="LoRALinear 保留同一个 base（冻结），新增可训练的 lora_A (r, in)、lora_B (out, r)，"
                   "scaling = alpha / r，merged = False；r < 1 时抛出 ValueError")
@@ -94,7 +94,7 @@ def _(ctx):
 
 @checks.statistical("lora_linear_init",
                     "LoRALinear at initialisation: lora_B is zero, lora_A ~ U(±1/sqrt(in)) "
-                    "(kaiming_uniform_, a=sqrt(5)), so the layer equals its base",
+                    "(kaiming_uniform_, a=sqrt(5)), so the layer equals its base", points=2,
                     uses=("LoRALinear",),
                     zh="初始化：lora_B 全为 0，lora_A ~ U(±1/sqrt(in))（kaiming_uniform_，a=sqrt(5)），"
                     "所以包装后的层与原层相同")
@@ -126,7 +126,7 @@ def _(ctx):
 
 
 @checks.property("lora_linear_forward",
-                 "LoRALinear.forward = base(x) + (alpha / r) · (x Aᵀ) Bᵀ for any A, B (float64 and float32)",
+                 "LoRALinear.forward = base(x) + (alpha / r) · (x Aᵀ) Bᵀ for any A, B (float64 and float32)", points=3,
                  uses=("LoRALinear",), zh="LoRALinear.forward = base(x) + (alpha / r) · (x Aᵀ) Bᵀ")
 def _(ctx):
     @ctx.given(st.integers(1, 7), st.integers(1, 7), st.integers(1, 4), st.sampled_from([1.0, 2.0, 8.0, 3.5]),
@@ -150,7 +150,7 @@ def _(ctx):
 
 
 @checks.compare_module("lora_linear_reference",
-                       "LoRALinear matches the reference (forward and gradients of x, lora_A, lora_B)",
+                       "LoRALinear matches the reference (forward and gradients of x, lora_A, lora_B)", points=2,
                        cls="LoRALinear", zh="LoRALinear 的输出与梯度（x、lora_A、lora_B）与参考一致")
 def _(rng):
     for d_in, d_out, r, alpha, shape in ((5, 3, 2, 6.0, (2, 5)), (4, 6, 1, 1.0, (2, 3, 4)),
@@ -162,7 +162,7 @@ def _(rng):
 
 @checks.property("lora_merge",
                  "merge() folds (alpha / r) · B A into base.weight, sets merged, keeps the output; "
-                 "a second merge() changes nothing",
+                 "a second merge() changes nothing", points=3,
                  uses=("LoRALinear.merge", "LoRALinear"),
                  zh="merge() 把 (alpha / r) · B A 合并进 base.weight、设置 merged、输出不变；"
                  "再次 merge() 不改变任何东西")
@@ -192,7 +192,7 @@ def _(ctx):
 
 @checks.property("lora_unmerge",
                  "unmerge() restores the pretrained weight and the output; unmerge() when not merged "
-                 "changes nothing",
+                 "changes nothing", points=2,
                  uses=("LoRALinear.unmerge", "LoRALinear.merge", "LoRALinear"),
                  zh="unmerge() 恢复预训练权重与输出；未合并时 unmerge() 不改变任何东西")
 def _(ctx):
@@ -242,7 +242,7 @@ def _toy_model(ctx):
 
 @checks.behaviour("apply_lora_targets",
                   "apply_lora wraps exactly the nn.Linear layers with a target name (at any depth), "
-                  "freezes everything else, and returns the same model",
+                  "freezes everything else, and returns the same model", points=3,
                   uses=("apply_lora", "LoRALinear"),
                   zh="apply_lora 只包装名字在 target_names 中的 nn.Linear（任意深度），冻结其余参数，返回同一个模型")
 def _(ctx):
@@ -292,7 +292,7 @@ def _(ctx):
 
 @checks.behaviour("count_trainable_shared",
                   "count_trainable_parameters counts elements with requires_grad, a shared (tied) parameter once",
-                  uses=("count_trainable_parameters",),
+                  points=1, uses=("count_trainable_parameters",),
                   zh="count_trainable_parameters 统计 requires_grad 的参数元素个数，共享参数只算一次")
 def _(ctx):
     ctx.last_input = ("ModuleDict(emb = nn.Embedding(11, 6), head = nn.Linear(6, 11, bias=False) with head.weight "

@@ -18,7 +18,7 @@ def lengths_for(rng: np.random.Generator, B: int, L: int) -> np.ndarray:
     return rng.integers(0, L + 1, size=B).astype(np.int64)
 
 
-@checks.property("causal_mask_pattern", "causal_mask(L): Bool[L, L], True exactly where key j <= query i",
+@checks.property("causal_mask_pattern", "causal_mask(L): Bool[L, L], True exactly where key j <= query i", points=2,
                  uses=("causal_mask",), zh="causal_mask(L)：形状 [L, L]，仅当 j <= i 时为 True")
 def _(ctx):
     @ctx.given(st.integers(0, 9))
@@ -35,7 +35,7 @@ def _(ctx):
 
 
 @checks.property("padding_mask_lengths", "padding_mask: True at the first lengths[b] positions, "
-                 "ValueError outside [0, max_len]", uses=("padding_mask",),
+                 "ValueError outside [0, max_len]", points=2, uses=("padding_mask",),
                  zh="padding_mask：前 lengths[b] 个位置为 True；长度越界时抛出 ValueError")
 def _(ctx):
     @ctx.given(st.integers(1, 4), st.integers(0, 7), st.integers(0, 2**31 - 1))
@@ -55,14 +55,14 @@ def _(ctx):
     ctx.raises("ValueError", "padding_mask", np.array([-1, 2]), 5)
 
 
-@checks.compare("key_padding_reference", "key_padding_to_attention_mask gives Bool[B, 1, 1, Lk]",
+@checks.compare("key_padding_reference", "key_padding_to_attention_mask gives Bool[B, 1, 1, Lk]", points=2,
                 fn="key_padding_to_attention_mask", zh="key_padding_to_attention_mask 形状为 [B, 1, 1, Lk]")
 def _(rng):
     for B, Lk in ((2, 5), (3, 1), (1, 4), (4, 3)):
         yield Case(args=(rng.random((B, Lk)) < 0.6,))
 
 
-@checks.property("combine_masks_broadcast", "combine_masks: broadcast AND, None ignored, all None gives None",
+@checks.property("combine_masks_broadcast", "combine_masks: broadcast AND, None ignored, all None gives None", points=2,
                  uses=("combine_masks",), zh="combine_masks：广播逻辑与，忽略 None，全为 None 时返回 None")
 def _(ctx):
     ctx.last_input = "combine_masks(None, None)"
@@ -98,7 +98,7 @@ def _(ctx):
     prop()
 
 
-@checks.compare("causal_padding_reference", "causal_padding_mask matches the reference",
+@checks.compare("causal_padding_reference", "causal_padding_mask matches the reference", points=2,
                 fn="causal_padding_mask", zh="causal_padding_mask 与参考实现一致")
 def _(rng):
     for B, L in ((2, 4), (3, 5), (1, 1), (4, 3)):
@@ -106,7 +106,7 @@ def _(rng):
 
 
 @checks.property("causal_padding_properties",
-                 "causal_padding_mask: causal AND key padding, Bool[B, 1, L, L], ValueError on bad lengths",
+                 "causal_padding_mask: causal AND key padding, Bool[B, 1, L, L], ValueError on bad lengths", points=2,
                  uses=("causal_padding_mask",),
                  zh="causal_padding_mask：因果与键填充同时成立；长度越界时抛出 ValueError")
 def _(ctx):

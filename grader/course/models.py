@@ -156,7 +156,7 @@ def _gpt(ctx, init: dict, state: dict[str, np.ndarray] | None = None) -> Handle:
 
 @checks.behaviour("minibert_structure",
                   "MiniBERT has tok_emb, pos_emb, ln_emb, blocks (EncoderBlocks) and an lm_head tied "
-                  "to tok_emb.weight", uses=("MiniBERT",),
+                  "to tok_emb.weight", points=1, uses=("MiniBERT",),
                   zh="MiniBERT 的子模块符合约定，lm_head 与 tok_emb.weight 共享权重")
 def _(ctx):
     init = {"vocab_size": 11, "max_len": 7, "d_model": 6, "n_heads": 2, "n_layers": 2, "d_ff": 10}
@@ -196,7 +196,7 @@ def _check_structure(h: Handle, init: dict, cls: str, block: str, top: dict, ord
 
 @checks.compare_module("minibert_encode_reference",
                        "MiniBERT.encode matches the reference with the same weights (hidden states "
-                       "and gradients; padding keys masked)",
+                       "and gradients; padding keys masked)", points=3,
                        cls="MiniBERT", method="encode",
                        zh="相同权重下 MiniBERT.encode 的隐藏状态与梯度与参考一致（padding 作为键被屏蔽）")
 def _(rng):
@@ -212,7 +212,7 @@ def _(rng):
 
 
 @checks.compare_module("minibert_reference",
-                       "MiniBERT matches the reference with the same weights (logits and gradients)",
+                       "MiniBERT matches the reference with the same weights (logits and gradients)", points=2,
                        cls="MiniBERT", zh="相同权重下 MiniBERT 的 logits 与梯度与参考一致")
 def _(rng):
     for with_mask in (False, True):
@@ -227,7 +227,7 @@ def _(rng):
 
 @checks.property("minibert_padding",
                  "MiniBERT ignores padding: a padded row equals the sentence alone, and the ids at "
-                 "padding positions do not matter", uses=("MiniBERT",),
+                 "padding positions do not matter", points=2, uses=("MiniBERT",),
                  zh="MiniBERT 忽略 padding：带 padding 的句子与单独计算的结果相同，padding 的内容不影响结果")
 def _(ctx):
     rng = ctx.rng
@@ -260,7 +260,7 @@ def _(ctx):
 
 @checks.behaviour("minigpt_structure",
                   "MiniGPT has tok_emb, pos_emb, blocks (DecoderBlocks), ln_f and an lm_head tied to "
-                  "tok_emb.weight", uses=("MiniGPT",),
+                  "tok_emb.weight", points=1, uses=("MiniGPT",),
                   zh="MiniGPT 的子模块符合约定（DecoderBlock、ln_f），lm_head 与 tok_emb.weight 共享权重")
 def _(ctx):
     init = {"vocab_size": 13, "max_len": 5, "d_model": 8, "n_heads": 2, "n_layers": 2, "d_ff": 12}
@@ -273,7 +273,7 @@ def _(ctx):
 
 
 @checks.compare_module("minigpt_reference",
-                       "MiniGPT matches the reference with the same weights (logits and gradients)",
+                       "MiniGPT matches the reference with the same weights (logits and gradients)", points=3,
                        cls="MiniGPT", zh="相同权重下 MiniGPT 的 logits 与梯度与参考一致")
 def _(rng):
     for d_ff in (False, True):
@@ -287,7 +287,7 @@ def _(rng):
 
 
 @checks.property("minigpt_causal",
-                 "MiniGPT is causal: changing later tokens never changes earlier logits",
+                 "MiniGPT is causal: changing later tokens never changes earlier logits", points=2,
                  uses=("MiniGPT",), zh="MiniGPT 是因果的：改变后面的词不会改变前面位置的 logits")
 def _(ctx):
     rng = ctx.rng
@@ -308,7 +308,7 @@ def _(ctx):
 
 @checks.behaviour("max_len_checks",
                   "sequences longer than max_len raise ValueError (MiniBERT.forward, MiniBERT.encode, "
-                  "MiniGPT.forward); exactly max_len works", uses=("MiniBERT", "MiniGPT"),
+                  "MiniGPT.forward); exactly max_len works", points=1, uses=("MiniBERT", "MiniGPT"),
                   zh="长度超过 max_len 时抛出 ValueError；恰好等于 max_len 时正常")
 def _(ctx):
     init = {"vocab_size": 9, "max_len": 5, "d_model": 6, "n_heads": 3, "n_layers": 1}
@@ -328,7 +328,7 @@ def _(ctx):
 
 
 @checks.compare_module("generate_reference",
-                       "MiniGPT.generate (greedy) matches the reference with the same weights",
+                       "MiniGPT.generate (greedy) matches the reference with the same weights", points=2,
                        cls="MiniGPT", method="generate", backward=False,
                        zh="相同权重下 MiniGPT.generate（贪心）与参考一致")
 def _(rng):
@@ -345,7 +345,7 @@ def _(rng):
 
 @checks.property("generate_context",
                  "generate picks each token with sample_next_token from the last max_len tokens "
-                 "(greedy past max_len; sampling with the generator it is given)",
+                 "(greedy past max_len; sampling with the generator it is given)", points=2,
                  uses=("MiniGPT.generate", "MiniGPT"),
                  zh="generate 每一步只用最后 max_len 个词，并用 sample_next_token 选出下一个词")
 def _(ctx):
@@ -432,7 +432,7 @@ def _hf_expected(state: dict[str, np.ndarray], n_layers: int) -> dict[str, np.nd
 
 @checks.property("hf_export",
                  "to_hf_gpt2_state_dict gives GPT-2's names and layouts (fused c_attn [q|k|v], "
-                 "Conv1D weights transposed)", uses=("to_hf_gpt2_state_dict", "MiniGPT"),
+                 "Conv1D weights transposed)", points=3, uses=("to_hf_gpt2_state_dict", "MiniGPT"),
                  zh="to_hf_gpt2_state_dict 的键名与形状符合 GPT-2（c_attn 按 [q|k|v] 融合，Conv1D 权重转置）")
 def _(ctx):
     rng = ctx.rng

@@ -68,7 +68,7 @@ def _patches_numpy(images: np.ndarray, weight: np.ndarray, bias: np.ndarray, p: 
 
 @checks.behaviour("patch_embedding_structure",
                   "PatchEmbedding holds proj = nn.Conv2d(C, D, kernel_size=p, stride=p) and rejects an "
-                  "image_size that is not a multiple of patch_size", uses=("PatchEmbedding",),
+                  "image_size that is not a multiple of patch_size", points=1, uses=("PatchEmbedding",),
                   zh="PatchEmbedding 含有 proj = nn.Conv2d(C, D, kernel_size=p, stride=p)，"
                      "image_size 不是 patch_size 的倍数时抛出 ValueError")
 def _(ctx):
@@ -96,7 +96,7 @@ def _(ctx):
 
 @checks.compare_module("patch_embedding_reference",
                        "PatchEmbedding matches the reference with the same weights (patch vectors and "
-                       "gradients)", cls="PatchEmbedding",
+                       "gradients)", points=3, cls="PatchEmbedding",
                        zh="相同权重下 PatchEmbedding 的输出与梯度与参考一致")
 def _(rng):
     for S, p, C, D, B in ((8, 4, 3, 5, 2), (6, 2, 1, 4, 3), (9, 3, 2, 7, 1), (4, 4, 3, 6, 2)):
@@ -109,7 +109,7 @@ def _(rng):
 
 @checks.property("patch_embedding_order",
                  "PatchEmbedding gives W·patch + b for every patch, in row-major order (left to right, "
-                 "then top to bottom), for any sizes", uses=("PatchEmbedding",),
+                 "then top to bottom), for any sizes", points=2, uses=("PatchEmbedding",),
                  zh="PatchEmbedding 对每个图像块给出 W·patch + b，按行优先顺序排列（先从左到右，再从上到下）")
 def _(ctx):
     @ctx.given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(2, 6), st.integers(1, 3),
@@ -171,7 +171,7 @@ def _clip_numpy(img: np.ndarray, txt: np.ndarray, s: float) -> tuple[float, np.n
 
 @checks.compare("clip_loss_reference",
                 "clip_loss matches the reference (normalised rows, exp(logit_scale), the mean of the "
-                "row and column cross-entropies)", fn="clip_loss",
+                "row and column cross-entropies)", points=3, fn="clip_loss",
                 zh="clip_loss 与参考一致（行归一化、exp(logit_scale)、行与列交叉熵的平均）")
 def _(rng):
     yield Case(args=(_emb(rng, 4, 6), _emb(rng, 4, 6), float(np.log(1 / 0.07))))
@@ -195,7 +195,7 @@ def _grads(ctx, img: np.ndarray, txt: np.ndarray, s: float) -> dict:
 
 @checks.property("clip_loss_gradients",
                  "clip_loss's gradients with respect to both embeddings and to logit_scale (a 0-dim tensor) "
-                 "match the formula", uses=("clip_loss",),
+                 "match the formula", points=2, uses=("clip_loss",),
                  zh="clip_loss 对两组向量与 logit_scale（0 维张量）的梯度与公式一致")
 def _(ctx):
     rng = ctx.rng
@@ -221,7 +221,7 @@ def _(ctx):
 
 @checks.property("clip_loss_properties",
                  "clip_loss does not change when rows are rescaled, when images and texts swap places, or "
-                 "when the pairs are shuffled together; float32 stays float32; inputs are not modified",
+                 "when the pairs are shuffled together; float32 stays float32; inputs are not modified", points=2,
                  uses=("clip_loss",),
                  zh="clip_loss 在行向量缩放、图像与文本互换、成对打乱顺序时不变；float32 保持 float32；不修改输入")
 def _(ctx):
@@ -270,7 +270,7 @@ def _zero_shot_case(rng: np.random.Generator, N: int, C: int, D: int, dtype=np.f
 
 @checks.compare("zero_shot_reference",
                 "zero_shot_classify matches the reference (the class of highest cosine, class embeddings "
-                "of very different lengths)", fn="zero_shot_classify",
+                "of very different lengths)", points=2, fn="zero_shot_classify",
                 zh="zero_shot_classify 与参考一致（余弦相似度最高的类别；类别向量长度差别很大）")
 def _(rng):
     for N, C, D in ((7, 4, 5), (3, 6, 2), (5, 1, 3), (9, 5, 8)):
@@ -281,7 +281,7 @@ def _(rng):
 
 @checks.behaviour("zero_shot_behaviour",
                   "zero_shot_classify returns Long[N], ignores the lengths of the class embeddings and does "
-                  "not modify its inputs", uses=("zero_shot_classify",),
+                  "not modify its inputs", points=1, uses=("zero_shot_classify",),
                   zh="zero_shot_classify 返回 Long[N]，与类别向量的长度无关，且不修改输入")
 def _(ctx):
     rng = ctx.rng
@@ -352,7 +352,7 @@ def _embed(image_encoder: Handle, text_encoder: Handle, images: np.ndarray, capt
 
 @checks.quality("train_clip_quality",
                 f"train_clip reaches zero-shot accuracy >= {THRESHOLD:.2f} on 400 held-out pictures "
-                f"(16 classes of coloured shapes), trained within {BUDGET_S} s",
+                f"(16 classes of coloured shapes), trained within {BUDGET_S} s", points=7,
                 uses=("train_clip", "clip_loss", "PatchEmbedding"), timeout=BUDGET_S,
                 zh=f"train_clip 在 400 张留出图片（16 类彩色形状）上的零样本准确率至少 {THRESHOLD:.2f}，"
                    f"训练限时 {BUDGET_S} 秒")
@@ -377,7 +377,7 @@ def _(ctx):
 
 @checks.behaviour("train_clip_seed",
                   "train_clip follows seed and embed_dim: the same seed gives the same encoders, another seed "
-                  "other ones, both embed into embed_dim numbers",
+                  "other ones, both embed into embed_dim numbers", points=1,
                   uses=("train_clip",), timeout=BUDGET_S,
                   zh="train_clip 遵循 seed 与 embed_dim：相同的 seed 得到相同的编码器，不同的 seed 得到不同的编码器，"
                      "两者都输出 embed_dim 维向量")

@@ -73,7 +73,7 @@ def _pair(ctx, out, shape) -> tuple[np.ndarray, np.ndarray]:
 
 @checks.property("mask_tokens_structure",
                  "mask_tokens: labels hold the original id at selected positions and -100 elsewhere, "
-                 "unselected inputs unchanged, specials never selected, ids not modified",
+                 "unselected inputs unchanged, specials never selected, ids not modified", points=2,
                  uses=("mask_tokens",),
                  zh="mask_tokens：被选中的位置标签为原词，其余为 -100；未选中的输入不变；特殊词从不被选中；不修改 ids")
 def _(ctx):
@@ -120,7 +120,7 @@ def _bound(p: float, n: int, sigmas: float = 6.0) -> float:
 
 @checks.statistical("mask_tokens_statistics",
                     "mask_tokens: 15% of non-special positions selected; of those 80% [MASK], 10% a "
-                    "uniformly random id, 10% unchanged (100,000 positions, 6-sigma bounds)",
+                    "uniformly random id, 10% unchanged (100,000 positions, 6-sigma bounds)", points=4,
                     uses=("mask_tokens",),
                     zh="mask_tokens：非特殊位置有 15% 被选中；其中 80% 换成 [MASK]，10% 换成随机词，10% 不变")
 def _(ctx):
@@ -159,7 +159,7 @@ def _(ctx):
 
 @checks.behaviour("mask_tokens_generator",
                   "mask_tokens draws from the generator it is given: the same seed gives the same "
-                  "result, another seed a different one", uses=("mask_tokens",),
+                  "result, another seed a different one", points=1, uses=("mask_tokens",),
                   zh="mask_tokens 使用传入的 generator：相同种子结果相同，不同种子结果不同")
 def _(ctx):
     ids, special = _mask_batch(ctx.rng, 4, 60)
@@ -178,7 +178,7 @@ def _(ctx):
 
 
 @checks.compare("masked_lm_loss_reference",
-                "masked_lm_loss matches the reference (mean over labels != -100; 0.0 when none)",
+                "masked_lm_loss matches the reference (mean over labels != -100; 0.0 when none)", points=3,
                 fn="masked_lm_loss", zh="masked_lm_loss 与参考一致（对标签不是 -100 的位置求平均；没有时为 0.0）")
 def _(rng):
     B, L, V = _sizes(rng)
@@ -203,7 +203,7 @@ def _(rng):
 
 @checks.compare("next_token_loss_reference",
                 "next_token_loss matches the reference (logits at t predict ids at t+1; padding "
-                "targets not counted)", fn="next_token_loss",
+                "targets not counted)", points=3, fn="next_token_loss",
                 zh="next_token_loss 与参考一致（位置 t 的 logits 预测第 t+1 个词；padding 不作为目标）")
 def _(rng):
     B, L, V = _sizes(rng)
@@ -225,7 +225,7 @@ def _(rng):
 
 @checks.compare("sft_loss_reference",
                 "sft_loss matches the reference (only response targets, positions >= the prompt "
-                "length, that are real tokens; mean per token)", fn="sft_loss",
+                "length, that are real tokens; mean per token)", points=3, fn="sft_loss",
                 zh="sft_loss 与参考一致（只计算回答部分的真实词，按词平均）")
 def _(rng):
     # the smallest cases have padding, where "response targets" and "real targets" interact
@@ -252,7 +252,7 @@ def _(rng):
 
 @checks.behaviour("losses_behaviour",
                   "the losses return exactly 0.0 (not NaN) when nothing counts, keep the dtype and "
-                  "do not modify their inputs",
+                  "do not modify their inputs", points=1,
                   uses=("masked_lm_loss", "next_token_loss", "sft_loss"),
                   zh="没有被计数的目标时损失恰为 0.0（不是 NaN）；保持 dtype；不修改输入")
 def _(ctx):

@@ -109,7 +109,7 @@ def _pair(out, B: int, T: int) -> tuple[np.ndarray, np.ndarray]:
 
 @checks.property("get_batch_shift",
                  "get_batch: every row of x is a window data[s : s+T] with s in [0, N-T-1], and y is the "
-                 "same window shifted by one (data[s+1 : s+T+1]); data is not modified",
+                 "same window shifted by one (data[s+1 : s+T+1]); data is not modified", points=2,
                  uses=("get_batch",),
                  zh="get_batch：x 的每一行都是窗口 data[s : s+T]（s ∈ [0, N-T-1]），y 是同一窗口错开一位"
                     "（data[s+1 : s+T+1]）；不修改 data")
@@ -139,7 +139,7 @@ def _(ctx):
 
 @checks.statistical("get_batch_offsets",
                     "get_batch: the start offsets are uniform over [0, N-T-1], both ends included "
-                    "(20,000 draws over 40 offsets, every count within 6 standard deviations)",
+                    "(20,000 draws over 40 offsets, every count within 6 standard deviations)", points=2,
                     uses=("get_batch",),
                     zh="get_batch：起点在 [0, N-T-1] 上均匀分布，两端都能取到（40 个起点上 20,000 次抽样，"
                        "每个计数都在 6 个标准差以内）")
@@ -168,7 +168,7 @@ def _(ctx):
 
 @checks.behaviour("get_batch_behaviour",
                   "get_batch draws from the generator it is given (same seed, same batch; another seed, "
-                  "another batch); N < T + 1 raises ValueError",
+                  "another batch); N < T + 1 raises ValueError", points=1,
                   uses=("get_batch",),
                   zh="get_batch 使用传入的 generator（相同种子结果相同，不同种子结果不同）；"
                      "N < T + 1 时抛出 ValueError")
@@ -192,7 +192,7 @@ def _(ctx):
 
 @checks.compare("cross_entropy_reference",
                 "cross_entropy matches the reference (any leading dims; logits up to 1e4; float32 and "
-                "float64; exactly 0.0 with no targets)", fn="cross_entropy",
+                "float64; exactly 0.0 with no targets)", points=3, fn="cross_entropy",
                 zh="cross_entropy 与参考一致（任意前置维度；logits 可达 1e4；float32 与 float64；没有目标时恰为 0.0）")
 def _(rng):
     B, T, V = 2, 3, 5
@@ -226,7 +226,7 @@ def _grad_of(ctx, fn: str, args: tuple, wrt: int, upstream: np.ndarray):
 
 @checks.property("cross_entropy_properties",
                  "cross_entropy: finite at logits of 1e4 in float32, differentiable (gradient (softmax - "
-                 "onehot) / N), 0.0 with no targets, dtype kept, inputs not modified",
+                 "onehot) / N), 0.0 with no targets, dtype kept, inputs not modified", points=2,
                  uses=("cross_entropy",),
                  zh="cross_entropy：float32 的 logits 达到 1e4 时仍有限；可求导（梯度为 (softmax - onehot) / N）；"
                     "没有目标时为 0.0；保持 dtype；不修改输入")
@@ -275,7 +275,7 @@ def _cosine(step: int, max_lr: float, min_lr: float, warmup: int, total: int) ->
 
 @checks.compare("cosine_lr_reference",
                 "cosine_lr matches the reference (during warmup, at its end, mid-decay, at and after "
-                "total_steps)", fn="cosine_lr",
+                "total_steps)", points=2, fn="cosine_lr",
                 zh="cosine_lr 与参考一致（预热中、预热结束、衰减中途、total_steps 处与之后）")
 def _(rng):
     max_lr = float(rng.uniform(1e-3, 1e-2))
@@ -290,7 +290,7 @@ def _(rng):
 @checks.property("cosine_lr_curve",
                  "cosine_lr follows the whole curve: 0 -> max_lr linearly, cosine down to min_lr at "
                  "total_steps, then min_lr (also without warmup); total_steps < warmup_steps raises ValueError",
-                 uses=("cosine_lr",),
+                 points=1, uses=("cosine_lr",),
                  zh="cosine_lr 的整条曲线正确：从 0 线性升到 max_lr，再按余弦降到 min_lr（total_steps 处），"
                     "之后保持 min_lr（没有预热时也一样）；total_steps < warmup_steps 时抛出 ValueError")
 def _(ctx):
@@ -358,7 +358,7 @@ def _clip_case(ctx, rng, scale_to: float, max_norm: float, dtype=np.float64, eps
 
 @checks.property("clip_grad_norm_value",
                  "clip_grad_norm returns the total norm before clipping and scales every gradient by "
-                 "max_norm / (norm + eps) when the norm exceeds max_norm, and only then",
+                 "max_norm / (norm + eps) when the norm exceeds max_norm, and only then", points=2,
                  uses=("clip_grad_norm",),
                  zh="clip_grad_norm 返回裁剪前的总范数；总范数超过 max_norm 时（且只有这时）把每个梯度乘以 "
                     "max_norm / (norm + eps)")
@@ -387,7 +387,7 @@ def _(ctx):
 
 @checks.property("clip_grad_norm_in_place",
                  "clip_grad_norm scales the same gradient tensors in place, reads a generator of "
-                 "parameters only once, and skips parameters without a gradient",
+                 "parameters only once, and skips parameters without a gradient", points=2,
                  uses=("clip_grad_norm",),
                  zh="clip_grad_norm 原地缩放原来的梯度张量；参数的生成器只能读一次；跳过没有梯度的参数")
 def _(ctx):
@@ -488,7 +488,7 @@ def _run_adamw(ctx, rng, situation: str, groups, hyper: dict, steps: int, dtype=
 
 @checks.property("adamw_step",
                  "AdamW matches torch.optim.AdamW step for step (defaults, other betas, a large eps, strong "
-                 "weight decay; gradients from 1e-3 to 10; a parameter without a gradient is left alone)",
+                 "weight decay; gradients from 1e-3 to 10; a parameter without a gradient is left alone)", points=4,
                  uses=("AdamW",),
                  zh="AdamW 与 torch.optim.AdamW 逐步一致（默认参数、其他 betas、较大的 eps、较强的权重衰减；"
                     "梯度从 1e-3 到 10；没有梯度的参数保持不变）")
@@ -504,7 +504,7 @@ def _(ctx):
 
 @checks.property("adamw_param_groups",
                  "AdamW reads lr and weight_decay from each param group at every step (a schedule changes "
-                 "them), keeps float32 parameters float32, and skips a parameter without a gradient",
+                 "them), keeps float32 parameters float32, and skips a parameter without a gradient", points=2,
                  uses=("AdamW",),
                  zh="AdamW 每一步都从各个 param group 读取 lr 与 weight_decay（学习率调度会修改它们）；"
                     "float32 参数保持 float32；跳过没有梯度的参数")
@@ -549,7 +549,7 @@ def _gpt(ctx, rng):
 @checks.property("perplexity_windows",
                  "perplexity = exp(mean cross-entropy of the model's own logits) over the windows "
                  "data[i*T : i*T+T+1] (last partial window dropped), independent of batch_size; "
-                 "N < T + 1 raises ValueError",
+                 "N < T + 1 raises ValueError", points=3,
                  uses=("perplexity",),
                  zh="perplexity = 模型自身 logits 在窗口 data[i*T : i*T+T+1]（丢掉最后不完整的窗口）上的平均交叉熵"
                     "取 exp，与 batch_size 无关；N < T + 1 时抛出 ValueError")
@@ -605,7 +605,7 @@ def _heldout_perplexity(model, valid: np.ndarray, V: int) -> float:
 
 @checks.quality("pretrain_quality",
                 f"pretrain_minigpt reaches held-out perplexity <= {THRESHOLD:.1f} on the shipped corpus "
-                f"(context_length {EVAL_CONTEXT}) within {BUDGET_S} s",
+                f"(context_length {EVAL_CONTEXT}) within {BUDGET_S} s", points=6,
                 uses=("pretrain_minigpt",), timeout=BUDGET_S,
                 zh=f"pretrain_minigpt 在附带语料的留出部分上困惑度不超过 {THRESHOLD:.1f}（context_length "
                    f"{EVAL_CONTEXT}），限时 {BUDGET_S} 秒")
@@ -629,7 +629,7 @@ def _(ctx):
 
 @checks.behaviour("pretrain_structure",
                   "pretrain_minigpt returns a MiniGPT of the requested size (vocab_size, max_len, d_model, "
-                  "n_heads, n_layers), even for a few steps",
+                  "n_heads, n_layers), even for a few steps", points=1,
                   uses=("pretrain_minigpt",), timeout=BUDGET_S,
                   zh="pretrain_minigpt 返回指定大小的 MiniGPT（vocab_size、max_len、d_model、n_heads、n_layers），"
                      "只训练几步也一样")
@@ -655,7 +655,7 @@ def _(ctx):
 
 @checks.behaviour("pretrain_seed",
                   "pretrain_minigpt follows its seed: the same seed gives the same model, another seed "
-                  "another one", uses=("pretrain_minigpt",), timeout=BUDGET_S,
+                  "another one", points=1, uses=("pretrain_minigpt",), timeout=BUDGET_S,
                   zh="pretrain_minigpt 遵循 seed：相同的 seed 得到相同的模型，不同的 seed 得到不同的模型")
 def _(ctx):
     _, valid, _ = corpus()

@@ -141,7 +141,7 @@ def _model(ctx, init: dict, state: dict[str, np.ndarray] | None = None) -> Handl
 
 @checks.behaviour("transformer_structure",
                   "MiniTransformer has the contract's submodules: src_emb, tgt_emb, one shared pos_emb, "
-                  "encoder (EncoderBlocks), enc_ln, decoder (Seq2SeqDecoderBlocks), dec_ln, proj",
+                  "encoder (EncoderBlocks), enc_ln, decoder (Seq2SeqDecoderBlocks), dec_ln, proj", points=1,
                   uses=("MiniTransformer",),
                   zh="MiniTransformer 的子模块符合约定：src_emb、tgt_emb、共享的 pos_emb、encoder（EncoderBlock）、"
                      "enc_ln、decoder（Seq2SeqDecoderBlock）、dec_ln、proj")
@@ -174,7 +174,7 @@ def _(ctx):
 
 @checks.compare_module("encode_reference",
                        "MiniTransformer.encode matches the reference with the same weights (memory and "
-                       "gradients; padded source keys masked)",
+                       "gradients; padded source keys masked)", points=3,
                        cls="MiniTransformer", method="encode",
                        zh="相同权重下 MiniTransformer.encode 的输出与梯度与参考一致（源句 padding 作为键被屏蔽）")
 def _(rng):
@@ -190,7 +190,7 @@ def _(rng):
 
 @checks.compare_module("decode_reference",
                        "MiniTransformer.decode matches the reference with the same weights (hidden states, "
-                       "memory and parameter gradients; padded memory keys masked)",
+                       "memory and parameter gradients; padded memory keys masked)", points=3,
                        cls="MiniTransformer", method="decode",
                        zh="相同权重下 MiniTransformer.decode 的输出、对 memory 与参数的梯度与参考一致"
                           "（memory 的 padding 被屏蔽）")
@@ -210,7 +210,7 @@ def _(rng):
 
 @checks.compare_module("transformer_reference",
                        "MiniTransformer (encode, decode, proj) matches the reference with the same weights "
-                       "(logits and gradients, padded sources)",
+                       "(logits and gradients, padded sources)", points=3,
                        cls="MiniTransformer",
                        zh="相同权重下 MiniTransformer 的 logits 与梯度与参考一致（源句带 padding）")
 def _(rng):
@@ -228,7 +228,7 @@ def _(rng):
 
 @checks.property("transformer_padding",
                  "source padding is invisible: the ids at padded source positions never change the logits, "
-                 "and a padded row equals the same source alone", uses=("MiniTransformer",),
+                 "and a padded row equals the same source alone", points=2, uses=("MiniTransformer",),
                  zh="源句的 padding 不可见：padding 位置的 id 不影响 logits，带 padding 的行与单独输入同一源句时相同")
 def _(ctx):
     made: dict[tuple, Handle] = {}
@@ -264,7 +264,7 @@ def _(ctx):
 
 @checks.behaviour("max_len_checks",
                   "sources or targets longer than max_len raise ValueError (encode, decode, forward); "
-                  "exactly max_len works", uses=("MiniTransformer",),
+                  "exactly max_len works", points=1, uses=("MiniTransformer",),
                   zh="源句或目标句长度超过 max_len 时抛出 ValueError（encode、decode、forward）；"
                      "恰好等于 max_len 时正常")
 def _(ctx):
@@ -416,7 +416,7 @@ def _check_translation(ctx, h, src, mask, bos, eos, max_new, want, what: str) ->
 
 @checks.property("greedy_translate_eos",
                  "greedy_translate takes the argmax at every step, fills finished rows with eos_id and stops "
-                 "once every row has produced it (or after max_new_tokens)",
+                 "once every row has produced it (or after max_new_tokens)", points=3,
                  uses=("greedy_translate", "MiniTransformer"),
                  zh="greedy_translate 每一步取 argmax，已结束的行填 eos_id，"
                     "所有行都生成 eos_id 后（或达到 max_new_tokens）停止")
@@ -435,7 +435,7 @@ def _(ctx):
 
 @checks.property("greedy_translate_padding",
                  "greedy_translate on right-padded sources passes src_mask on: the same tokens as the "
-                 "model's own forward with that mask", uses=("greedy_translate", "MiniTransformer"),
+                 "model's own forward with that mask", points=2, uses=("greedy_translate", "MiniTransformer"),
                  zh="greedy_translate 处理带 padding 的源句时传递 src_mask：与模型带同一掩码的前向结果一致")
 def _(ctx):
     for _ in range(2):
@@ -446,7 +446,7 @@ def _(ctx):
 
 @checks.behaviour("greedy_translate_behaviour",
                   "greedy_translate: max_new_tokens > max_len raises ValueError, 0 gives the BOS column, "
-                  "src is not modified", uses=("greedy_translate",),
+                  "src is not modified", points=1, uses=("greedy_translate",),
                   zh="greedy_translate：max_new_tokens > max_len 时抛出 ValueError，为 0 时只返回 BOS 列，不修改 src")
 def _(ctx):
     h, init, src, _, bos, run, (eos, first) = _greedy_case(ctx, "all")
@@ -500,7 +500,7 @@ def _translate(model: Handle, src: np.ndarray, mask: np.ndarray, bos: int, steps
 
 @checks.quality("train_seq2seq_quality",
                 f"train_seq2seq learns to reverse sequences: exact match >= {THRESHOLD:.2f} on 500 held-out "
-                f"sources, trained within {BUDGET_S} s",
+                f"sources, trained within {BUDGET_S} s", points=6,
                 uses=("train_seq2seq", "MiniTransformer"), timeout=BUDGET_S,
                 zh=f"train_seq2seq 学会倒序：在 500 个留出源句上完全匹配率至少 {THRESHOLD:.2f}，训练限时 {BUDGET_S} 秒")
 def _(ctx):
@@ -540,7 +540,7 @@ def _(ctx):
 
 @checks.behaviour("train_seq2seq_seed",
                   "train_seq2seq follows its seed: the same seed gives the same model, another seed another one",
-                  uses=("train_seq2seq",), timeout=BUDGET_S,
+                  points=1, uses=("train_seq2seq",), timeout=BUDGET_S,
                   zh="train_seq2seq 遵循 seed：相同的 seed 得到相同的模型，不同的 seed 得到不同的模型")
 def _(ctx):
     config, splits = task()

@@ -170,7 +170,7 @@ def _char_texts(rng: np.random.Generator) -> list[str]:
 
 @checks.compare("build_vocab_reference",
                 "build_vocab matches the reference (specials first, then by count, ties by code point; "
-                "min_freq)", fn="build_vocab",
+                "min_freq)", points=2, fn="build_vocab",
                 zh="build_vocab 与参考一致（特殊 token 在前，再按次数从多到少，次数相同按码位；min_freq）")
 def _(rng):
     yield Case(args=(_char_texts(rng),))
@@ -191,7 +191,7 @@ def _char_vocab(rng: np.random.Generator, unk: bool = True) -> dict[str, int]:
 
 @checks.compare("encode_chars_reference",
                 "encode_chars matches the reference (unknown characters -> <unk>; special strings in the "
-                "text are plain characters)", fn="encode_chars",
+                "text are plain characters)", points=1, fn="encode_chars",
                 zh="encode_chars 与参考一致（未知字符变成 <unk>；文本中的特殊字符串只是普通字符）")
 def _(rng):
     vocab = _char_vocab(rng)
@@ -204,7 +204,7 @@ def _(rng):
 
 
 @checks.compare("decode_chars_reference",
-                "decode_chars matches the reference (specials are dropped)", fn="decode_chars",
+                "decode_chars matches the reference (specials are dropped)", points=1, fn="decode_chars",
                 zh="decode_chars 与参考一致（特殊 token 被丢掉）")
 def _(rng):
     vocab = _char_vocab(rng)
@@ -217,7 +217,7 @@ def _(rng):
 
 @checks.behaviour("chars_behaviour",
                   "encode_chars: ValueError for an unknown character without <unk>; decode_chars(encode_chars(x)) "
-                  "== x for arbitrary Unicode; build_vocab does not modify its input",
+                  "== x for arbitrary Unicode; build_vocab does not modify its input", points=2,
                   uses=("build_vocab", "encode_chars", "decode_chars"),
                   zh="encode_chars：词表没有 <unk> 时遇到未知字符抛出 ValueError；对任意 Unicode 文本 "
                      "decode_chars(encode_chars(x)) == x；build_vocab 不修改输入")
@@ -253,7 +253,7 @@ def _(ctx):
 
 @checks.compare("train_bpe_reference",
                 "train_bpe matches the reference: vocab and merges (counts within chunks, weighted; "
-                "overlapping pairs; ties -> the greatest (left, right) bytes; special tokens cut out)",
+                "overlapping pairs; ties -> the greatest (left, right) bytes; special tokens cut out)", points=5,
                 fn="train_bpe", staged=True,
                 zh="train_bpe 与参考一致：vocab 与 merges（在块内按权重计数；重叠的 pair 也计数；次数相同取 "
                    "(left, right) 字节串最大者；特殊 token 先切出）")
@@ -280,7 +280,7 @@ def _(rng):
 
 @checks.property("train_bpe_properties",
                  "train_bpe's vocabulary: ids 0-255 the bytes, then the specials, then one id per merge "
-                 "(left + right of earlier tokens); at most vocab_size entries (arbitrary Unicode)",
+                 "(left + right of earlier tokens); at most vocab_size entries (arbitrary Unicode)", points=2,
                  uses=("train_bpe",),
                  zh="train_bpe 的词表：0-255 是单个字节，接着是特殊 token，然后每个合并一个 id（由更早的 token "
                     "拼成）；不超过 vocab_size（任意 Unicode 文本）")
@@ -312,7 +312,7 @@ def _(ctx):
 
 @checks.behaviour("train_bpe_behaviour",
                   "train_bpe: ValueError when vocab_size < 256 + len(special_tokens); exactly that size "
-                  "learns no merge; special_tokens is not modified",
+                  "learns no merge; special_tokens is not modified", points=1,
                   uses=("train_bpe",),
                   zh="train_bpe：vocab_size < 256 + len(special_tokens) 时抛出 ValueError；恰好等于时不学习任何合并；"
                      "不修改 special_tokens")
@@ -337,7 +337,7 @@ def _(ctx):
 
 @checks.quality("train_bpe_corpus",
                 f"train_bpe on the shipped corpus (51 KB of Chinese and English, 2 special tokens) learns "
-                f"the reference's 300 merges within {BUDGET_S} s",
+                f"the reference's 300 merges within {BUDGET_S} s", points=4,
                 uses=("train_bpe",), timeout=BUDGET_S,
                 zh=f"train_bpe 在附带的语料（51 KB 中英文，2 个特殊 token）上学到与参考相同的 300 个合并，"
                    f"限时 {BUDGET_S} 秒")
@@ -366,7 +366,7 @@ def _(ctx):
 
 @checks.compare("bpe_encode_reference",
                 "bpe_encode matches the reference (lowest merge rank first, leftmost; chunks; special "
-                "tokens as single ids, leftmost-longest)", fn="bpe_encode",
+                "tokens as single ids, leftmost-longest)", points=4, fn="bpe_encode",
                 zh="bpe_encode 与参考一致（合并序号最小者优先，取最左边；按块编码；"
                    "特殊 token 为单个 id，最左最长匹配）")
 def _(rng):
@@ -393,7 +393,7 @@ def _(rng):
 
 
 @checks.compare("bpe_decode_reference",
-                "bpe_decode matches the reference (the joined bytes decoded with errors='replace')",
+                "bpe_decode matches the reference (the joined bytes decoded with errors='replace')", points=2,
                 fn="bpe_decode",
                 zh="bpe_decode 与参考一致（先拼接字节，再用 errors='replace' 解码）")
 def _(rng):
@@ -414,7 +414,7 @@ def _(rng):
 
 @checks.property("bpe_roundtrip",
                  "bpe_decode(bpe_encode(x)) == x for arbitrary Unicode (emoji, Chinese, combining marks, "
-                 "whitespace runs), with and without special tokens",
+                 "whitespace runs), with and without special tokens", points=3,
                  uses=("bpe_encode", "bpe_decode"),
                  zh="对任意 Unicode 文本（emoji、中文、组合字符、连续空白）bpe_decode(bpe_encode(x)) == x，"
                     "有无特殊 token 都一样")
@@ -438,7 +438,7 @@ def _(ctx):
 
 @checks.property("bpe_specials",
                  "special tokens come out of bpe_encode as single ids, in order, never split; with "
-                 "special_tokens=[] they are ordinary text",
+                 "special_tokens=[] they are ordinary text", points=2,
                  uses=("bpe_encode",),
                  zh="bpe_encode 把特殊 token 编码为单个 id，顺序不变，从不拆开；special_tokens=[] 时它们只是普通文本")
 def _(ctx):
@@ -463,7 +463,7 @@ def _(ctx):
 
 @checks.behaviour("bpe_encode_behaviour",
                   "bpe_encode: ValueError for a lone surrogate; '' gives []; vocab and merges are not modified",
-                  uses=("bpe_encode",),
+                  points=1, uses=("bpe_encode",),
                   zh="bpe_encode：孤立的代理字符抛出 ValueError；'' 得到 []；不修改 vocab 与 merges")
 def _(ctx):
     vocab, merges, sp = corpus_bpe(80)
