@@ -47,6 +47,7 @@ from grader.checks import (
     plain,
     to_wire,
 )
+from grader.messages import msg
 from grader.strategies import normal
 
 checks = Checks("alignment")
@@ -654,11 +655,9 @@ def _(ctx):
     ctx.reached(acc, THRESHOLD, "held-out preference accuracy", "留出偏好准确率", took, BUDGET_S, digits=3)
     result = f"{acc:.3f} in {took:.1f} s (pass mark {THRESHOLD:.2f}, budget {BUDGET_S} s)"
     if acc < THRESHOLD:
-        why = ("most pairs get the same implicit reward for both answers: did the policy train at all (is the "
-               "returned model the trained copy)?" if ties > 0.5 else
-               "the policy prefers the REJECTED answers: are chosen and rejected (or policy and reference) the "
-               "right way round in the loss?" if wrong > 0.5 else
-               "is the loss going down? Are the sequence log-probabilities summed over the answer tokens only?")
+        why = (msg("dpo_train_quality.why_most_pairs_get") if ties > 0.5 else
+               msg("dpo_train_quality.why_policy_prefers_rejected") if wrong > 0.5 else
+               msg("dpo_train_quality.why_loss_going_down"))
         fail("dpo_train_quality.dpo_trained_policy", why=why,
              expected=f">= {THRESHOLD:.2f} (reference: about 0.99 in 1-3 s; before training: 0.00)",
              got=result)
