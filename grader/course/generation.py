@@ -553,7 +553,8 @@ def _check_greedy(ctx, model: Handle, out: np.ndarray, L0: int, V: int, penalty:
         if bad.any():
             b = int(np.argmax(bad))
             fail("check_greedy.row_b_new", b=b, value=t + 1 - L0, value2=t + 1, what=what,
-                 value3=msg("check_greedy.penalised") if penalty != 1.0 else '', z=int(np.argmax(z[b])), out=int(out[b, t + 1]),
+                 value3=msg("check_greedy.penalised") if penalty != 1.0 else "", z=int(np.argmax(z[b])),
+                 out=int(out[b, t + 1]),
                  expected=f"token {int(np.argmax(z[b]))} (logit {best[b]:.4f})",
                  got=f"token {int(out[b, t + 1])} (logit {chosen[b]:.4f})")
 
