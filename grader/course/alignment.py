@@ -107,7 +107,8 @@ def _(rng):
     yield Case(args=(_conversation(rng, 4),), kwargs={"add_generation_prompt": bool(rng.random() < 0.5)})
     yield Case(args=([{"role": "user", "content": "a {b} c"}, {"role": "assistant", "content": "词向量"}],),
                label=msg("format_chat_reference.case_content_braces_chinese_characters"))
-    yield Case(args=([],), kwargs={"add_generation_prompt": True}, label=msg("format_chat_reference.case_no_messages_generation_prompt"))
+    yield Case(args=([],), kwargs={"add_generation_prompt": True},
+               label=msg("format_chat_reference.case_no_messages_generation_prompt"))
 
 
 @checks.behaviour("format_chat_behaviour",
@@ -146,11 +147,13 @@ def _(ctx):
                 fn="build_sft_example",
                 zh="build_sft_example 与参考一致（每轮三次 encode；只在助手的内容与 <|end|> 上有标签）")
 def _(rng):
-    yield Case(args=(_conversation(rng, 2), char_encoder(_vocab(rng))), label=msg("build_sft_example_reference.case_one_user_turn_one"))
+    yield Case(args=(_conversation(rng, 2), char_encoder(_vocab(rng))),
+               label=msg("build_sft_example_reference.case_one_user_turn_one"))
     yield Case(args=(_conversation(rng, 4, system=True), char_encoder(_vocab(rng))),
                label=msg("build_sft_example_reference.case_system_turn_two_exchanges"))
     yield Case(args=([{"role": "user", "content": "hi!"}, {"role": "assistant", "content": ""}],
-                     char_encoder(_vocab(rng))), label=msg("build_sft_example_reference.case_empty_assistant_answer_only"))
+                     char_encoder(_vocab(rng))),
+                     label=msg("build_sft_example_reference.case_empty_assistant_answer_only"))
     yield Case(args=(_conversation(rng, 3), char_encoder(_vocab(rng))))
     crossing = _vocab(rng, extra=("<|end|>\n", "!<|end|>"))
     yield Case(args=([{"role": "user", "content": "sort: dbf"}, {"role": "assistant", "content": "bdf"},
@@ -222,7 +225,8 @@ def _examples(rng: np.random.Generator, lengths: list[int], V: int = 20) -> list
                 zh="collate 与参考一致（向右补 pad_id；padding 处 labels 为 -100，mask 为 False）")
 def _(rng):
     yield Case(args=(_examples(rng, [5, 2, 7]), 0))
-    yield Case(args=(_examples(rng, [3, 6]), int(rng.integers(2, 20))), label=msg("collate_reference.case_nonzero_pad_id"))
+    yield Case(args=(_examples(rng, [3, 6]), int(rng.integers(2, 20))),
+               label=msg("collate_reference.case_nonzero_pad_id"))
     yield Case(args=(_examples(rng, [4, 4, 4, 4]), 1), label=msg("collate_reference.case_all_same_length_no"))
     yield Case(args=(_examples(rng, [1, 6, 3]), int(rng.integers(2, 20))))
     yield Case(args=(_examples(rng, [6]), 0), label=msg("collate_reference.case_one_example"))
@@ -376,7 +380,8 @@ def _(rng):
     yield Case(args=(*_logps(rng, 4), 2.0))
     yield Case(args=_logps(rng, int(rng.integers(3, 7)), np.float32), kwargs={"beta": 0.25})
     pc, pr, rc, rr = _logps(rng, 3)
-    yield Case(args=(pc + 400.0, pr - 400.0, rc, rr), kwargs={"beta": 1.0}, label=msg("dpo_loss_reference.case_large_differences"))
+    yield Case(args=(pc + 400.0, pr - 400.0, rc, rr), kwargs={"beta": 1.0},
+               label=msg("dpo_loss_reference.case_large_differences"))
 
 
 @checks.property("dpo_loss_gradients",
@@ -429,7 +434,8 @@ def _(rng):
     yield Case(args=(rewards, 2), label=msg("group_advantages_reference.case_group_whose_rewards_are"))
     yield Case(args=(normal(rng, (5,)), 1), label=msg("group_advantages_reference.case_groups_one_answer_advantage"))
     yield Case(args=(normal(rng, (9,), np.float32, 3.0), 3), kwargs={"eps": 0.01})
-    yield Case(args=(rng.integers(0, 2, size=10).astype(np.float64), 5), label=msg("group_advantages_reference.case_0_1_rewards"))
+    yield Case(args=(rng.integers(0, 2, size=10).astype(np.float64), 5),
+               label=msg("group_advantages_reference.case_0_1_rewards"))
 
 
 @checks.behaviour("group_advantages_behaviour",

@@ -489,12 +489,14 @@ def _np_penalty(z: np.ndarray, ids: np.ndarray, penalty: float) -> np.ndarray:
                 "penalties above and below 1)", points=2, fn="repetition_penalty",
                 zh="repetition_penalty 与参考一致（正负 logits、重复出现的 id、大于和小于 1 的惩罚系数）")
 def _(rng):
-    yield Case(args=(np.array([[2.0, -1.0, 0.5, -0.25]]), np.array([[0, 1]]), 2.0), label=msg("repetition_penalty_reference.case_one_row"))
+    yield Case(args=(np.array([[2.0, -1.0, 0.5, -0.25]]), np.array([[0, 1]]), 2.0),
+               label=msg("repetition_penalty_reference.case_one_row"))
     for B, V, L, penalty in ((3, 7, 5, 1.3), (2, 10, 8, 2.0), (4, 6, 3, 0.7)):
         yield Case(args=(normal(rng, (B, V), scale=2.0), _ids(rng, V, B, L), penalty))
     z = normal(rng, (3, 8), scale=2.0).astype(np.float32)
     yield Case(args=(z, _ids(rng, 8, 3, 6), 1.5))
-    yield Case(args=(normal(rng, (2, 5)), np.zeros((2, 0), dtype=np.int64), 1.8), label=msg("repetition_penalty_reference.case_no_ids"))
+    yield Case(args=(normal(rng, (2, 5)), np.zeros((2, 0), dtype=np.int64), 1.8),
+               label=msg("repetition_penalty_reference.case_no_ids"))
 
 
 @checks.behaviour("repetition_penalty_behaviour",

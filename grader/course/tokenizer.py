@@ -376,9 +376,11 @@ def _(rng):
                label=msg("bpe_encode_reference.case_small_merge_list_rank"))
     overlap = layout(OVERLAP_MERGES, [])
     runs = [" " + "a" * int(n) for n in rng.integers(1, 9, size=4)]
-    yield Case(args=("".join(runs), overlap, OVERLAP_MERGES), label=msg("bpe_encode_reference.case_runs_one_byte_aaaaa"))
+    yield Case(args=("".join(runs), overlap, OVERLAP_MERGES),
+               label=msg("bpe_encode_reference.case_runs_one_byte_aaaaa"))
     vocab, merges, sp = corpus_bpe(int(rng.integers(40, 120)), specials=False)
-    yield Case(args=(_mixed_text(rng, 14), vocab, merges), label=msg("bpe_encode_reference.case_merges_learned_corpus_prefix"))
+    yield Case(args=(_mixed_text(rng, 14), vocab, merges),
+               label=msg("bpe_encode_reference.case_merges_learned_corpus_prefix"))
     data = corpus()
     start = int(rng.integers(0, len(data["heldout"]) - 200))
     vocab, merges, sp = corpus_bpe(int(rng.integers(150, 300)))
@@ -386,7 +388,8 @@ def _(rng):
                kwargs={"special_tokens": sp}, label=msg("bpe_encode_reference.case_held_out_text_special"))
     toy_sp = layout(TOY_MERGES, TOY_SPECIALS)
     text = "".join(_pick(rng, ["<s>", "<s>!", "</s>", "abc", " a", "!", "<", "s>"], 10))
-    yield Case(args=(text, toy_sp, TOY_MERGES, TOY_SPECIALS), label=msg("bpe_encode_reference.case_overlapping_special_tokens_s"))
+    yield Case(args=(text, toy_sp, TOY_MERGES, TOY_SPECIALS),
+               label=msg("bpe_encode_reference.case_overlapping_special_tokens_s"))
     vocab, merges, sp = corpus_bpe(int(rng.integers(40, 300)))
     yield Case(args=("<|endoftext|>" + _mixed_text(rng, 6), vocab, merges),
                kwargs={"special_tokens": []}, label=msg("bpe_encode_reference.case_special_tokens_endoftext_ordinary"))
@@ -405,7 +408,8 @@ def _(rng):
     cut = list("中".encode())[:int(rng.integers(1, 3))]
     yield Case(args=([*cut, 32, *cut], vocab), label=msg("bpe_decode_reference.case_ids_that_cut_chinese"))
     whole = list(zh.encode())
-    yield Case(args=([*whole[:4], 256, *whole[4:], 257], vocab), label=msg("bpe_decode_reference.case_specials_inside_character_s"))
+    yield Case(args=([*whole[:4], 256, *whole[4:], 257], vocab),
+               label=msg("bpe_decode_reference.case_specials_inside_character_s"))
     partial = [i for i in range(n0, len(vocab)) if vocab[i][:1] >= b"\xe0" and len(vocab[i]) <= 2] or [228]
     yield Case(args=(_pick(rng, partial, 3) + list("🤗".encode())[:3] + [int(rng.integers(97, 123))], vocab),
                label=msg("bpe_decode_reference.case_incomplete_characters_emoji_cut"))
