@@ -156,6 +156,9 @@ def describe_value(v: Any, name: str = "", depth: int = 0) -> str:
     prefix = (name if name.endswith("=") else f"{name} ") if name else ""
     if isinstance(v, Array):
         v = v.data
+    if isinstance(v, Handle):  # a student object in the worker: its type, never a memory address
+        kind = v.info.get("type") if isinstance(v.info, dict) else None
+        return f"{prefix}{kind or v.scope or 'object'} (yours)"
     if isinstance(v, np.ndarray):
         s = f"{prefix}{v.dtype}{list(v.shape)}"
         if v.size <= 6:
