@@ -425,7 +425,7 @@ class Server:
         fn = self._resolve(req["target"])
         args = self._arg(req.get("args", []))
         kwargs = self._arg(req.get("kwargs", {}))
-        self.torch.manual_seed(int(req.get("seed", 0)))
+        self.torch.default_generator.manual_seed(int(req.get("seed", 0)))  # = torch.manual_seed on CPU
         with self._banned(req.get("banned", [])):
             return fn(*args, **kwargs), args, kwargs
 
@@ -455,7 +455,7 @@ class Server:
         params = dict(owner.named_parameters()) if isinstance(owner, torch.nn.Module) else {}
         for p in params.values():
             p.grad = None
-        torch.manual_seed(int(req.get("seed", 0)))
+        torch.default_generator.manual_seed(int(req.get("seed", 0)))
         with self._banned(req.get("banned", [])):
             out = fn(*call_args, **kwargs)
             outs = out if isinstance(out, (tuple, list)) else (out,)
