@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import threading
 import time
 import traceback
@@ -284,7 +285,8 @@ class Runner:
             f = Failure(f"not graded: {refused}")
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
         try:
-            worker = self.zygote.spawn(self.staged.files, self.limits)
+            preload = preload_for(self.staged.files, name)
+            worker = self.zygote.spawn(self.staged.files, self.limits | {"preload": preload})
         except GraderError as err:  # the grader's own failure: recorded, the report is still written
             msg = f"grader error (not your fault): could not start a worker: {err}"
             self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
@@ -670,7 +672,8 @@ class Runner:
                     from grader.host.sandbox import Sandbox as _Sandbox
 
                     self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
-            worker = self._mistake_zygote.spawn(self.mistakes.submission_files(ex.id, name), self.limits)
+            files = self.mistakes.submission_files(ex.id, name)
+            worker = self._mistake_zygote.spawn(files, self.limits | {"preload": preload_for(files, f"{ex.id}.py")})
             with self._mistake_lock:
                 self._mistake_workers[key] = worker
             try:
@@ -916,6 +919,13 @@ def drawn_entries(check: Check, rng: Any, seed: int, fixed: list[dict]) -> list[
         if len(out) >= DRAWN_CASES:
             break
     return out
+
+
+def preload_for(files: dict[str, bytes], name: str) -> list[str]:
+    """What the zygote should import before forking this exercise's worker: torch._dynamo
+    when the module uses a torch optimizer (any torch.optim.Optimizer imports it, ~1 s; done
+    once in the zygote, every later worker of the run starts with it)."""
+    return ["torch._dynamo"] if re.search(rb"optim|Optimizer", files.get(name, b"")) else []
 
 
 def _import_torch() -> None:

@@ -83,6 +83,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
         op = req.get("op") if isinstance(req, dict) else None
         if op == "spawn":
             spawned += 1
+            _preload(req.get("preload"))
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # the worker
@@ -122,6 +123,21 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     for path in scratches.values():
         _remove(path)
     os._exit(0)  # skip interpreter teardown (torch's is slow); nothing is left to flush
+
+
+# torch modules that are slow to import (torch._dynamo: ~1 s, imported by every
+# torch.optim.Optimizer's __init__ and step): imported once here when a spawn asks for them,
+# so that every later worker starts with them
+PRELOADABLE = ("torch._dynamo",)
+
+
+def _preload(names: object) -> None:
+    import importlib
+
+    for name in names if isinstance(names, list) else ():
+        if name in PRELOADABLE and name not in sys.modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
 
 
 def _kill_and_reap(pid: int) -> int | None:
