@@ -7,9 +7,12 @@ own code is a grader error, kept apart from the student's score.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import platform
 import re
+import sys
 import threading
 import time
 import traceback
@@ -269,8 +272,8 @@ class Runner:
                         self.progress("done", done[self.exercises[shown].id])
                     shown += 1
 
-        # longest first keeps both threads busy until the end
-        order = sorted(self.exercises, key=lambda e: -e.timeout)
+        # longest first (by the reference's measured grading time) keeps both threads busy until the end
+        order = sorted(self.exercises, key=lambda e: -expected_seconds(e))
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             for fut in [pool.submit(one, ex) for ex in order]:
                 fut.result()
@@ -291,6 +294,7 @@ class Runner:
             msg = f"grader error (not your fault): could not start a worker: {err}"
             self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
             return None, CheckResult("import", "import", "skipped", 0, 0, message=msg, failure=Failure(msg))
+        warming = self._warm(ex)
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
@@ -304,7 +308,26 @@ class Runner:
             msg = f"importing exercises/{ex.id}.py: {lost.message}"
             return worker, CheckResult("import", "import", lost.status, 0, 0, message=msg,
                                        failure=Failure(msg))
+        finally:
+            if warming is not None:
+                warming.join()
         return worker, None
+
+    def _warm(self, ex: Exercise) -> threading.Thread | None:
+        """While the worker imports the student's module, the exercise's check module may import
+        what its checks will need here (its ``warm()``; hf: transformers, several seconds)."""
+        warm = getattr(sys.modules.get(f"grader.course.{ex.id}"), "warm", None)
+        if not callable(warm):
+            return None
+
+        def run() -> None:
+            self._torch_ready()
+            with contextlib.suppress(Exception):  # a failure shows again in the check that needs it
+                warm()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
 
     def grade_exercise(self, ex: Exercise) -> ExerciseResult:
         start = time.monotonic()
@@ -919,6 +942,24 @@ def drawn_entries(check: Check, rng: Any, seed: int, fixed: list[dict]) -> list[
         if len(out) >= DRAWN_CASES:
             break
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _measured() -> dict[str, float]:
+    """Seconds each exercise took to grade on the reference (grader/course/durations.json,
+    written by ``python bench/durations.py``): the order in which --jobs threads take them."""
+    import json
+
+    try:
+        raw = json.loads((Path(__file__).resolve().parent / "course" / "durations.json").read_text())
+        return {str(k): float(v) for k, v in raw.get("seconds", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def expected_seconds(ex: Exercise) -> float:
+    """How long ``ex`` should take: measured, else a tenth of its check timeout."""
+    return _measured().get(ex.id, ex.timeout / 10)
 
 
 def preload_for(files: dict[str, bytes], name: str) -> list[str]:
