@@ -83,7 +83,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
         op = req.get("op") if isinstance(req, dict) else None
         if op == "spawn":
             spawned += 1
-            _preload(req.get("preload"))
+            _preload(req.get("preload"), str(req.get("scratch") or ""))
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # the worker
@@ -131,13 +131,24 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
 PRELOADABLE = ("torch._dynamo",)
 
 
-def _preload(names: object) -> None:
+def _preload(names: object, scratch: str) -> None:
     import importlib
 
-    for name in names if isinstance(names, list) else ():
-        if name in PRELOADABLE and name not in sys.modules:
+    wanted = [n for n in (names if isinstance(names, list) else ()) if n in PRELOADABLE and n not in sys.modules]
+    if not wanted:
+        return
+    # importing torch._dynamo makes torch's compile cache folder: in the run folder (removed with
+    # it), not in a shared temporary folder; the workers then choose their own again
+    own = "TORCHINDUCTOR_CACHE_DIR" not in os.environ and bool(scratch)
+    if own:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(os.path.dirname(scratch), "torchinductor")
+    try:
+        for name in wanted:
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
+    finally:
+        if own:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
 
 
 def _kill_and_reap(pid: int) -> int | None:
