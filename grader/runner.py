@@ -315,9 +315,10 @@ class Runner:
 
     def _warm(self, ex: Exercise) -> threading.Thread | None:
         """While the worker imports the student's module, the exercise's check module may import
-        what its checks will need here (its ``warm()``; hf: transformers, several seconds)."""
+        what its checks will need here (its ``warm()``; hf: transformers, several seconds). Not
+        with ``--jobs 1`` (Gradescope's 768 MB): the two imports' transient peaks would add up."""
         warm = getattr(sys.modules.get(f"grader.course.{ex.id}"), "warm", None)
-        if not callable(warm):
+        if not callable(warm) or self.jobs < 2:
             return None
 
         def run() -> None:
