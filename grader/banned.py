@@ -401,7 +401,7 @@ def banned_check(exercise) -> Check:
         try:
             ast.parse(read_source(path))
         except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            fail(f"could not read {path.name}: {exc}")
+            fail("banned_check.could_read_name", name=path.name, exc=exc)
         stubbed = []
         for scope, names in exercise.banned.items():
             root, hits = scan_scope(sub, exercise.id, scope, names)
@@ -410,24 +410,23 @@ def banned_check(exercise) -> Check:
                 continue
             if hits:
                 h = hits[0]
-                fail(f"{scope} uses {h.api}, which this exercise asks you to implement yourself",
+                fail("banned_check.scope_uses_api", scope=scope, api=h.api,
                      frames=[[h.file, h.line, h.where, h.code]])
             if root.kind == "external":
                 mod = sub.module(root.module)
-                fail(f"{scope} is imported from outside your submission ({root.external}): "
-                     "this exercise asks you to implement it yourself",
+                fail("banned_check.scope_imported_outside", scope=scope, external=root.external,
                      frames=[[mod.path.name if mod else path.name, root.line, "<module>",
                               _line(mod, root.line) if mod else ""]])
         blocked = [s for s in ctx.banned_seen if s]
         if blocked:
-            fail(f"your code called a banned API at run time: {blocked[0]}")
+            fail("banned_check.code_called_banned", blocked=blocked[0])
         if stubbed and len(stubbed) == len(exercise.banned):
-            fail("not implemented yet", not_implemented=True)
+            fail("runner.not_implemented", not_implemented=True)
         if stubbed:
-            fail(f"{stubbed[0]} is not implemented yet (or missing)", not_implemented=True)
+            fail("banned_check.stubbed_implemented_yet", stubbed=stubbed[0], not_implemented=True)
 
     return Check("banned_apis", "uses no banned API (" + ", ".join(exercise.banned) + ")",
-                 "banned", tuple(exercise.banned), run=run)
+                 "banned", tuple(exercise.banned), run=run, points=exercise.banned_points)
 
 
 def _raises_not_implemented(node: ast.AST | None) -> bool:

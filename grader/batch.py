@@ -44,6 +44,7 @@ class Job:
     out_dir: str
     lang: str
     require_sandbox: bool
+    staff: bool = False  # reports show hidden checks (the course staff's view)
 
 
 def unpack(source: Path, dest: Path) -> Path:
@@ -132,7 +133,7 @@ def _grade_one(job: Job) -> dict[str, Any]:
                             reference=Path(job.reference) if job.reference else None, seed=job.seed,
                             sandbox=_SANDBOX, zygote=_ZYGOTE)  # zygote None: one of its own, closed after
             result = runner.run()
-        paths = write_reports(result, Path(job.out_dir), job.formats, job.lang)
+        paths = write_reports(result, Path(job.out_dir), job.formats, job.lang, student=not job.staff)
         status = ("grader error" if result.grader_errors else "bad submission" if result.rejected
                   else "no modules found" if result.problem else "graded")
         return {"name": job.name, "status": status, **({"error": result.rejected} if result.rejected else {}),
@@ -147,7 +148,7 @@ def _grade_one(job: Job) -> dict[str, Any]:
         exercises = [e for e in load_exercises() if not job.exercises or e.id in job.exercises]
         result = rejected_result(exercises, str(exc), mode=job.mode, seed=job.seed or 0,
                                  sandbox=_SANDBOX.level if _SANDBOX else "none", submission=job.source)
-        paths = write_reports(result, Path(job.out_dir), job.formats, job.lang)
+        paths = write_reports(result, Path(job.out_dir), job.formats, job.lang, student=not job.staff)
         return {"name": job.name, "status": "bad submission", "score": 0.0, "max_score": result.max_score,
                 "error": str(exc), "exercises": {e.id: 0.0 for e in result.exercises},
                 "reports": {k: str(v) for k, v in paths.items()}}
@@ -174,10 +175,10 @@ def names_for(sources: list[Path]) -> list[str]:
 
 def run_batch(sources: list[Path], out_dir: Path, *, jobs: int, mode: str, reference: Path | None,
               seed: int | None, exercises: list[str], formats: list[str], lang: str,
-              require_sandbox: bool = False, progress: Any = None) -> list[dict[str, Any]]:
+              require_sandbox: bool = False, progress: Any = None, staff: bool = False) -> list[dict[str, Any]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [Job(name, str(src.resolve()), mode, str(reference.resolve()) if reference else None, seed,
-                exercises, formats, str(out_dir / name), lang, require_sandbox)
+                exercises, formats, str(out_dir / name), lang, require_sandbox, staff)
             for name, src in zip(names_for(sources), sources)]
     results: dict[str, dict[str, Any]] = {}
     while todo:

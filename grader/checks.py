@@ -20,7 +20,8 @@ Kinds: ``compare`` (function vs reference on the same inputs), ``compare_module`
 built with the reference's weights, forward and backward), ``property`` / ``behaviour`` /
 ``statistical`` / ``quality`` (free-form code against ``Ctx``; one that passes may return a
 short string, e.g. the accuracy a quality check reached, which the report shows), and
-``banned`` (added for every exercise whose metadata bans APIs). Points, hints, bans and timeouts are metadata
+``banned`` (added for every exercise whose metadata bans APIs); each is one class in
+``grader/kinds.py``. Points, hints, bans and timeouts are metadata
 (``grader/course/course.toml``).
 """
 
@@ -38,6 +39,8 @@ from typing import Any
 import numpy as np
 
 from grader.host.pool import StudentError, Worker, WorkerLost
+from grader.messages import Msg, msg
+from grader.messages import scope as message_scope
 from grader.protocol.values import CharEncoder, materialize
 from grader.protocol.wire import Array
 
@@ -240,7 +243,7 @@ def unfinished_elsewhere(err: StudentError, exercise: str) -> StudentError | Non
         # exercise (``ctx.new_from("models", ...)``): this exercise is not started either
         return None
     where = f"{func} (exercises/{fname}:{line})" if func != "<module>" else f"exercises/{fname}:{line}"
-    return StudentError("NotImplementedError", f"{where} is not implemented yet (your {exercise}.py calls it)",
+    return StudentError("NotImplementedError", msg("unfinished.elsewhere", where=where, exercise=exercise),
                         frames=list(err.frames), not_implemented=False)
 
 
@@ -258,14 +261,26 @@ class CheckFailed(Exception):
         self.failure = failure
 
 
-def fail(message: str, **kw: Any) -> None:
-    raise CheckFailed(Failure(message=message, **kw))
+FAILURE_FIELDS = ("input", "expected", "got", "error", "frames", "not_implemented", "diagnosis", "diagnosis_zh",
+                  "heatmap")
+
+
+def failure(id: str | Msg, /, **kw: Any) -> Failure:
+    """The failure whose message is ``id`` (a catalog entry, see grader/messages.py): keyword
+    arguments named like a :class:`Failure` field fill that field, the rest are the message's."""
+    fields = {k: kw.pop(k) for k in FAILURE_FIELDS if k in kw}
+    return Failure(message=id if isinstance(id, Msg) else msg(id, **kw), **fields)
+
+
+def fail(id: str | Msg, /, **kw: Any) -> None:
+    """Fail the check with message ``id`` (see :func:`failure`)."""
+    raise CheckFailed(failure(id, **kw))
 
 
 def malformed(what: str, reply: Any) -> None:
     """A reply that is plain data but not of the agreed shape: the student's code (which
     runs in the worker and can change what it sends) broke the protocol, so the check fails."""
-    fail(f"malformed reply to {what}: the worker sent {describe_value(reply)[:100]}")
+    fail("malformed.malformed_reply_what", what=what, reply=describe_value(reply)[:100])
 
 
 def params_rows(rows: Any, what: str = "named_parameters()") -> list[tuple[str, tuple[int, ...], bool, int]]:
@@ -300,29 +315,30 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
     """Compare a reply with the expected value; ``None`` when they agree."""
     if isinstance(want, Array):
         if isinstance(got, dict) and "$unsendable" in got:
-            return Failure(f"{path}: expected a torch.Tensor, got {got['$unsendable']}")
+            return failure("compare_values.path_expected_torch", path=path, got_=got['$unsendable'])
         if not isinstance(got, Array):
-            return Failure(f"{path}: expected a torch.Tensor of shape {list(want.shape)}, "
-                           f"got {type(got).__name__} {describe_value(got)[:80]}")
+            return failure("compare_values.path_expected_torch_2", path=path, shape=list(want.shape),
+                           name=type(got).__name__, got_=describe_value(got)[:80])
         if got.kind != "tensor":
-            return Failure(f"{path}: expected a torch.Tensor, got a numpy array")
+            return failure("compare_values.path_expected_torch_3", path=path)
         if got.shape != want.shape:
-            return Failure(f"{path}: shape {list(got.shape)}, expected {list(want.shape)}",
+            return failure("compare_values.path_shape_shape", path=path, shape=list(got.shape), shape2=list(want.shape),
                            expected=f"shape {list(want.shape)}", got=f"shape {list(got.shape)}")
         w, g = want.data, got.data
         if w.dtype.kind == "f" and g.dtype != w.dtype:
-            return Failure(f"{path}: dtype {g.dtype}, expected {w.dtype} (keep the input's dtype)",
+            return failure("compare_values.path_dtype_dtype", path=path, dtype=g.dtype, dtype2=w.dtype,
                            expected=str(w.dtype), got=str(g.dtype))
         if w.dtype.kind != "f":
             if g.dtype.kind != w.dtype.kind and not (w.dtype.kind in "iu" and g.dtype.kind in "iu"):
-                return Failure(f"{path}: dtype {g.dtype}, expected {w.dtype}",
+                return failure("compare_values.path_dtype_dtype_2", path=path, dtype=g.dtype, dtype2=w.dtype,
                                expected=str(w.dtype), got=str(g.dtype))
             if not np.array_equal(g, w):
                 bad = np.argwhere(g != w)
                 idx = tuple(int(i) for i in bad[0]) if len(bad) else None
-                return Failure(f"{path}: {len(bad)} of {w.size} entries differ",
+                return failure("compare_values.path_bad_size", path=path, bad=len(bad), size=w.size,
                                expected=_fmt_vals(w, idx), got=_fmt_vals(g, idx),
-                               error=f"first difference at {path}[{', '.join(map(str, idx or ()))}]")
+                               error=msg("compare_values.first_difference", path=path,
+                                         index=", ".join(map(str, idx or ()))))
             return None
         tol = tol or tol_for(str(w.dtype))
         g64, w64 = g.astype(np.float64), w.astype(np.float64)
@@ -332,7 +348,7 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
         ):
             bad = np.argwhere(np.isfinite(g64) != finite_w)
             idx = tuple(int(i) for i in bad[0]) if len(bad) else None
-            return Failure(f"{path}: non-finite values (nan/inf) where the reference has none",
+            return failure("compare_values.path_non_finite", path=path,
                            expected=_fmt_vals(w, idx), got=_fmt_vals(g, idx))
         diff = np.abs(np.where(finite_w, g64, 0.0) - np.where(finite_w, w64, 0.0))  # no inf - inf
         scale = max(1.0, float(np.max(np.abs(np.where(finite_w, w64, 0.0)), initial=0.0)))
@@ -344,20 +360,20 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
         abs_err = float(diff.reshape(-1)[flat]) if diff.size else 0.0
         rel_err = abs_err / max(abs(float(w64.reshape(-1)[flat])), 1e-12) if w.size else 0.0
         where = f"{path}[{', '.join(map(str, idx))}]" if idx else path
-        return Failure(
-            f"{path} differs from the reference",
+        return failure(
+            "compare_values.path_differs_reference", path=path,
             expected=_fmt_vals(w, idx), got=_fmt_vals(g, idx),
-            error=f"max abs error {abs_err:.3g} (rel {rel_err:.3g}) at {where}; "
-                  f"allowed {tol.atol:g}·scale + {tol.rtol:g}·|expected|",
+            error=msg("compare_values.max_error", abs_err=abs_err, rel_err=rel_err, where=where, atol=tol.atol,
+                      rtol=tol.rtol),
         )
     if isinstance(want, (tuple, list)):
         if isinstance(got, dict) and "$unsendable" in got:
-            return Failure(f"{path}: expected a {type(want).__name__} of {len(want)}, "
-                           f"got {got['$unsendable']}")
+            return failure("compare_values.path_expected_name", path=path, name=type(want).__name__, want=len(want),
+                           got_=got['$unsendable'])
         if not isinstance(got, (tuple, list)) or len(got) != len(want):
             n = len(got) if isinstance(got, (tuple, list)) else None
-            return Failure(f"{path}: expected a {type(want).__name__} of {len(want)} values, got "
-                           + (f"{type(got).__name__} of {n}" if n is not None else type(got).__name__))
+            return failure("compare_values.path_expected_values", path=path, name=type(want).__name__,
+                           want=len(want), got_=f"{type(got).__name__} of {n}" if n is not None else type(got).__name__)
         for i, (g, w) in enumerate(zip(got, want)):
             f = compare_values(g, w, tol, f"{path}[{i}]")
             if f:
@@ -366,11 +382,11 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
     if isinstance(want, dict):
         if isinstance(got, dict) and set(got) != set(want) and max(len(got), len(want)) > 8:
             missing, extra = _some(set(want) - set(got)), _some(set(got) - set(want))
-            return Failure(f"{path}: expected a dict with {len(want)} keys, got {len(got)}; "
-                           f"missing {missing}, unexpected {extra}")
+            return failure("compare_values.path_expected_dict", path=path, want=len(want), got_=len(got),
+                           missing=missing, extra=extra)
         if not isinstance(got, dict) or set(got) != set(want):
-            return Failure(f"{path}: expected a dict with keys {sorted(want)}, got "
-                           + (str(sorted(got)) if isinstance(got, dict) else type(got).__name__))
+            return failure("compare_values.path_expected_keys", path=path, keys=sorted(want),
+                           got_=str(sorted(got)) if isinstance(got, dict) else type(got).__name__)
         for k in want:
             f = compare_values(got[k], want[k], tol, f"{path}[{k!r}]")
             if f:
@@ -378,14 +394,15 @@ def compare_values(got: Any, want: Any, tol: Tol | None = None, path: str = "out
         return None
     if isinstance(want, float):
         if not isinstance(got, (int, float)) or isinstance(got, bool):
-            return Failure(f"{path}: expected a number, got {type(got).__name__}")
+            return failure("compare_values.path_expected_number", path=path, name=type(got).__name__)
         t = tol or F64
         if not (abs(got - want) <= t.atol * max(1.0, abs(want)) + t.rtol * abs(want)
                 or (math.isnan(got) and math.isnan(want))):
-            return Failure(f"{path}: got {got!r}, expected {want!r}", expected=repr(want), got=repr(got))
+            return failure("compare_values.path_r_expected", path=path, got_=got, want=want, expected=repr(want),
+                           got=repr(got))
         return None
     if type(got) is not type(want) or got != want:
-        return Failure(f"{path}: got {describe_value(got)[:80]}, expected {want!r}",
+        return failure("compare_values.path_expected_want", path=path, got_=describe_value(got)[:80], want=want,
                        expected=repr(want)[:80], got=describe_value(got)[:80])
     return None
 
@@ -435,14 +452,14 @@ def check_unchanged(fn: str, args: list, kwargs: dict, reply: Any, input: str = 
     if (not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}
             or not isinstance(reply["args"], list) or len(reply["args"]) != len(args)
             or not isinstance(reply["kwargs"], dict)):
-        malformed(f"the call of {fn}", reply)
-    names = [f"argument {i}" for i in range(len(args))] + list(kwargs)
+        malformed(msg("check_unchanged.the_call", fn=fn), reply)
+    names = [msg("check_unchanged.argument", i=i) for i in range(len(args))] + list(kwargs)
     sent = list(args) + [kwargs[k] for k in kwargs]
     back = list(reply["args"]) + [reply["kwargs"].get(k) for k in kwargs]
     for name, a, b in zip(names, sent, back):
         bad = changed_inputs(a, b, name)
         if bad:
-            fail(f"{fn} modified its input {bad} in place: compute on new tensors instead", input=input)
+            fail("check_unchanged.fn_modified_input", fn=fn, bad=bad, input=input)
     return reply["result"]
 
 
@@ -462,11 +479,11 @@ def plain(v: Any) -> Any:
     """Replies to numpy for property code: Arrays become arrays (must have been tensors)."""
     if isinstance(v, Array):
         if v.kind != "tensor":
-            fail("returned a numpy array; a torch.Tensor is expected")
+            fail("plain.returned_numpy_array")
         return v.data
     if isinstance(v, dict):
         if "$unsendable" in v:
-            fail(f"returned {v['$unsendable']}; a torch.Tensor (or plain values) is expected")
+            fail("plain.returned_v_torch", v=v['$unsendable'])
         return {k: plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return type(v)(plain(x) for x in v)
@@ -477,8 +494,7 @@ def plain(v: Any) -> Any:
 
 
 def budget_message(budget: float) -> str:
-    return (f"the exercise's time budget of {budget:g} s is used up (every call of its checks counts): "
-            "the remaining checks are not run")
+    return msg("budget.used_up", budget=budget)
 
 
 class Handle:
@@ -513,10 +529,11 @@ class Handle:
             if err.not_implemented:
                 raise
             if err.type != exc_type:
-                fail(f"{self.scope}.{method} raised {err.type} ({err.message[:100]}); expected {exc_type}",
+                fail("raises.scope_method_raised", scope=self.scope, method=method, type=err.type,
+                     message_=err.message[:100], exc_type=exc_type,
                      frames=err.frames)
             return
-        fail(f"{self.scope}.{method} accepted invalid arguments; expected {exc_type}",
+        fail("raises.scope_method_accepted", scope=self.scope, method=method, exc_type=exc_type,
              input=describe_case(f"{self.scope}.{method}", Case(args=args, kwargs=kwargs)))
 
     def store(self, method: str, *args: Any, **kwargs: Any) -> Handle:
@@ -542,15 +559,14 @@ class Handle:
     def state_dict(self) -> dict[str, np.ndarray]:
         sd = self.ctx.request({"op": "state_dict", "target": {"ref": self.name}})
         if not isinstance(sd, dict):
-            fail("state_dict() did not return a dict")
+            fail("state_dict.state_dict_return")
         return {k: plain(v) for k, v in sd.items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         res = self.ctx.request({"op": "load_state_dict", "target": {"ref": self.name},
                                 "state": {k: to_wire(v) for k, v in state.items()}})
         if isinstance(res, dict) and (res.get("missing") or res.get("unexpected")):
-            fail("the module's parameter names do not follow the contract: "
-                 f"missing {res.get('missing')}, unexpected {res.get('unexpected')}")
+            fail("load_state_dict.module_s_parameter", value=res.get('missing'), value2=res.get('unexpected'))
 
     def params(self) -> list[tuple[str, tuple[int, ...], bool, int]]:
         """(name, shape, requires_grad, identity) of every parameter, shared ones repeated."""
@@ -703,10 +719,10 @@ class Ctx:
             if err.not_implemented:
                 raise
             if err.type != exc_type:
-                fail(f"{fn} raised {err.type} ({err.message[:100]}); expected {exc_type}",
+                fail("raises.fn_raised_type", fn=fn, type=err.type, message_=err.message[:100], exc_type=exc_type,
                      frames=err.frames)
             return
-        fail(f"{fn} accepted invalid arguments; expected {exc_type}",
+        fail("raises.fn_accepted_invalid", fn=fn, exc_type=exc_type,
              input=describe_case(fn, Case(args=args, kwargs=kwargs)))
 
     def reached(self, value: float, needed: float, metric: str, metric_zh: str, seconds: float,
@@ -763,7 +779,7 @@ class Ctx:
 class Check:
     id: str
     title: str
-    kind: str
+    kind: str  # the kind's name; what the kind does is its class in grader/kinds.py
     uses: tuple[str, ...]
     run: Callable[[Ctx], None] | None = None
     fn: str = ""  # compare checks: the function or class
@@ -775,6 +791,16 @@ class Check:
     staged: bool = False  # cases are stages (simplest first): report the first stage that fails
     timeout: float | None = None
     title_zh: str = ""
+    points: int | None = None  # what passing it is worth (None: not given, which grade check reports)
+
+
+def _scoped(exercise: str, fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with message_scope(exercise):
+            return fn(*args, **kwargs)
+
+    return run
 
 
 class Checks:
@@ -787,59 +813,67 @@ class Checks:
     def _add(self, check: Check) -> Check:
         if any(c.id == check.id for c in self.items):
             raise ValueError(f"duplicate check id {check.id}")
+        # the check's messages are looked up in this exercise's catalog, wherever it runs
+        if check.run is not None:
+            check.run = _scoped(self.exercise, check.run)
+        if check.cases is not None:
+            cases = check.cases
+            check.cases = _scoped(self.exercise, lambda rng: list(cases(rng)))
         self.items.append(check)
         return check
 
     def compare(self, id: str, title: str, fn: str, tol: Tol | None = None,
-                timeout: float | None = None, zh: str = "", staged: bool = False) -> Callable:
+                timeout: float | None = None, zh: str = "", staged: bool = False,
+                points: int | None = None) -> Callable:
         """``fn`` called on each case must match the reference (snapshot in local mode).
         With ``staged``, the cases are stages from simplest to fullest (their ``label`` names
         the stage) and the report names the first stage that fails."""
 
         def deco(cases: Callable) -> Callable:
             self._add(Check(id, title, "compare", (fn,), fn=fn, cases=cases, tol=tol,
-                            timeout=timeout, title_zh=zh, staged=staged))
+                            timeout=timeout, title_zh=zh, staged=staged, points=points))
             return cases
 
         return deco
 
     def compare_module(self, id: str, title: str, cls: str, method: str = "forward",
                        backward: bool = True, tol: Tol | None = None, uses: tuple[str, ...] = (),
-                       timeout: float | None = None, zh: str = "") -> Callable:
+                       timeout: float | None = None, zh: str = "", points: int | None = None) -> Callable:
         """``cls(*case.init_args, **case.init)`` loaded with the reference's state_dict must
         give the same ``method`` output (and, with ``backward``, the same gradients for the
         inputs at ``case.wrt`` and every parameter, for a random upstream gradient)."""
 
         def deco(cases: Callable) -> Callable:
             self._add(Check(id, title, "compare_module", (cls, *uses), fn=cls, cases=cases,
-                            method=method, backward=backward, tol=tol, timeout=timeout, title_zh=zh))
+                            method=method, backward=backward, tol=tol, timeout=timeout, title_zh=zh,
+                            points=points))
             return cases
 
         return deco
 
     def _free(self, kind: str, id: str, title: str, uses: tuple[str, ...],
-              timeout: float | None, zh: str) -> Callable:
+              timeout: float | None, zh: str, points: int | None) -> Callable:
         def deco(run: Callable[[Ctx], None]) -> Callable:
-            self._add(Check(id, title, kind, tuple(uses), run=run, timeout=timeout, title_zh=zh))
+            self._add(Check(id, title, kind, tuple(uses), run=run, timeout=timeout, title_zh=zh, points=points))
             return run
 
         return deco
 
     def property(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
-                 zh: str = "") -> Callable:
-        return self._free("property", id, title, uses, timeout, zh)
+                 zh: str = "", points: int | None = None) -> Callable:
+        return self._free("property", id, title, uses, timeout, zh, points)
 
     def behaviour(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
-                  zh: str = "") -> Callable:
-        return self._free("behaviour", id, title, uses, timeout, zh)
+                  zh: str = "", points: int | None = None) -> Callable:
+        return self._free("behaviour", id, title, uses, timeout, zh, points)
 
     def statistical(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
-                    zh: str = "") -> Callable:
-        return self._free("statistical", id, title, uses, timeout, zh)
+                    zh: str = "", points: int | None = None) -> Callable:
+        return self._free("statistical", id, title, uses, timeout, zh, points)
 
     def quality(self, id: str, title: str, uses: tuple[str, ...], timeout: float | None = None,
-                zh: str = "") -> Callable:
-        return self._free("quality", id, title, uses, timeout, zh)
+                zh: str = "", points: int | None = None) -> Callable:
+        return self._free("quality", id, title, uses, timeout, zh, points)
 
     def __iter__(self) -> Iterator[Check]:
         return iter(self.items)
@@ -849,11 +883,11 @@ def expect_array(v: Any, shape: tuple[int, ...] | None = None, dtype: Any = None
                  what: str = "output") -> np.ndarray:
     """Validate a reply from ``ctx.call`` (already plain numpy) and return it."""
     if not isinstance(v, np.ndarray):
-        fail(f"{what}: expected a torch.Tensor, got {type(v).__name__} {describe_value(v)[:60]}")
+        fail("expect_array.what_expected_torch", what=what, name=type(v).__name__, v=describe_value(v)[:60])
     if shape is not None and tuple(v.shape) != tuple(shape):
-        fail(f"{what}: shape {list(v.shape)}, expected {list(shape)}",
+        fail("expect_array.what_shape_shape", what=what, shape=list(v.shape), shape2=list(shape),
              expected=f"shape {list(shape)}", got=f"shape {list(v.shape)}")
     if dtype is not None and v.dtype != np.dtype(dtype):
-        fail(f"{what}: dtype {v.dtype}, expected {np.dtype(dtype)}",
+        fail("expect_array.what_dtype_dtype", what=what, dtype=v.dtype, dtype2=np.dtype(dtype),
              expected=str(np.dtype(dtype)), got=str(v.dtype))
     return v

@@ -381,9 +381,11 @@ def _emit(result, fmts, output, output_dir, lang, hints, console, to_terminal, s
               help="Report formats per submission (default: json).")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None)
 @click.option("--require-sandbox", is_flag=True, help="Refuse to grade unless bubblewrap is available.")
+@click.option("--staff", is_flag=True, help="Show hidden checks in every report (course staff view); "
+              "the default is what a student may see.")
 def batch_cmd(submissions: tuple[Path, ...], output_dir: Path, jobs: int | None, exercise_ids: tuple[str, ...],
               reference: Path | None, mode: str, seed: int | None, fmts: tuple[str, ...], lang: str | None,
-              require_sandbox: bool) -> None:
+              require_sandbox: bool, staff: bool) -> None:
     """(Course staff) Grade many SUBMISSIONS (folders or .zip files) in parallel."""
     from grader.batch import cpu_count, run_batch
     from grader.metadata import find_course_root
@@ -406,7 +408,7 @@ def batch_cmd(submissions: tuple[Path, ...], output_dir: Path, jobs: int | None,
 
     rows = run_batch(list(submissions), output_dir, jobs=jobs or cpu_count(), mode=mode, reference=reference,
                      seed=seed, exercises=list(exercise_ids), formats=list(fmts or ("json",)),
-                     lang=lang or default_lang(), require_sandbox=require_sandbox, progress=progress)
+                     lang=lang or default_lang(), require_sandbox=require_sandbox, progress=progress, staff=staff)
     click.echo(f"graded {len(rows)} submission(s): {output_dir / 'grades.csv'}")
     sys.exit(EXIT_GRADER if any(r["status"] == "grader error" for r in rows) else EXIT_OK)
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.messages import msg
+
 SKIP = (".", "__")  # .git, .github, __MACOSX, __pycache__: never the student's folder
 SHOWN = 20  # entries of the submission listed in the report
 
@@ -31,12 +33,10 @@ class Found:
         if self.folder is not None or self.root is None:
             return ""
         where = ", ".join(_rel(p, self.root) for p in self.looked)
-        wanted = ", ".join(f"{n}.py" for n in self.names[:4]) + (
-            f" and {len(self.names) - 4} more" if len(self.names) > 4 else "")
-        lines = ["No exercise module was found in the submission, so nothing was graded.",
-                 f"Looked for {wanted} in: {where}.", _listing(self.root),
-                 "Submit the exercise files themselves, or the folder that holds exercises/."]
-        return "\n".join(lines)
+        wanted = ", ".join(f"{n}.py" for n in self.names[:4])
+        if len(self.names) > 4:
+            wanted = msg("discover.and_more", names=wanted, n=len(self.names) - 4)
+        return msg("discover.nothing_found", wanted=wanted, where=where, listing=_listing(self.root))
 
 
 def find_modules(root: Path, names: Iterable[str]) -> Found:
@@ -65,7 +65,7 @@ def _entries(folder: Path) -> list[Path]:
 
 def _rel(path: Path, root: Path) -> str:
     if path == root:
-        return "the top of the submission"
+        return msg("discover.top")
     return str(path.relative_to(root)).replace("\\", "/") + "/"
 
 
@@ -80,9 +80,10 @@ def _listing(root: Path) -> str:
         else:
             shown.append(entry.name)
     if not shown:
-        return "The submission is empty."
-    extra = f", and {len(shown) - SHOWN} more" if len(shown) > SHOWN else ""
-    return "The submission holds: " + "; ".join(shown[:SHOWN]) + extra + "."
+        return msg("discover.empty")
+    if len(shown) > SHOWN:
+        return msg("discover.holds_more", what="; ".join(shown[:SHOWN]), n=len(shown) - SHOWN)
+    return msg("discover.holds", what="; ".join(shown))
 
 
 def not_graded(exercises: list, *, mode: str, seed: int, sandbox: str, problem: str = "",

@@ -505,7 +505,8 @@ def center(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 NEW_CHECKS = '''"""Checks for `__NAME__`: __TITLE__.
 
 (Instructors: one compare check and one property check on the example function; replace them
-with the exercise's checks. Every check id needs points in course.toml, and every check must
+with the exercise's checks. Every check declares its points (`points=`; their sum is the
+exercise's `points` in course.toml), and every check must
 fail for at least one known mistake in mistakes/__NAME__/. Comparisons run the reference on
 the cases below: recorded as snapshots for local mode (`grade snapshot __NAME__`), and on
 fresh draws in official mode. Properties need no reference; see grader/checks.py for the
@@ -522,7 +523,7 @@ from grader.checks import Case, Checks, expect_array, fail, noncontig
 checks = Checks("__NAME__")
 
 
-@checks.compare("center_reference", "center matches the reference", fn="center",
+@checks.compare("center_reference", "center matches the reference", fn="center", points=2,
                 zh="center 与参考实现一致")
 def _(rng):
     # shapes where batch != width, both dtypes, another dim, a non-contiguous input
@@ -534,7 +535,7 @@ def _(rng):
 
 
 @checks.property("center_properties", "center: same shape and dtype, mean 0 along dim, only a shift per row",
-                 uses=("center",), zh="center：形状与 dtype 不变，沿 dim 的均值为 0，每行只平移")
+                 uses=("center",), points=2, zh="center：形状与 dtype 不变，沿 dim 的均值为 0，每行只平移")
 def _(ctx):
     @ctx.given(st.integers(2, 4), st.integers(1, 6), st.integers(0, 2**31 - 1))
     def prop(B, D, seed):
@@ -543,17 +544,17 @@ def _(ctx):
         means = y.mean(axis=-1)
         if not np.allclose(means, 0.0, atol=1e-9):
             row = int(np.argmax(np.abs(means)))
-            fail(f"row {row} of the output has mean {means[row]:.3g}; it must be 0",
+            fail("center_properties.row_mean", row=row, mean=means[row],
                  expected="mean 0 in every row", got=np.array2string(means, precision=4))
         shift = x - y
         if not np.allclose(shift, shift[:, :1]):
-            fail("center must subtract one number per row (its mean), not change values one by one")
+            fail("center_properties.one_shift")
 
     prop()
 
 
 @checks.behaviour("center_behaviour", "center keeps the dtype and does not modify its input",
-                  uses=("center",), zh="center 保持 dtype，且不修改输入")
+                  uses=("center",), points=1, zh="center 保持 dtype，且不修改输入")
 def _(ctx):
     for dtype in (np.float32, np.float64):
         x = (np.random.default_rng(0).standard_normal((3, 4)) * 2 + 1).astype(dtype)
@@ -618,17 +619,19 @@ def center(x, dim=-1):
 ''',
 }
 
-NEW_CATALOG = '''# Chinese for the failure messages of grader/course/__NAME__.py (see engine.toml for the format):
-# a regular expression with named groups, and its Chinese with \\g<name> for the parts that vary.
+NEW_CATALOG = {"en": '''# The failure messages of grader/course/__NAME__.py: `fail("<check id>.<name>", arg=...)`
+# renders the template of that id ({arg} for what varies; see grader/messages.py). Every id needs
+# an entry in every language folder, with the same {fields}.
 
-[[zh]]
-en = 'row (?P<r>\\d+) of the output has mean (?P<m>\\S+); it must be 0'
-zh = '输出的第 \\g<r> 行均值为 \\g<m>；应为 0'
+[center_properties]
+row_mean = "row {row} of the output has mean {mean:.3g}; it must be 0"
+one_shift = "center must subtract one number per row (its mean), not change values one by one"
+''', "zh": '''# Chinese for the failure messages of grader/course/__NAME__.py (the ids of ../en/__NAME__.toml).
 
-[[zh]]
-en = 'center must subtract one number per row \\(its mean\\), not change values one by one'
-zh = 'center 必须每行减去同一个数（该行的均值），而不是逐个改变元素'
-'''
+[center_properties]
+row_mean = "输出的第 {row} 行均值为 {mean:.3g}；应为 0"
+one_shift = "center 必须每行减去同一个数（该行的均值），而不是逐个改变元素"
+'''}
 
 NEW_ORACLE = '''"""Oracle test for `__NAME__`: the reference against an implementation nobody on the team wrote.
 
@@ -663,8 +666,8 @@ order = __ORDER__
 after = []
 points = 5
 timeout = 10
-checks = { center_reference = 2, center_properties = 2, center_behaviour = 1 }
 # banned = { center = ["torch.nn.functional.layer_norm"] }
+# banned_points = 1  (the banned_apis check's points; add them to `points`)
 # calls = { center = [] }
 # hidden = []
 
@@ -696,7 +699,9 @@ def new_cmd(name: str, title: str | None) -> None:
     paths = {"solution": root / "solutions" / f"{name}.py", "stub": root / "exercises" / f"{name}.py",
              "checks": COURSE_DIR / f"{name}.py", "mistakes": root / "mistakes" / name,
              "snapshot": COURSE_DIR / "snapshots" / f"{name}.snap",
-             "catalog": COURSE_DIR / "i18n" / f"{name}.toml", "oracle": root / "tests" / f"test_oracle_{name}.py"}
+             "catalog": COURSE_DIR / "i18n" / "en" / f"{name}.toml",
+             "catalog_zh": COURSE_DIR / "i18n" / "zh" / f"{name}.toml",
+             "oracle": root / "tests" / f"test_oracle_{name}.py"}
     taken = [str(p.relative_to(root)) for p in paths.values() if p.exists()]
     if any(e.id == name for e in exercises):
         taken.insert(0, "course.toml")
@@ -721,7 +726,8 @@ def new_cmd(name: str, title: str | None) -> None:
         written.append(paths["mistakes"])
         for stem, text in NEW_MISTAKES.items():
             (paths["mistakes"] / f"{stem}.py").write_text(text, encoding="utf-8")
-        for key, text in (("catalog", fill(NEW_CATALOG)), ("oracle", fill(NEW_ORACLE))):
+        for key, text in (("catalog", fill(NEW_CATALOG["en"])), ("catalog_zh", fill(NEW_CATALOG["zh"])),
+                          ("oracle", fill(NEW_ORACLE))):
             paths[key].parent.mkdir(parents=True, exist_ok=True)
             paths[key].write_text(text, encoding="utf-8")
             written.append(paths[key])
@@ -734,17 +740,19 @@ def new_cmd(name: str, title: str | None) -> None:
         for p in reversed(written):
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
         raise
-    for p in (*written[:3], *sorted(paths["mistakes"].glob("*.py")), paths["catalog"], paths["oracle"], toml_path):
+    for p in (*written[:3], *sorted(paths["mistakes"].glob("*.py")), paths["catalog"], paths["catalog_zh"],
+              paths["oracle"], toml_path):
         click.echo(f"wrote {p.relative_to(root)}")
     click.echo(f"""
 next:
   1. write the exercise in solutions/{name}.py (code to hide between the solution markers), then
      `grade stubs` to regenerate exercises/{name}.py
-  2. write its checks in grader/course/{name}.py; give each check points in course.toml
-     (points = their sum), with hints, and banned APIs or hidden checks if any
+  2. write its checks in grader/course/{name}.py, each with its points= (course.toml's
+     `points` = their sum); hints, and banned APIs or hidden checks if any, in course.toml
   3. replace the five known mistakes in mistakes/{name}/ (docstring: the sentence, zh:, catches:;
-     at least five, and every check failed by one); the Chinese of every failure message in
-     grader/course/i18n/{name}.toml; an oracle test in tests/test_oracle_{name}.py
+     at least five, and every check failed by one); every failure message by id in
+     grader/course/i18n/en/{name}.toml and its Chinese in grader/course/i18n/zh/{name}.toml;
+     an oracle test in tests/test_oracle_{name}.py
   4. `grade snapshot {name}` to record the reference's outputs for local mode
   5. `grade check {name}` until it passes""")
 
@@ -788,24 +796,19 @@ MIN_MISTAKES = 5  # known mistakes an exercise needs
 def replay_names(ex: Any, files: list[Path], infos: dict[str, dict], runs: dict[str, Any]) -> None:
     """Name the property-style failures of each mistake's run as official mode's replay would
     (``Runner._name_by_replay``): the first known mistake, in file order, whose `catches:`
-    names the check and which fails it with the same verdict (``runner.verdict``: message,
+    names the check and which fails it with the same verdict (``kinds.name_by_verdict``: message,
     failing input, expected and got), from the runs of every mistake with the same seed (so no
     mistake is graded twice)."""
-    from grader.runner import verdict
+    from grader.kinds import name_by_verdict, nameable
 
-    verdicts = {name: {c.id: verdict(c.failure) for e in run.exercises for c in e.checks
+    failures = {name: {c.id: c.failure for e in run.exercises for c in e.checks
                        if c.status == "failed" and c.failure is not None}
                 for name, run in runs.items()}
     for run in runs.values():
         for c in (c for e in run.exercises for c in e.checks):
-            if (c.status != "failed" or c.failure is None or c.failure.not_implemented
-                    or c.kind in ("compare", "compare_module") or c.failure.diagnosis):
-                continue
-            for path in files:
-                info = infos[path.stem]
-                if c.id in info["catches"] and verdicts.get(path.stem, {}).get(c.id) == verdict(c.failure):
-                    c.failure.diagnosis, c.failure.diagnosis_zh = info["en"], info["zh"]
-                    break
+            if nameable(c) and not c.failure.diagnosis:
+                name_by_verdict(c.failure, c.id, files, lambda path: infos[path.stem],
+                                lambda path, cid=c.id: failures.get(path.stem, {}).get(cid))
 
 
 class CourseChecker:
@@ -938,7 +941,7 @@ class CourseChecker:
         first_runs: dict[str, Any] = {}
         caught = 0
         failed_by: dict[str, set[str]] = {c: set() for c in check_ids}  # check -> mistakes that fail it
-        from grader.reports import translate
+        from grader.messages import gaps
 
         for path in files:
             self.log(f"{ex.id}: mistake {path.stem}")
@@ -964,13 +967,10 @@ class CourseChecker:
             for cid, ok in verdicts.items():
                 if not ok and cid in failed_by:
                     failed_by[cid].add(path.stem)
-            untranslated = [c.id for e in runs[0].exercises for c in e.checks
-                            if c.status == "failed" and c.failure and not c.failure.not_implemented
-                            and not any("\u4e00" <= ch <= "\u9fff"
-                                        for ch in translate(c.raw_message or c.message, "zh", ex.id))]
-            if untranslated:
-                rep.problems.append(f"mistake {path.stem}: no Chinese catalog entry for the message of "
-                                    f"{', '.join(sorted(set(untranslated)))} (grader/course/i18n/{ex.id}.toml)")
+            for c in (c for e in runs[0].exercises for c in e.checks):  # every message from a catalog
+                if c.status == "failed" and c.failure and not c.failure.not_implemented:
+                    for gap in sorted(set(gaps(c.raw_message or c.message) + gaps(c.failure.error))):
+                        rep.problems.append(f"mistake {path.stem}: the message of {c.id}: {gap}")
             rep.flaky += self.flaky(runs, path.stem)
         replay_names(ex, files, infos, first_runs)
 

@@ -28,8 +28,8 @@ class Exercise:
     order: int
     points: int
     after: list[str] = field(default_factory=list)
-    checks_points: dict[str, int] = field(default_factory=dict)
     banned: dict[str, list[str]] = field(default_factory=dict)
+    banned_points: int | None = None  # the points of the banned_apis check that `banned` adds
     hints: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     calls: dict[str, list[str]] = field(default_factory=dict)
     hidden: list[str] = field(default_factory=list)
@@ -39,6 +39,7 @@ class Exercise:
     budget: float | None = None  # seconds for all of the exercise's checks (None: from its checks)
     bonus: bool = False
     requires: list[str] = field(default_factory=list)  # pip requirements, e.g. "peft>=0.17"
+    raw_keys: list[str] = field(default_factory=list)  # the keys its course.toml entry has
 
     def missing_requirements(self) -> list[str]:
         """The ``requires`` whose package cannot be imported here (nothing is imported)."""
@@ -55,6 +56,11 @@ class Exercise:
             if not found:
                 missing.append(req)
         return missing
+
+    @property
+    def checks_points(self) -> dict[str, int]:
+        """Points per check, as each check declares them (``points=`` in its decorator)."""
+        return {c.id: int(c.points or 0) for c in self.checks()}
 
     def title_in(self, lang: str) -> str:
         return self.title.get(lang) or self.title.get("en") or self.id
@@ -84,8 +90,8 @@ def load_exercises(path: Path | None = None) -> list[Exercise]:
             order=int(raw.get("order", 0)),
             points=int(raw.get("points", 0)),
             after=list(raw.get("after", [])),
-            checks_points={k: int(v) for k, v in raw.get("checks", {}).items()},
             banned={k: list(v) for k, v in raw.get("banned", {}).items()},
+            banned_points=int(raw["banned_points"]) if "banned_points" in raw else None,
             hints=raw.get("hints", {}),
             calls={k: list(v) for k, v in raw.get("calls", {}).items()},
             hidden=list(raw.get("hidden", [])),
@@ -95,6 +101,7 @@ def load_exercises(path: Path | None = None) -> list[Exercise]:
             budget=float(raw["budget"]) if "budget" in raw else None,
             bonus=bool(raw.get("bonus", False)),
             requires=[str(r) for r in raw.get("requires", [])],
+            raw_keys=sorted(raw),
         )
         out.append(ex)
     out.sort(key=lambda e: e.order)
@@ -114,13 +121,16 @@ def validate(exercises: list[Exercise]) -> list[str]:
         except ModuleNotFoundError:
             problems.append(f"{ex.id}: no check module grader/course/{ex.id}.py")
             continue
-        names = {c.id for c in checks}
         for c in checks:
-            if c.id not in ex.checks_points:
-                problems.append(f"{ex.id}: check {c.id!r} has no points in course.toml")
-        for cid in ex.checks_points:
-            if cid not in names:
-                problems.append(f"{ex.id}: points given for unknown check {cid!r}")
+            if c.points is None:
+                problems.append(f"{ex.id}: check {c.id!r} has no points ("
+                                + ("banned_points in course.toml" if c.kind == "banned" else "points= in its decorator")
+                                + ")")
+        if ex.banned_points is not None and not ex.banned:
+            problems.append(f"{ex.id}: banned_points without banned APIs")
+        if "checks" in ex.raw_keys:
+            problems.append(f"{ex.id}: course.toml's `checks` table is gone: give each check points= in its "
+                            "decorator (banned_apis: banned_points)")
         total = sum(ex.checks_points.values())
         if total != ex.points:
             problems.append(f"{ex.id}: check points add up to {total}, points = {ex.points}")

@@ -30,20 +30,15 @@ from grader.checks import (
     Failure,
     NotStarted,
     budget_message,
-    check_unchanged,
-    compare_values,
-    describe_case,
-    describe_value,
     plain,
 )
 from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
 from grader.host.sandbox import Sandbox
 from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
+from grader.kinds import kind_of, name_by_verdict, nameable, verdict
+from grader.messages import Msg, msg, scope
 from grader.metadata import Exercise, find_course_root
-from grader.protocol.wire import Array
 
-DRAWN_CASES = 6  # fresh cases per comparison check in official mode
-_FIXED_ENTRIES: dict[tuple[str, str, str], list[dict]] = {}  # reference outputs on the fixed cases
 MISTAKE_WORKERS = 1  # replay workers an exercise keeps alive at once (official mode)
 MAX_TIMEOUTS = 10  # after this many checks of one exercise hang, the rest are not run
 
@@ -123,7 +118,7 @@ EXERCISE_BUDGET = 90.0  # default per exercise, plus the time limits of its qual
 def rejected_result(exercises: list[Exercise], reason: str, *, mode: str, seed: int, sandbox: str,
                     submission: str = "", seconds: float = 0.0) -> RunResult:
     """The report of a submission that could not be graded: every check failed with the reason."""
-    message = f"not graded: the submission was rejected ({reason})"
+    message = msg("runner.rejected", reason=reason)
     results = []
     for ex in exercises:
         checks = [CheckResult(c.id, c.title, "failed", 0.0, float(ex.checks_points.get(c.id, 0)), kind=c.kind,
@@ -282,32 +277,32 @@ class Runner:
     def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
         """A fresh worker with the exercise's module imported, or why it could not be."""
         name = f"{ex.id}.py"
-        refused = self.staged.error or (f"exercises/{name} {self.staged.refused[name]}"
+        refused = self.staged.error or (msg("runner.refused_file", name=name, why=self.staged.refused[name])
                                         if name in self.staged.refused else "")
         if refused:
-            f = Failure(f"not graded: {refused}")
+            f = Failure(msg("runner.refused", refused=refused))
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
         try:
             preload = preload_for(self.staged.files, name)
             worker = self.zygote.spawn(self.staged.files, self.limits | {"preload": preload})
         except GraderError as err:  # the grader's own failure: recorded, the report is still written
-            msg = f"grader error (not your fault): could not start a worker: {err}"
+            text = msg("runner.no_worker", err=str(err))
             self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
-            return None, CheckResult("import", "import", "skipped", 0, 0, message=msg, failure=Failure(msg))
+            return None, CheckResult("import", "import", "skipped", 0, 0, message=text, failure=Failure(text))
         warming = self._warm(ex)
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
             # one error for the exercise (file, line, the line and a caret), shown once by every
             # report; each check only says that it was not graded because of it
-            msg = not_imported_message(ex.id)
-            res = CheckResult("import", "import", "error", 0, 0, message=msg, failure=Failure(msg))
+            text = not_imported_message(ex.id)
+            res = CheckResult("import", "import", "error", 0, 0, message=text, failure=Failure(text))
             res.raw_message = import_error_text(ex.id, err, self.submission)
             return worker, res
         except WorkerLost as lost:
-            msg = f"importing exercises/{ex.id}.py: {lost.message}"
-            return worker, CheckResult("import", "import", lost.status, 0, 0, message=msg,
-                                       failure=Failure(msg))
+            text = msg("runner.importing", exercise=ex.id, lost=lost.message)
+            return worker, CheckResult("import", "import", lost.status, 0, 0, message=text,
+                                       failure=Failure(text))
         finally:
             if warming is not None:
                 warming.join()
@@ -331,6 +326,10 @@ class Runner:
         return thread
 
     def grade_exercise(self, ex: Exercise) -> ExerciseResult:
+        with scope(ex.id):  # the exercise's message catalog first (grader/messages.py)
+            return self._grade_exercise(ex)
+
+    def _grade_exercise(self, ex: Exercise) -> ExerciseResult:
         start = time.monotonic()
         checks = ex.checks()
         missing = ex.missing_requirements()
@@ -343,7 +342,7 @@ class Runner:
 
             snapshot = load(ex.id)
         budget = ex.budget if ex.budget is not None else EXERCISE_BUDGET + sum(
-            c.timeout or 0 for c in checks if c.kind == "quality")
+            kind_of(c.kind).budget(c) for c in checks)
         deadline = min(start + budget, self.deadline)
         budget = min(budget, self.run_budget)
         worker, import_fail = self._spawn(ex)
@@ -362,7 +361,7 @@ class Runner:
                 res.status, res.message, res.failure = import_fail.status, import_fail.message, import_fail.failure
             elif len(timed_out) >= MAX_TIMEOUTS:
                 res.status = "timeout"
-                res.message = f"not run: {len(timed_out)} earlier checks of this exercise timed out"
+                res.message = msg("runner.not_run_timeouts", n=len(timed_out))
                 res.failure = Failure(res.message)
             elif time.monotonic() >= deadline:
                 res.status = "timeout"
@@ -388,8 +387,7 @@ class Runner:
                 self._run_check(ex, check, ctx, res, snapshot, banned_seen)
                 res.margin = ctx.margin
                 res.raw_message = res.message
-                if res.status == "failed" and res.failure and not res.failure.not_implemented \
-                        and check.kind not in ("compare", "compare_module") and self.name_mistakes:
+                if nameable(res) and self.name_mistakes:
                     to_name.append((check, res.failure))
                 if res.status == "timeout":
                     timed_out.add(check.id)
@@ -416,9 +414,8 @@ class Runner:
         import shlex
 
         names = ", ".join(shlex.quote(r) for r in missing)
-        message = (f"needs packages that are not installed: {names}; install them with "
-                   f"pip install {' '.join(shlex.quote(r) for r in ex.requires)} "
-                   "(nothing in this exercise is graded until then)")
+        message = msg("runner.not_installed", names=names,
+                      requires=" ".join(shlex.quote(r) for r in ex.requires))
         results = [CheckResult(c.id, c.title, "skipped", 0.0, float(ex.checks_points.get(c.id, 0)),
                                kind=c.kind, uses=list(c.uses), message=message, failure=Failure(message),
                                hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
@@ -432,13 +429,9 @@ class Runner:
         try:
             if os.environ.get("GRADER_TEST_INJECT_BUG") == f"{ex.id}.{check.id}":  # for the tests only
                 raise RuntimeError("injected grader bug")
-            if check.kind in ("compare", "compare_module"):
-                self._run_compare(ex, check, ctx, snapshot)
-            else:
-                assert check.run is not None
-                note = check.run(ctx)
-                if isinstance(note, str):  # e.g. the metric a quality check reached
-                    res.message = note[:300]
+            note = kind_of(check.kind).run(self, ex, check, ctx, snapshot)
+            if isinstance(note, str):  # e.g. the metric a quality check reached
+                res.message = note if isinstance(note, Msg) else note[:300]
             res.status = "passed"
         except CheckFailed as cf:
             res.failure = cf.failure
@@ -446,17 +439,18 @@ class Runner:
                 res.failure.input = ctx.last_input
             res.message = cf.failure.message
         except NotStarted as ns:
-            res.message = "not implemented yet"
+            res.message = msg("runner.not_implemented")
             res.failure = Failure(res.message, frames=ns.err.frames, not_implemented=True)
         except StudentError as err:
             if err.type == "BannedAPIError":
                 banned_seen.append(err.message)
             res.status = "failed" if err.not_implemented else "error"
-            res.message = "not implemented yet" if err.not_implemented else f"{err.type}: {err.message}"
+            res.message = (msg("runner.not_implemented") if err.not_implemented
+                           else msg("runner.student_error", type=err.type, message_=err.message))
             res.failure = Failure(res.message, input=ctx.last_input, frames=err.frames,
                                   not_implemented=err.not_implemented)
         except AssertionError as err:
-            res.message = str(err) or "a property does not hold"
+            res.message = msg("runner.assertion", text=str(err)) if str(err) else msg("runner.property")
             res.failure = Failure(res.message, input=ctx.last_input)
         except WorkerLost as lost:
             res.status = lost.status
@@ -469,16 +463,17 @@ class Runner:
             first = _first_of(err, (CheckFailed, AssertionError))
             inner = _student_cause(err)
             if first is not None:
-                failure = first.failure if isinstance(first, CheckFailed) else Failure(str(first))
+                text = msg("runner.assertion", text=str(first)) if str(first) else msg("runner.property")
+                failure = first.failure if isinstance(first, CheckFailed) else Failure(text)
                 res.failure, res.message = failure, failure.message
                 if not failure.input:
                     failure.input = ctx.last_input
             elif inner is not None:
                 res.status = "error"
-                res.message = f"{inner.type}: {inner.message}"
+                res.message = msg("runner.student_error", type=inner.type, message_=inner.message)
                 res.failure = Failure(res.message, input=ctx.last_input, frames=inner.frames)
             elif type(err).__module__.startswith("hypothesis"):
-                res.message = f"the property could not be checked reliably ({type(err).__name__}: {str(err)[:300]})"
+                res.message = msg("runner.unreliable", type=type(err).__name__, text=str(err)[:300])
                 res.failure = Failure(res.message, input=ctx.last_input)
             else:
                 self._grader_error(ex, check, err, res)
@@ -487,163 +482,14 @@ class Runner:
         tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))[-3000:]
         self.grader_errors.append(f"{ex.id}.{check.id}: {type(err).__name__}: {err}\n{tb}")
         res.status = "skipped"
-        res.message = f"grader error (not your fault): {type(err).__name__}: {err}"
+        res.message = msg("runner.grader_error", type=type(err).__name__, err=str(err))
         res.failure = Failure(res.message)
-
-    # -- comparisons with the reference --
-
-    def _entries(self, ex: Exercise, check: Check, ctx: Ctx, snapshot: dict | None) -> list[dict]:
-        """The cases of a comparison: recorded ones (local mode), or the fixed ones and fresh
-        draws (official mode) whose expected outputs ``_expected`` computes when needed."""
-        from grader.snapshots import FIXED_SEED, MAX_FIXED, cases_for, fixed_rng
-
-        if self.mode == "local":
-            if snapshot is None or check.id not in snapshot:
-                raise GraderError(f"no snapshot for {ex.id}.{check.id}: run `grade snapshot`")
-            return list(snapshot[check.id])
-        key = (str(self.reference.folder), ex.id, check.id)
-        if key not in _FIXED_ENTRIES:  # the fixed cases never change: kept for the process
-            _FIXED_ENTRIES[key] = [{"case": case, "rng": (FIXED_SEED, i)} for i, case in
-                                   enumerate(cases_for(check, fixed_rng(check.id), check.fixed or MAX_FIXED))]
-        return list(_FIXED_ENTRIES[key]) + drawn_entries(check, ctx.rng, self.seed, _FIXED_ENTRIES[key])
 
     def _torch_ready(self) -> None:
         """Wait for the background import of torch before this thread imports any of it: two
         threads importing torch's submodules at once can see each other's half-made modules."""
         if self._torch_thread is not None:
             self._torch_thread.join()
-
-    def _expected(self, ex: Exercise, check: Check, entry: dict) -> dict:
-        if "expected" not in entry:
-            from grader.snapshots import case_rng, expected_for
-
-            seed, index = entry["rng"]
-            self._torch_ready()
-            module = self.reference.module(ex.id)
-            entry.update(expected_for(check, module, entry["case"], case_rng(check.id, seed, index)))
-        return entry
-
-    def _run_compare(self, ex: Exercise, check: Check, ctx: Ctx, snapshot: dict | None) -> None:
-        entries = self._entries(ex, check, ctx, snapshot)
-        if check.staged:  # simplest stage first: the report names the first stage that fails
-            entries.sort(key=lambda e: e["case"].get("order", 0))
-        else:  # the first failure is the smallest input
-            entries.sort(key=lambda e: _size(e["case"]))
-        stages = sorted({(e["case"].get("order", 0), e["case"].get("label") or "") for e in entries})
-        for entry in entries:
-            entry = self._expected(ex, check, entry)
-            case = entry["case"]
-            ctx.last_input = describe_case(check.fn, _as_case(case))
-            got = self._student_output(check, ctx, entry)
-            failure = compare_values(got, entry["expected"], check.tol)
-            if failure is None:
-                failure, grads = self._gradient_failure(check, ctx, entry)
-                if failure is None:
-                    continue
-                failure.input = ctx.last_input
-                self._diagnose_grads(ex, check, entry, grads, failure)
-                raise CheckFailed(failure)
-            failure.input = ctx.last_input
-            if check.staged and entry["case"].get("label"):
-                k = [o for o, _ in stages].index(entry["case"].get("order", 0)) + 1
-                failure.message = (f"stage {k} of {len(stages)} fails ({entry['case']['label']}); "
-                                   f"the earlier stages pass — {failure.message}")
-            self._diagnose(ex, check, entry, got, failure)
-            failure.heatmap = _heatmap(got, entry["expected"])
-            raise CheckFailed(failure)
-
-    def _student_output(self, check: Check, ctx: Ctx, entry: dict) -> Any:
-        case = entry["case"]
-        if check.kind == "compare":  # the arguments come back too: none may be changed in place
-            reply = ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
-                                 "args": case["args"], "kwargs": case["kwargs"], "echo": True,
-                                 "banned": ctx.banned_for(check.fn)})
-            return check_unchanged(check.fn, list(case["args"]), dict(case["kwargs"]), reply, ctx.last_input)
-        h = ctx.new(check.fn, *case["init_args"], **(case["init"] or {}))
-        h.call_raw("to", {"$dtype": case.get("dtype") or "float64"})
-        h.load_state_dict(entry["state"])
-        if not check.backward:
-            return h.call_raw(check.method, *case["args"], **case["kwargs"])
-        return h.grad(check.method, tuple(case["args"]), case["kwargs"], case["wrt"], entry["upstream"])
-
-    def _gradient_failure(self, check: Check, ctx: Ctx, entry: dict) -> tuple[Failure | None, list]:
-        """For a differentiable function whose output matched: its gradients with respect to
-        every float tensor argument, for the recorded upstream gradient, against the reference's
-        (the failure, if any, and the gradients the student's code gave)."""
-        if check.kind != "compare" or "grad" not in entry:
-            return None, []
-        from grader.reference import grad_positions
-
-        case = entry["case"]
-        wrt = grad_positions(case)
-        try:
-            reply = ctx.request({"op": "grad", "target": {"module": ctx.exercise, "attr": check.fn},
-                                 "args": case["args"], "kwargs": case["kwargs"], "wrt": wrt,
-                                 "upstream": entry["upstream"], "banned": ctx.banned_for(check.fn)})
-        except StudentError as err:
-            if err.type == "TypeError" and err.message.startswith(NO_AUTOGRAD):
-                # the output is right but carries no gradient (detached, rebuilt from numpy
-                # or .item(), a constant): a failed check, since the reference's has one
-                return Failure(f"the output matches but has no gradient: {check.fn}'s result does not depend on "
-                               "its inputs through autograd (was it detached, rebuilt with torch.tensor(...), "
-                               "or built from .numpy() / .item()?)", frames=err.frames), []
-            raise
-        grads = reply.get("inputs") if isinstance(reply, dict) else None
-        if not isinstance(grads, list) or len(grads) != len(wrt):
-            return Failure(f"malformed reply to the gradient of {check.fn}: the worker sent "
-                           f"{describe_value(reply)[:100]}"), []
-        grads = [Array(np.zeros_like(w.data), "tensor") if g is None and isinstance(w, Array) else g
-                 for g, w in zip(grads, entry["grad"])]  # no gradient reached it: zero
-        for i, got, want in zip(wrt, grads, entry["grad"]):
-            f = compare_values(got, want, check.tol, f"grad[argument {i}]")
-            if f is not None:
-                f.message = (f"the gradient with respect to argument {i} differs from the reference although "
-                             "the output matches: is part of the computation detached (.detach(), .item(), "
-                             "torch.no_grad) or differentiated another way?")
-                return f, grads
-        return None, grads
-
-    def _diagnose_grads(self, ex: Exercise, check: Check, entry: dict, grads: list, failure: Failure) -> None:
-        """Name the mistake whose gradients the student's equal (its output being right)."""
-        if self.mistakes is not None:
-            from grader.snapshots import mistake_grads
-
-            self._torch_ready()
-            try:
-                candidates = mistake_grads(check, self.mistakes, ex.id, entry["case"], entry)
-                infos = {name: info for name, info, _ in self.mistakes.variants(ex.id)}
-            except Exception:  # noqa: BLE001 - diagnosis is a bonus, never a failure
-                return
-        else:
-            candidates = entry.get("mistake_grads") or {}
-            infos = ctx_mistake_texts(entry)
-        for name, theirs in candidates.items():
-            if compare_values(grads, theirs, check.tol) is None:
-                info = infos.get(name, {"en": name.replace("_", " "), "zh": ""})
-                failure.diagnosis, failure.diagnosis_zh = info.get("en", ""), info.get("zh", "")
-                return
-
-    def _diagnose(self, ex: Exercise, check: Check, entry: dict, got: Any, failure: Failure) -> None:
-        """Name the mistake when the wrong output matches a known one on the same input."""
-        candidates: dict[str, Any] = dict(entry.get("mistakes") or {})
-        infos: dict[str, dict] = {}
-        if self.mistakes is not None:
-            from grader.snapshots import mistake_outputs
-
-            self._torch_ready()
-            try:
-                candidates = mistake_outputs(check, self.mistakes, ex.id, entry["case"], entry)
-                infos = {name: info for name, info, _ in self.mistakes.variants(ex.id)}
-            except Exception:  # noqa: BLE001 - diagnosis is a bonus, never a failure
-                return
-        else:
-            infos = ctx_mistake_texts(entry)
-        for name, output in candidates.items():
-            if compare_values(got, output, check.tol) is None:
-                info = infos.get(name, {"en": name.replace("_", " "), "zh": ""})
-                failure.diagnosis = info.get("en", "")
-                failure.diagnosis_zh = info.get("zh", "")
-                return
 
     # -- naming a mistake found by a property, behaviour or statistical check --
 
@@ -667,14 +513,8 @@ class Runner:
             return
         from grader.metadata import mistake_info
 
-        for path in self.mistakes.files(ex.id):
-            if check.id not in mistake_info(path)["catches"]:
-                continue  # only the mistakes registered as failing this check are replayed
-            theirs = self._replay(ex, check, path.stem)
-            if theirs is not None and verdict(theirs) == verdict(failure):
-                info = mistake_info(path)
-                failure.diagnosis, failure.diagnosis_zh = info["en"], info["zh"]
-                return
+        name_by_verdict(failure, check.id, self.mistakes.files(ex.id), mistake_info,
+                        lambda path: self._replay(ex, check, path.stem))
 
     def _replay(self, ex: Exercise, check: Check, name: str) -> Failure | None:
         """How a known mistake fails this check (None: it passes). Known mistakes are the
@@ -750,7 +590,7 @@ class Runner:
         failing: dict[tuple[str, str], CheckResult] = {}
         for e in results:
             for c in e.checks:
-                if c.kind in CORRECTNESS_KINDS and c.uses and c.status not in ("passed", "skipped"):
+                if kind_of(c.kind).correctness and c.uses and c.status not in ("passed", "skipped"):
                     failing.setdefault((e.id, c.uses[0].split(".")[0]), c)
         if not failing:
             return
@@ -788,15 +628,8 @@ class Runner:
                 c.cause = root(target.id, c) or _elsewhere_cause(c) or c.cause
 
 
-def verdict(failure: Failure) -> str:
-    """How a check failed, beyond its sentence: the message, the failing input and the
-    expected and got values it reports. Two submissions with the same verdict behave the same
-    on the check's cases; a mistake is named only when its verdict is the student's."""
-    return "\n".join([failure.message, failure.input, failure.expected, failure.got])
-
-
 def not_imported_message(exercise: str) -> str:
-    return f"not graded: exercises/{exercise}.py does not import (see the exercise's error)"
+    return msg("runner.not_imported", exercise=exercise)
 
 
 SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
@@ -805,10 +638,11 @@ SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
 def import_error_text(exercise: str, err: StudentError, submission: Path) -> str:
     """The exercise-level error: what went wrong, where (the innermost line of the student's
     code) and, for a syntax error, the line with a caret under the column Python points at."""
-    lines = [f"could not import exercises/{exercise}.py: {err.type}: {err.message}"]
+    head = msg("runner.import_error", exercise=exercise, type=err.type, message_=err.message)
+    lines: list[str] = []
     frame = err.frames[-1] if err.frames else None
     if frame is None:
-        return lines[0]
+        return head
     fname, lineno, _func, code = (str(frame[0]), int(frame[1] or 0), frame[2], str(frame[3]))
     lines.append(f"exercises/{fname}:{lineno}")
     if code:
@@ -819,7 +653,7 @@ def import_error_text(exercise: str, err: StudentError, submission: Path) -> str
             raw = column[1]
             indent = len(raw) - len(raw.lstrip())
             lines.append("    " + " " * max(0, min(column[0] - 1 - indent, len(code))) + "^")
-    return "\n".join(lines)
+    return msg("runner.import_error_at", head=head, where="\n".join(lines))
 
 
 def _syntax_column(path: Path, lineno: int) -> tuple[int, str] | None:
@@ -843,7 +677,7 @@ def _syntax_column(path: Path, lineno: int) -> tuple[int, str] | None:
 
 def _may_have_cause(r: CheckResult) -> bool:
     """A check whose failure may come from a function it builds on (not a stub of its own)."""
-    return (r.status not in ("passed", "skipped") and r.kind != "banned" and r.failure is not None
+    return (r.status not in ("passed", "skipped") and kind_of(r.kind).has_cause and r.failure is not None
             and not r.failure.not_implemented)
 
 
@@ -879,70 +713,26 @@ def keep_hypothesis_out_of(folder: Path) -> None:
             return
 
 
-# Checks that do not test correctness (banned APIs; behaviour such as ValueError, dtype, no
-# mutation; structure) give their points only when the correctness checks of the same
-# functions or classes pass: code that does nothing must not collect them.
-GATED_KINDS = ("behaviour", "banned")
-CORRECTNESS_KINDS = ("compare", "compare_module", "property", "statistical", "quality")
-
-
-def subject(check: Check) -> str:
-    """The function, class or method a correctness check judges."""
-    if check.kind == "compare_module" and check.method != "forward":
-        return f"{check.fn}.{check.method}"
-    return check.uses[0] if check.uses else check.fn
-
-
 def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
-    """Set the score of each passed gated check to 0, saying why, when a correctness check of
-    one of the functions or classes it uses did not pass."""
+    """Checks that do not test correctness (banned APIs; behaviour such as ValueError, dtype,
+    no mutation; structure) give their points only when the correctness checks of the same
+    functions or classes pass: code that does nothing must not collect them. Set the score of
+    each passed one to 0, saying why, when a correctness check of one of the functions or
+    classes it uses did not pass."""
     by_id = {r.id: r for r in results}
     for check in checks:
         res = by_id.get(check.id)
-        if check.kind not in GATED_KINDS or res is None or res.status != "passed" or not res.max_score:
+        if kind_of(check.kind).correctness or res is None or res.status != "passed" or not res.max_score:
             continue
         for used in check.uses:
-            judged = [c for c in checks if c.kind in CORRECTNESS_KINDS and subject(c) == used]
+            judged = [c for c in checks if kind_of(c.kind).correctness and kind_of(c.kind).subject(c) == used]
             failing = [c for c in judged if by_id.get(c.id) is None or by_id[c.id].status != "passed"]
             if failing:
                 shown = [c.id for c in failing if not (by_id.get(c.id) and by_id[c.id].hidden)]
                 res.score = 0.0
-                res.withheld = (f"points withheld: this check does not test correctness; it counts once "
-                                f"the correctness checks of {used} pass"
-                                + (f" ({', '.join(shown)} does not)" if len(shown) == 1 else
-                                   f" ({', '.join(shown)} do not)" if shown else ""))
+                res.withheld = msg("runner.withheld" if not shown else "runner.withheld_one" if len(shown) == 1
+                                   else "runner.withheld_some", used=used, shown=", ".join(shown))
                 break
-
-
-MAX_CANDIDATES = 64  # cases looked at to find the fresh ones of an official run
-# how the worker's "grad" op says that an output has no autograd graph (grader/worker.py)
-NO_AUTOGRAD = "the output does not depend on the inputs through autograd"
-
-
-def case_key(case: dict) -> bytes:
-    """A case's inputs as bytes (its position and label left out), to recognise equal cases."""
-    from grader.protocol import wire
-
-    return wire.encode({k: v for k, v in case.items() if k not in ("order", "label")})
-
-
-def drawn_entries(check: Check, rng: Any, seed: int, fixed: list[dict]) -> list[dict]:
-    """The fresh cases of an official run: drawn from the check's generator with the run's
-    ``rng``, skipping every case equal to a fixed (released, snapshot) one, so a submission
-    that memorised the snapshot gains nothing from it."""
-    from grader.snapshots import cases_for
-
-    known = {case_key(e["case"]) for e in fixed}
-    out = []
-    for i, case in enumerate(cases_for(check, rng, MAX_CANDIDATES)):
-        k = case_key(case)
-        if k in known:
-            continue
-        known.add(k)
-        out.append({"case": case, "rng": (seed, i)})
-        if len(out) >= DRAWN_CASES:
-            break
-    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -975,61 +765,6 @@ def _import_torch() -> None:
 
     # the reference runs small tensors: one thread is ~10x faster than two on a busy machine
     torch.set_num_threads(1)
-
-
-def ctx_mistake_texts(entry: dict) -> dict[str, dict]:
-    """In local mode the mistake sentences travel in the snapshot, beside the outputs."""
-    texts = entry.get("mistake_texts")
-    return texts if isinstance(texts, dict) else {}
-
-
-def _as_case(case: dict):
-    from grader.checks import Case
-
-    return Case(args=tuple(case["args"]), kwargs=dict(case["kwargs"]), init=case.get("init"),
-                init_args=tuple(case.get("init_args") or ()), label=case.get("label") or "")
-
-
-def _size(case: dict) -> int:
-    total = 0
-
-    def walk(v: Any) -> None:
-        nonlocal total
-        if isinstance(v, Array):
-            total += v.data.size
-        elif isinstance(v, (list, tuple)):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-
-    walk(case.get("args"))
-    walk(case.get("kwargs"))
-    return total
-
-
-def _heatmap(got: Any, want: Any) -> dict | None:
-    """The first differing matrix of an attention-like float output, for a picture in the report:
-    ``tensor`` names the output (``output``, ``output[1]``), ``index`` the leading indices of the
-    matrix shown (``[0, 2]``); its rows are the last axis but one, its columns the last."""
-    pairs = [("output", got, want)]
-    if isinstance(want, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(want):
-        pairs = [(f"output[{i}]", g, w) for i, (g, w) in enumerate(zip(got, want))][::-1]  # probs come last
-    for name, g, w in pairs:
-        if isinstance(g, Array) and isinstance(w, Array) and g.shape == w.shape and w.data.ndim >= 2:
-            if w.data.dtype.kind != "f" or w.shape[-2] > 12 or w.shape[-1] > 12:
-                continue
-            gs = g.data.reshape(-1, *w.shape[-2:])
-            ws = w.data.reshape(-1, *w.shape[-2:])
-            k = next((i for i in range(len(ws)) if not np.array_equal(gs[i], ws[i], equal_nan=True)), None)
-            if k is None:  # this output matches: a picture of it would show no difference
-                continue
-            lead = np.unravel_index(k, w.shape[:-2]) if w.data.ndim > 2 else ()
-            return {"expected": ws[k].astype(float).round(4).tolist(), "got": gs[k].astype(float).round(4).tolist(),
-                    "tensor": name, "index": f"[{', '.join(str(int(i)) for i in lead)}]" if lead else "",
-                    "shape": [int(n) for n in w.shape]}
-    return None
 
 
 def _first_of(err: BaseException, kinds: tuple) -> BaseException | None:

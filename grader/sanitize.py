@@ -62,6 +62,8 @@ def is_clean(s: str) -> bool:
 def scrub(value: Any, limit: int = LIMIT) -> Any:
     """A copy of a result tree (dataclasses, dicts, lists, tuples) with every string cleaned,
     dict keys included; numbers, booleans and None are kept as they are."""
+    if callable(getattr(value, "map_args", None)):  # a message (grader/messages.py): clean its arguments
+        return value.map_args(lambda v: scrub(v, limit))
     if isinstance(value, str):
         return clean(value, limit)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -14,21 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import Check, Tol, compare_values, to_wire
+from grader.checks import Check, Tol, compare_values
+from grader.messages import Msg
 from grader.metadata import SNAPSHOT_DIR, Exercise
 from grader.protocol import wire
-from grader.reference import (
-    Mistakes,
-    Reference,
-    build_module,
-    case_wire,
-    draw_upstream,
-    grad_positions,
-    run_function,
-    run_function_grad,
-    run_module,
-    state_of,
-)
+from grader.reference import Mistakes, Reference, case_wire
 
 FIXED_SEED = 20240601
 MAX_FIXED = 6
@@ -48,91 +38,32 @@ def case_rng(check_id: str, seed: int, index: int) -> np.random.Generator:
 def cases_for(check: Check, rng: np.random.Generator, limit: int | None = None) -> list[dict]:
     out = []
     for i, case in enumerate(check.cases(rng)):
-        out.append(case_wire(case) | {"label": case.label, "order": i})
+        label = {"label": str(case.label), "order": i}
+        if isinstance(case.label, Msg):  # a stage's name, rendered in the report's language
+            label |= {"label_id": case.label.id, "label_scope": case.label.where}
+        out.append(case_wire(case) | label)
         if limit and len(out) >= limit:
             break
-    return out
-
-
-def expected_for(check: Check, module: Any, case: dict, rng: np.random.Generator | None,
-                 state: dict | None = None, upstream: Any = None) -> dict:
-    """Reference output for one case; for module checks also the state and upstream used."""
-    if check.kind == "compare":
-        out = {"expected": run_function(module, check.fn, case)}
-        wrt = grad_positions(case)
-        if wrt and (upstream is not None or rng is not None):
-            if upstream is None:
-                upstream = draw_upstream(out["expected"], rng)
-            grads = run_function_grad(module, check.fn, case, wrt, to_wire(upstream))
-            if grads is not None:  # a differentiable function: its gradients are compared too
-                out |= {"upstream": to_wire(upstream), "grad": grads}
-        return out
-    if state is None:
-        state = state_of(build_module(module, check.fn, case, int(rng.integers(2**31))))
-        for name in case.get("zeros") or ():  # e.g. a bias, so that an activation sees exactly 0
-            state[name] = np.zeros_like(state[name])
-    if check.backward and upstream is None:
-        out = run_module(module, check.fn, check.method, case, state, None, backward=False)
-        upstream = draw_upstream(out, rng)
-    state, upstream = to_wire(state), to_wire(upstream)  # arrays travel as tensors
-    expected = run_module(module, check.fn, check.method, case, state, upstream, check.backward)
-    return {"expected": expected, "state": state, "upstream": upstream}
-
-
-def mistake_outputs(check: Check, mistakes: Mistakes | None, exercise: str, case: dict,
-                    entry: dict) -> dict[str, Any]:
-    """Outputs of every known mistake on this case that differ from the reference."""
-    out: dict[str, Any] = {}
-    if mistakes is None:
-        return out
-    for name, _info, mod in mistakes.variants(exercise):
-        try:
-            if check.kind == "compare":
-                got = run_function(mod, check.fn, case)
-            else:
-                got = run_module(mod, check.fn, check.method, case, entry["state"],
-                                 entry.get("upstream"), check.backward)
-        except Exception:  # noqa: BLE001 - a mistake that raises on this case names nothing
-            continue
-        if compare_values(got, entry["expected"], check.tol) is not None:
-            out[name] = got
-    return out
-
-
-def mistake_grads(check: Check, mistakes: Mistakes | None, exercise: str, case: dict,
-                  entry: dict) -> dict[str, Any]:
-    """Gradients of every known mistake whose output on this case is right but whose
-    gradients are not (a detached statistic, a wrong derivative): to name it."""
-    out: dict[str, Any] = {}
-    if mistakes is None or check.kind != "compare" or "grad" not in entry:
-        return out
-    wrt = grad_positions(case)
-    for name, _info, mod in mistakes.variants(exercise):
-        try:
-            if compare_values(run_function(mod, check.fn, case), entry["expected"], check.tol) is not None:
-                continue  # a wrong output: named by its output
-            grads = run_function_grad(mod, check.fn, case, wrt, entry["upstream"])
-        except Exception:  # noqa: BLE001 - a mistake that raises on this case names nothing
-            continue
-        if grads is not None and compare_values(grads, entry["grad"], check.tol) is not None:
-            out[name] = grads
     return out
 
 
 def record(exercise: Exercise, reference: Reference, mistakes: Mistakes | None,
            folder: Path = SNAPSHOT_DIR, zygote: Any = None) -> Path:
     """Run the reference on every comparison check's fixed cases and write the snapshot."""
+    from grader.kinds import kind_of
+
     module = reference.module(exercise.id)
     data: dict[str, Any] = {}
     for check in exercise.checks():
-        if check.kind not in ("compare", "compare_module"):
+        kind = kind_of(check.kind)
+        if not kind.compares:
             continue
         rng = fixed_rng(check.id)
         entries = []
         for i, case in enumerate(cases_for(check, rng, check.fixed or MAX_FIXED)):
-            entry = {"case": case} | expected_for(check, module, case, case_rng(check.id, FIXED_SEED, i))
-            entry["mistakes"] = mistake_outputs(check, mistakes, exercise.id, case, entry)
-            grads = mistake_grads(check, mistakes, exercise.id, case, entry)
+            entry = {"case": case} | kind.expected(check, module, case, case_rng(check.id, FIXED_SEED, i))
+            entry["mistakes"] = kind.mistake_outputs(check, mistakes, exercise.id, case, entry)
+            grads = kind.mistake_grads(check, mistakes, exercise.id, case, entry)
             if grads:
                 entry["mistake_grads"] = grads
             entry["mistake_texts"] = {
@@ -161,14 +92,15 @@ def _write(data: dict, exercise: str, folder: Path) -> Path:
 
 def fingerprints(exercise: Exercise, mistakes: Mistakes, zygote: Any, folder: Path) -> tuple[dict, dict]:
     """How each known mistake fails the property-style checks in local mode (seed 0): its
-    verdict (the exact message, failing input, expected and got; ``runner.verdict``), so that a
+    verdict (the exact message, failing input, expected and got; ``kinds.verdict``), so that a
     student whose code fails the same way is told which mistake it is. A verdict two mistakes
     share names neither."""
     import shutil
     import tempfile
 
+    from grader.kinds import kind_of, verdict
     from grader.metadata import mistake_info
-    from grader.runner import Runner, verdict
+    from grader.runner import Runner
 
     prints: dict[str, dict[str, str]] = {}
     ambiguous: set[tuple[str, str]] = set()
@@ -184,7 +116,7 @@ def fingerprints(exercise: Exercise, mistakes: Mistakes, zygote: Any, folder: Pa
         info = mistake_info(path)
         texts[path.stem] = {"en": info["en"], "zh": info["zh"]}
         for c in result.exercises[0].checks:
-            if c.status != "failed" or c.kind in ("compare", "compare_module", "banned"):
+            if c.status != "failed" or not kind_of(c.kind).fingerprinted:
                 continue
             if c.failure is None or c.failure.not_implemented or not c.raw_message:
                 continue
@@ -212,8 +144,8 @@ def load(exercise: str, folder: Path = SNAPSHOT_DIR) -> dict[str, list[dict]] | 
 
 def dependency_hash(exercise: str, solutions: Path, mistakes: Path | None) -> str:
     """A hash of everything a snapshot's verdicts and diagnoses depend on: the exercise's
-    reference and the reference modules it imports (transitively), its check module (cases,
-    property messages) and its known mistakes."""
+    reference and the reference modules it imports (transitively), its check module (cases),
+    its English messages (the exercise's catalog and the engine's) and its known mistakes."""
     import ast
     import hashlib
 
@@ -236,7 +168,9 @@ def dependency_hash(exercise: str, solutions: Path, mistakes: Path | None) -> st
                 todo.append(node.module.split(".")[0])
             elif isinstance(node, ast.Import):
                 todo += [a.name.split(".")[0] for a in node.names]
-    files = [solutions / f"{n}.py" for n in sorted(seen)] + [COURSE_DIR / f"{exercise}.py"]
+    # the English messages are part of every verdict (grader/messages.py): the exercise's and the engine's
+    files = [solutions / f"{n}.py" for n in sorted(seen)] + [COURSE_DIR / f"{exercise}.py"] + [
+        COURSE_DIR / "i18n" / "en" / f"{name}.toml" for name in (exercise, "engine")]
     if mistakes is not None:
         files += sorted((mistakes / exercise).glob("*.py"))
     h = hashlib.sha256()
@@ -250,6 +184,8 @@ def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR,
           mistakes_dir: Path | None = None) -> list[str]:
     """Why the recorded snapshot no longer fits (missing, inputs or reference outputs changed,
     or anything it depends on changed: see ``dependency_hash``)."""
+    from grader.kinds import kind_of
+
     data = load(exercise.id, folder)
     module = reference.module(exercise.id)
     problems = []
@@ -258,7 +194,8 @@ def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR,
         if data.get("$depends") != want:
             problems.append(f"{exercise.id}: the reference, checks or known mistakes changed since it was recorded")
     for check in exercise.checks():
-        if check.kind not in ("compare", "compare_module"):
+        kind = kind_of(check.kind)
+        if not kind.compares:
             continue
         if data is None or check.id not in data:
             problems.append(f"{exercise.id}.{check.id}: no snapshot")
@@ -273,8 +210,10 @@ def stale(exercise: Exercise, reference: Reference, folder: Path = SNAPSHOT_DIR,
             continue
         changed: dict[str, list[str]] = {"output": [], "gradients": []}
         for i, entry in enumerate(recorded):
-            rng = case_rng(check.id, FIXED_SEED, i) if check.kind == "compare" and "upstream" not in entry else None
-            now = expected_for(check, module, entry["case"], rng, entry.get("state"), entry.get("upstream"))
+            # a recorded upstream gradient (and state) is used again; without one, a compare
+            # check draws it as `record` did, in case the reference became differentiable
+            rng = case_rng(check.id, FIXED_SEED, i)
+            now = kind.expected(check, module, entry["case"], rng, entry.get("state"), entry.get("upstream"))
             label = f"case {i}" + (f" ({entry['case'].get('label')})" if entry["case"].get("label") else "")
             if compare_values(now["expected"], entry["expected"], check.tol):
                 changed["output"].append(f"{label}: {describe_change(entry['expected'], now['expected'])}")
@@ -395,12 +334,14 @@ def precision_disagreements(exercise: Exercise, reference: Reference, drawn_seed
     reference that is wrong only in float32 would otherwise pass everything after `grade
     snapshot`, the snapshot recording its float32 outputs as right). At most ``limit`` per
     check."""
+    from grader.kinds import kind_of
+
     module = reference.module(exercise.id)
     problems: list[str] = []
     for check in exercise.checks():
-        if check.kind not in ("compare", "compare_module"):
+        kind = kind_of(check.kind)
+        if not kind.compares:
             continue
-        is_module = check.kind == "compare_module"
         tol = precision_tol(check)
         seen = 0
         rngs = [("fixed", FIXED_SEED, fixed_rng(check.id)),
@@ -409,21 +350,21 @@ def precision_disagreements(exercise: Exercise, reference: Reference, drawn_seed
             for i, case in enumerate(cases_for(check, rng, check.fixed or MAX_FIXED)):
                 if seen >= limit:
                     break
-                if not is_module and not (_has_floats(case["args"]) or _has_floats(case["kwargs"])):
+                if not kind.precision_applies(case):
                     continue  # nothing to cast: both runs are the same run
                 label = f"{where} case {i}" + (f" ({case['label']})" if case.get("label") else "")
                 try:
-                    wide = expected_for(check, module, case_in(case, "float64", is_module),
-                                        case_rng(check.id, seed, i))
+                    wide = kind.expected(check, module, kind.precision_case(case, "float64"),
+                                         case_rng(check.id, seed, i))
                 except Exception as err:  # noqa: BLE001 - the float64 run is judged by the other checks
                     problems.append(f"{exercise.id}.{check.id} {label}: the reference raises in float64: "
                                     f"{type(err).__name__}: {str(err)[:100]}")
                     seen += 1
                     continue
                 try:
-                    narrow = expected_for(check, module, case_in(case, "float32", is_module), None,
-                                          cast_floats(wide.get("state"), "float32"),
-                                          cast_floats(wide.get("upstream"), "float32"))
+                    narrow = kind.expected(check, module, kind.precision_case(case, "float32"), None,
+                                           cast_floats(wide.get("state"), "float32"),
+                                           cast_floats(wide.get("upstream"), "float32"))
                 except Exception as err:  # noqa: BLE001
                     problems.append(f"{exercise.id}.{check.id} {label}: the reference raises in float32: "
                                     f"{type(err).__name__}: {str(err)[:100]}")

@@ -7,9 +7,10 @@
   input, values, margin and note are dropped, an exercise with hidden checks shows no printed
   output, and a grader error that names a hidden check names the placeholder instead.
   ``staff=True`` (``grade --staff``) shows everything.
-- **localisation**: every string an engine or a check wrote goes through the catalogs
-  (``grader/course/i18n/<id>.toml`` then ``engine.toml``) exactly here, and every label comes
-  from :data:`TEXT`; renderers never translate.
+- **localisation**: every message an engine or a check wrote (a :class:`grader.messages.Msg`:
+  an id and its arguments) is rendered from the report language's catalog
+  (``grader/course/i18n/<lang>/``) exactly here, and every label comes from :data:`TEXT`;
+  renderers never translate.
 - **sanitising**: the result is scrubbed (:func:`grader.sanitize.scrub`) before anything is read
   and each field is cut at :data:`FIELD_LIMIT` characters; renderers only escape for their format.
 
@@ -24,12 +25,12 @@ once, in the order every report shows it.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from grader import sanitize
+from grader.messages import localise
 
 FIELD_LIMIT = 4000  # characters of one untrusted field kept in a report
 
@@ -104,26 +105,12 @@ def labels(lang: str) -> dict[str, str]:
 # --- localisation ----------------------------------------------------------------------------
 
 
-def translate(message: str, lang: str, exercise: str = "") -> str:
-    """The Chinese report's version of an engine or check message: the exercise's catalog
-    (``grader/course/i18n/<id>.toml``: regular expressions with named groups and their
-    Chinese, ``\\g<name>`` for the parts that vary), then the engine's (``engine.toml``)."""
-    if lang != "zh" or not message:
-        return message
-    for pattern, zh in _catalog(exercise) + _catalog("engine"):
-        message = pattern.sub(zh, message)
-    return message
-
-
-@functools.lru_cache(maxsize=64)
-def _catalog(name: str) -> list[tuple[re.Pattern, str]]:
-    from grader.metadata import COURSE_DIR, tomllib
-
-    path = COURSE_DIR / "i18n" / f"{name}.toml"
-    if not name or not path.is_file():
-        return []
-    entries = tomllib.loads(path.read_text(encoding="utf-8")).get("zh", [])
-    return [(re.compile(e["en"]), e["zh"]) for e in entries]
+def translate(message: Any, lang: str, exercise: str = "") -> str:
+    """What the report shows for an engine or check message in ``lang``: a :class:`Msg` rendered
+    from that language's catalog (``grader/course/i18n/<lang>/``); any other text (the student's
+    own exception message, a value) as it is. ``exercise`` is kept for callers; a message knows
+    its catalog."""
+    return localise(message, lang)
 
 
 def pad(text: str, width: int) -> str:
@@ -422,10 +409,9 @@ def _cause(c: CheckResult) -> dict:
 def _error(ex: ExerciseResult, lang: str) -> tuple[str, str]:
     """The exercise's import error: its first line (the message) localised, where and the caret
     as they are; and the line saying how many checks it leaves ungraded."""
-    lines = ex.error.splitlines()
-    if not lines:
+    text = translate(ex.error, lang, ex.id)
+    if not text:
         return "", ""
-    text = "\n".join([translate(lines[0], lang, ex.id), *lines[1:]])
     return _clean(text), labels(lang)["checks_not_graded"].format(n=len(ex.checks))
 
 
@@ -498,7 +484,7 @@ def next_step(result: RunResult, lang: str = "en") -> str:
     """The one line every report ends on: what to do next."""
     t = labels(lang)
     if result.problem:
-        return f"{t['next']}: " + translate(result.problem.splitlines()[-1], lang)
+        return f"{t['next']}: " + translate(result.problem, lang).splitlines()[-1]
     if result.grader_errors and not result.exercises:
         return t["nothing_graded"]
     if result.rejected:
@@ -529,7 +515,7 @@ def build(result: RunResult, lang: str = "en", staff: bool = False, hints: dict 
     hidden = {f"{ex.id}.{c.id}": f"{ex.id}.hidden-{i + 1}"
               for ex in result.exercises for i, c in enumerate([c for c in ex.checks if c.hidden])}
     errors = [_clean(e) if staff else _clean(_redact_error(e, hidden)) for e in result.grader_errors]
-    problem_all = [_clean(translate(line, lang)) for line in result.problem.splitlines()]
+    problem_all = [_clean(line) for line in translate(result.problem, lang).splitlines()]
     return ReportView(lang=lang, staff=staff, score=result.score, max_score=result.max_score, mode=result.mode,
                       seed=result.seed, sandbox=result.sandbox, seconds=result.seconds,
                       versions=dict(result.versions or {}), exercises=exercises, grader_errors=errors,

@@ -35,7 +35,7 @@ def _mtimes(submission: Path, exercises: list[Exercise]) -> dict[str, float]:
 def next_failing(results: list, lang: str, staff: bool = False) -> str:
     """The next failing check over every exercise graded so far (never "all pass" while one
     fails), localised as in the report; a hidden check is not named unless ``staff``."""
-    from grader.view import translate
+    from grader.view import _cause, translate
 
     t = TEXT[lang]
     for ex in results:
@@ -50,6 +50,8 @@ def next_failing(results: list, lang: str, staff: bool = False) -> str:
                 title = c.title_zh if lang == "zh" and c.title_zh else translate(c.title, lang, ex.id)
                 msg = (t["not_implemented"] if c.failure and c.failure.not_implemented
                        else translate(c.message, lang, ex.id))
+                if getattr(c, "cause", None):  # the pointer at the cause, as the report shows it: "fix X first"
+                    msg = _cause(c)["text_zh" if lang == "zh" else "text"] or msg
             return clean(f"{t['next']}: {ex.id} · {title} — {msg[:160]}")
     return t["all_done"]
 

@@ -42,3 +42,28 @@ def test_batch_of_mixed_submissions(tmp_path):
     doc = json.loads((out / "submission" / "report.json").read_text())
     assert doc["mode"] == "official" and doc["sandbox"] in ("bwrap", "process")
     assert (out / "submission" / "results.json").exists()
+
+
+def test_batch_staff_shows_hidden_checks_students_do_not(tmp_path):
+    """A hidden check is a placeholder in the reports `grade batch` writes, unless --staff."""
+    from tests.test_instructor import course_copy, grade
+
+    copy = course_copy(tmp_path, {"masking": ["combine_or"]})
+    toml = copy / "grader" / "course" / "course.toml"
+    text = toml.read_text(encoding="utf-8")
+    head, tail = text.split('id = "masking"', 1)
+    toml.write_text(head + 'id = "masking"' + tail.replace("timeout = 10\n", 'timeout = 10\nhidden = ["combine_masks_broadcast"]\n', 1),
+                    encoding="utf-8")
+    mistake = (copy / "mistakes" / "masking" / "combine_or.py").read_text(encoding="utf-8")
+    wrong = submission_from_reference(tmp_path / "wrong", {"masking": mistake})
+    checks = {}
+    for view, extra in (("student", []), ("staff", ["--staff"])):
+        out = tmp_path / view
+        p = grade(copy, "batch", str(wrong), "--exercise", "masking", "--mode", "local", "--output-dir", str(out),
+                  "--format", "json", *extra)
+        assert p.returncode == 0, p.stdout + p.stderr
+        doc = json.loads(next(out.glob("*/report.json")).read_text(encoding="utf-8"))
+        checks[view] = {c["name"]: c for ex in doc["exercises"] for c in ex["checks"]}
+    assert "combine_masks_broadcast" not in checks["student"] and "hidden-1" in checks["student"]
+    assert checks["student"]["hidden-1"]["status"] == checks["staff"]["combine_masks_broadcast"]["status"] == "failed"
+    assert "hidden-1" not in checks["staff"]

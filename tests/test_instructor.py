@@ -63,7 +63,8 @@ def test_new_snapshot_check(tmp_path):
     copy = course_copy(tmp_path)
     p = grade(copy, "new", "demo", "--title", "A demo exercise")
     assert p.returncode == 0, p.stdout + p.stderr
-    for rel in ("solutions/demo.py", "exercises/demo.py", "grader/course/demo.py", "grader/course/i18n/demo.toml",
+    for rel in ("solutions/demo.py", "exercises/demo.py", "grader/course/demo.py", "grader/course/i18n/en/demo.toml",
+                "grader/course/i18n/zh/demo.toml",
                 "tests/test_oracle_demo.py", "mistakes/demo/center_global_mean.py", "mistakes/demo/center_in_place.py"):
         assert (copy / rel).is_file(), rel
     stub = (copy / "exercises" / "demo.py").read_text(encoding="utf-8")
@@ -91,25 +92,22 @@ def test_new_snapshot_check(tmp_path):
     checks_py = copy / "grader" / "course" / "demo.py"
     checks_py.write_text(checks_py.read_text(encoding="utf-8") + '''
 
-@checks.behaviour("center_noop", "center can be called", uses=("center",))
+@checks.behaviour("center_noop", "center can be called", uses=("center",), points=1)
 def _(ctx):
     return None  # asserts nothing: every submission passes it
 ''', encoding="utf-8")
     toml_path = copy / "grader" / "course" / "course.toml"
     head, tail = toml_path.read_text(encoding="utf-8").split('id = "demo"')
-    tail = tail.replace("center_behaviour = 1 }", "center_behaviour = 1, center_noop = 1 }").replace(
-        "points = 5\n", "points = 6\n", 1)
+    tail = tail.replace("points = 5\n", "points = 6\n", 1)
     toml_path.write_text(head + 'id = "demo"' + tail, encoding="utf-8")
     (copy / "mistakes" / "demo" / "center_ignores_dim.py").unlink()
-    cat = copy / "grader" / "course" / "i18n" / "demo.toml"
-    cat.write_text(cat.read_text(encoding="utf-8").split("[[zh]]")[0] + "[[zh]]" +
-                   cat.read_text(encoding="utf-8").split("[[zh]]")[2], encoding="utf-8")
+    _edit(copy / "grader" / "course" / "i18n" / "zh" / "demo.toml", "row_mean = ", "# row_mean = ")
     p = grade(copy, "check", "demo", "--seeds", "1")
     out = " ".join(p.stdout.split())
     assert p.returncode == 1, out
     assert "at least 5 needed" in out, out
     assert "failed by no known mistake (it may check nothing): center_noop" in out, out
-    assert "no Chinese catalog entry" in out, out
+    assert "center_properties.row_mean: no zh entry" in out, out
 
 
 def test_check_masking_passes_on_the_repository():
@@ -216,13 +214,14 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 def _add_check(c: Path, code: str, check_id: str) -> None:
-    """A check appended to demo's check module, with a point in course.toml."""
+    """A check appended to demo's check module, worth one point (the exercise's total one more)."""
     checks_py = c / "grader" / "course" / "demo.py"
+    code = code.replace('uses=("center",))', 'uses=("center",), points=1)', 1)
+    assert f'"{check_id}"' in code and "points=1" in code
     checks_py.write_text(checks_py.read_text(encoding="utf-8") + "\n\n" + code, encoding="utf-8")
     toml = c / "grader" / "course" / "course.toml"
     head, tail = toml.read_text(encoding="utf-8").split('id = "demo"')
-    tail = tail.replace("center_behaviour = 1 }", f"center_behaviour = 1, {check_id} = 1 }}").replace(
-        "points = 5\n", "points = 6\n", 1)
+    tail = tail.replace("points = 5\n", "points = 6\n", 1)
     toml.write_text(head + 'id = "demo"' + tail, encoding="utf-8")
 
 
@@ -239,10 +238,11 @@ def _(ctx):
     except BaseException:  # swallows NotImplementedError too: the stub passes
         return
     if not np.allclose(y, 0.0):
-        fail("a constant row must become zeros")
+        fail("center_lenient.zeros")
 ''', "center_lenient")
-    _edit(c / "grader" / "course" / "i18n" / "demo.toml", "[[zh]]", "[[zh]]\nen = 'a constant row must become "
-          "zeros'\nzh = '常数行必须变为全零'\n\n[[zh]]")
+    for lang, text in (("en", "a constant row must become zeros"), ("zh", "常数行必须变为全零")):
+        cat = c / "grader" / "course" / "i18n" / lang / "demo.toml"
+        cat.write_text(cat.read_text(encoding="utf-8") + f'\n[center_lenient]\nzeros = "{text}"\n', encoding="utf-8")
 
 
 def plant_unfailed(c: Path) -> None:
@@ -301,14 +301,11 @@ def center(x, dim=-1):
 
 
 def plant_new_message(c: Path) -> None:
-    _edit(c / "grader" / "course" / "demo.py", "; it must be 0\"", "; it must be zero\"")
-    _edit(c / "grader" / "course" / "i18n" / "demo.toml", "; it must be 0'", "; it must be zero'")
+    _edit(c / "grader" / "course" / "i18n" / "en" / "demo.toml", "; it must be 0\"", "; it must be zero\"")
 
 
 def plant_untranslated(c: Path) -> None:
-    cat = c / "grader" / "course" / "i18n" / "demo.toml"
-    parts = cat.read_text(encoding="utf-8").split("[[zh]]")
-    cat.write_text("[[zh]]".join(parts[:1] + parts[2:]), encoding="utf-8")
+    _edit(c / "grader" / "course" / "i18n" / "zh" / "demo.toml", "row_mean = ", "# row_mean = ")
     _edit(c / "mistakes" / "demo" / "center_in_place.py", "zh: 你原地修改了 x：调用者的张量被改变了。\n", "")
 
 
@@ -340,8 +337,8 @@ DEFECTS = {
                                                     "changed since it was recorded (run `grade snapshot demo`)"]),
     "stale_after_new_message": (plant_new_message, ["snapshot: demo: the reference, checks or known mistakes "
                                                     "changed since it was recorded"]),
-    "untranslated_message": (plant_untranslated, ["no Chinese catalog entry for the message of center_properties "
-                                                  "(grader/course/i18n/demo.toml)",
+    "untranslated_message": (plant_untranslated, ["the message of center_properties: center_properties.row_mean: "
+                                                  "no zh entry (grader/course/i18n/zh/demo.toml)",
                                                   "mistake center_in_place: no `zh:` line"]),
     "float32_only_reference": (plant_float32_only, ["precision: demo.center_reference", "float32 run disagrees "
                                                     "with its float64 run"]),

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from grader.checks import Case, Check, Ctx
+from grader.kinds import DRAWN_CASES, case_key, drawn_entries, kind_of
 from grader.metadata import load_exercises
 from grader.reference import Reference
-from grader.runner import DRAWN_CASES, Runner, case_key, drawn_entries
+from grader.runner import Runner
 from grader.snapshots import load
 from tests.harness import SOLUTIONS, grade, statuses, submission_from_reference
 
-COMPARE = [(ex, c) for ex in load_exercises() for c in ex.checks() if c.kind in ("compare", "compare_module")]
+COMPARE = [(ex, c) for ex in load_exercises() for c in ex.checks() if kind_of(c.kind).compares]
 
 
 @pytest.mark.parametrize("seed", [1, 20240601, 987654321987])
@@ -31,7 +32,7 @@ def test_no_official_case_equals_a_snapshot_case(seed):
         snapshot = load(ex.id)
         released = {case_key(e["case"]) for e in snapshot[check.id]}
         ctx = Ctx(ex.id, check.id, None, None, seed, 1.0, {})
-        entries = runner._entries(ex, check, ctx, None)
+        entries = kind_of(check.kind).entries(runner, ex, check, ctx, None)
         fixed, drawn = entries[:len(snapshot[check.id])], entries[len(snapshot[check.id]):]
         assert {case_key(e["case"]) for e in fixed} == released, f"{ex.id}.{check.id}: stale snapshot"
         same = [e["case"].get("label") or i for i, e in enumerate(drawn) if case_key(e["case"]) in released]

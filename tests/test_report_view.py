@@ -13,6 +13,7 @@ import pytest
 
 from grader import formats, reports, view
 from grader.checks import Failure
+from grader.messages import msg
 from grader.runner import CheckResult, ExerciseResult, RunResult
 
 SECRET = "SECRETx9q"
@@ -20,10 +21,11 @@ VERSIONS = {"grader": "0", "torch": "2", "numpy": "1", "python": "3"}
 
 
 def _hidden_result() -> RunResult:
+    differs = msg("compare_values.path_differs_reference", path="output")
+    error = msg("compare_values.max_error", abs_err=1, rel_err=1, where="output[0]", atol=1e-6, rtol=0.0)
     visible = CheckResult("open_check", "the open check", "failed", 0, 2, kind="compare", uses=["f"],
-                          message="output differs from the reference",
-                          failure=Failure("output differs from the reference", input="f(1)", expected="1",
-                                          got="2", error="max abs error 1 (rel 1) at output[0]; allowed 1e-06"))
+                          message=differs,
+                          failure=Failure(differs, input="f(1)", expected="1", got="2", error=error))
     hidden_failed = CheckResult(
         f"hid_{SECRET}", f"title {SECRET}", "failed", 0, 3, kind="compare", uses=["f"], hidden=True,
         title_zh=f"标题 {SECRET}", message=f"message {SECRET}",
@@ -148,40 +150,19 @@ def _fragments(text: str) -> list[str]:
     return [m.group(0) for m in _WORDS.finditer(text) if len(m.group(0).split()) >= 2 and len(m.group(0)) >= 8]
 
 
-def _regex_literals(pattern: str) -> list[str]:
-    p = re.sub(r"\(\?P<\w+>|\(\?<?[=!]", "(", pattern)
-    p = re.sub(r"\[[^\]]*\]|\\[dswSDW]", " ", p)
-    p = re.sub(r"\\(.)", r"\1", p)
-    return _fragments(re.sub(r"[()?*+^$|{}.]", " ", p))
-
-
 def english_engine_phrases() -> set[str]:
-    """What the engine writes in English: the report labels, the English side of engine.toml,
-    and the message templates of grader/checks.py and grader/runner.py."""
-    import ast
-
-    from grader.metadata import COURSE_DIR, tomllib
+    """What the engine writes in English: the report labels and the engine's message templates
+    (grader/course/i18n/en/engine.toml; checks and the runner write ids, not sentences)."""
+    from grader.messages import catalog
 
     out: set[str] = set()
     for key, en in view.TEXT["en"].items():
         if view.TEXT["zh"][key] != en:
             for part in re.split(r"\{[^}]*\}", en):
                 out.update(_fragments(part))
-    for e in tomllib.loads((COURSE_DIR / "i18n" / "engine.toml").read_text(encoding="utf-8"))["zh"]:
-        out.update(_regex_literals(e["en"]))
-    root = COURSE_DIR.parent
-    for module in ("checks.py", "runner.py"):
-        tree = ast.parse((root / module).read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
-                    "fail", "Failure", "CheckFailed"):
-                for arg in [*node.args[:1], *(k.value for k in node.keywords if k.arg in ("message", "error"))]:
-                    for sub in ast.walk(arg):
-                        if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-                            out.update(_fragments(sub.value))
-            if isinstance(node, ast.FunctionDef) and node.name.endswith("_message"):
-                out.update(f for sub in ast.walk(node) if isinstance(sub, ast.Constant)
-                           and isinstance(sub.value, str) for f in _fragments(sub.value))
+    for en in catalog("en", "engine").values():
+        for part in re.split(r"\{[^}]*\}", en):
+            out.update(_fragments(part))
     return out
 
 
@@ -359,22 +340,20 @@ def test_cli_folds_passes_unless_verbose():
 
 def _cause_and_error_result() -> RunResult:
     """multihead's check points at attention's hidden check; masking does not import."""
+    differs = msg("compare_values.path_differs_reference", path="output")
     hidden = CheckResult("hid_sdpa", "hidden sdpa", "failed", 0, 2, kind="compare", uses=["scaled_dot_product_attention"],
-                         hidden=True, message="output differs from the reference",
-                         failure=Failure("output differs from the reference"))
+                         hidden=True, message=differs, failure=Failure(differs))
     attention = ExerciseResult("attention", {"en": "Attention"}, 0, 2, [hidden])
     cause = {"exercise": "attention", "function": "scaled_dot_product_attention", "check": "hid_sdpa",
              "by": "multihead", "dep": "attention.scaled_dot_product_attention"}
     dependent = CheckResult("mha_reference", "MHA vs reference", "failed", 0, 3, kind="compare", uses=["mha"],
-                            message="output differs from the reference", cause=cause,
-                            failure=Failure("output differs from the reference", input="mha(x)"))
+                            message=differs, cause=cause, failure=Failure(differs, input="mha(x)"))
     multihead = ExerciseResult("multihead", {"en": "Multi-head"}, 0, 3, [dependent])
-    error = ("could not import exercises/masking.py: SyntaxError: invalid \x1b[31msyntax\n"
-             "exercises/masking.py:3\n    def f((x):\n          ^")
+    head = msg("runner.import_error", exercise="masking", type="SyntaxError", message_="invalid \x1b[31msyntax")
+    error = msg("runner.import_error_at", head=head, where="exercises/masking.py:3\n    def f((x):\n          ^")
+    unimported = msg("runner.not_imported", exercise="masking")
     not_graded = [CheckResult(f"m{i}", f"masking check {i}", "error", 0, 1, kind="compare", uses=["f"],
-                              message="not graded: exercises/masking.py does not import (see the exercise's error)",
-                              failure=Failure("not graded: exercises/masking.py does not import "
-                                              "(see the exercise's error)")) for i in range(2)]
+                              message=unimported, failure=Failure(unimported)) for i in range(2)]
     masking = ExerciseResult("masking", {"en": "Masking"}, 0, 2, not_graded, error=error)
     return RunResult(0, 7, "local", 0, "process", VERSIONS, [attention, multihead, masking])
 

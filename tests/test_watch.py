@@ -76,4 +76,11 @@ def test_dependents_and_summary_lines():
                                 failure=None, hidden=False, kind="compare", uses=["x"])
     bad = SimpleNamespace(id="masking", score=0.0, max_score=12.0, checks=[bad_check])
     assert "all exercises pass" not in next_failing([ok, bad], "en")
+    bad_check.cause = None
+    assert next_failing([ok, bad], "en").endswith("— wrong")
+    # a check failing through what it builds on points there, as the report does
+    bad_check.cause = {"exercise": "attention", "function": "softmax", "dep": "attention.softmax", "by": "x"}
+    line = next_failing([ok, bad], "en")
+    assert "fix attention.softmax first" in line and "wrong" not in line, line
+    assert "attention.softmax" in next_failing([ok, bad], "zh")
     assert graded_line([ok], 13, "en") == "attention passes; 12 other exercises not graded"

@@ -97,7 +97,7 @@ def _expected_example(messages: list[dict], vocab: dict[str, int]) -> tuple[np.n
 
 
 @checks.compare("format_chat_reference",
-                "format_chat matches the reference (CHAT_TEMPLATE per turn; the generation prompt)",
+                "format_chat matches the reference (CHAT_TEMPLATE per turn; the generation prompt)", points=2,
                 fn="format_chat", zh="format_chat 与参考一致（每一轮套用 CHAT_TEMPLATE；生成提示）")
 def _(rng):
     yield Case(args=(_conversation(rng, 1),))
@@ -111,7 +111,7 @@ def _(rng):
 
 @checks.behaviour("format_chat_behaviour",
                   "format_chat: an unknown role raises ValueError; messages are not modified; CHAT_TEMPLATE "
-                  "is the course's format",
+                  "is the course's format", points=1,
                   uses=("format_chat",),
                   zh="format_chat：未知的角色抛出 ValueError；不修改 messages；CHAT_TEMPLATE 是课程规定的格式")
 def _(ctx):
@@ -120,16 +120,15 @@ def _(ctx):
     reply = ctx.request({"op": "call", "target": {"module": "alignment", "attr": "format_chat"},
                          "args": to_wire([messages]), "kwargs": {}, "echo": True, "banned": []})
     if not (isinstance(reply, dict) and isinstance(reply.get("args"), list) and len(reply["args"]) == 1):
-        fail("malformed reply")
+        fail("format_chat_behaviour.malformed_reply")
     if reply["args"][0] != messages:
-        fail("format_chat modified the messages it was given: build a new string, leave the list and its "
-             "dicts as they are")
+        fail("format_chat_behaviour.format_chat_modified")
     if reply["result"] != _format(messages):
-        fail("format_chat does not follow CHAT_TEMPLATE: each turn is \"<|role|>\\n\" + content + "
-             "\"<|end|>\\n\"", expected=repr(_format(messages))[:100], got=repr(reply["result"])[:100])
+        fail("format_chat_behaviour.format_chat_follow", expected=repr(_format(messages))[:100],
+             got=repr(reply["result"])[:100])
     template = ctx.request({"op": "attr", "target": {"module": "alignment", "attr": "CHAT_TEMPLATE"}})
     if template != TEMPLATE:
-        fail("CHAT_TEMPLATE was changed: it is the course's format, keep it as given",
+        fail("format_chat_behaviour.chat_template_changed",
              expected=repr(TEMPLATE), got=repr(template)[:80])
     for role in ("tool", "Assistant", "bot"):
         bad = [{"role": "user", "content": "hi"}, {"role": role, "content": "hello"}]
@@ -142,7 +141,7 @@ def _(ctx):
 
 @checks.compare("build_sft_example_reference",
                 "build_sft_example matches the reference (three encode calls per turn; labels only on the "
-                "assistant's content and <|end|>)",
+                "assistant's content and <|end|>)", points=3,
                 fn="build_sft_example",
                 zh="build_sft_example 与参考一致（每轮三次 encode；只在助手的内容与 <|end|> 上有标签）")
 def _(rng):
@@ -167,7 +166,7 @@ ASCII = "abcdefghijklmnopqrstuvwxyz ?.!"
 @checks.property("build_sft_example_labels",
                  "build_sft_example: ids = encode(format_chat(messages)) for a character encoder; labels = ids "
                  "exactly on the assistants' content + <|end|>, -100 elsewhere; Long 1-D; unknown role "
-                 "raises ValueError",
+                 "raises ValueError", points=2,
                  uses=("build_sft_example",),
                  zh="build_sft_example：字符级编码时 ids = encode(format_chat(messages))；labels 恰好在助手的"
                     "内容与 <|end|> 上等于 ids，其余为 -100；一维 Long；未知角色抛出 ValueError")
@@ -180,25 +179,22 @@ def _(ctx):
     def prop(msgs):
         out = ctx.call("build_sft_example", msgs, char_encoder(vocab))
         if not (isinstance(out, tuple) and len(out) == 2):
-            fail("build_sft_example must return a tuple (ids, labels)")
+            fail("build_sft_example_labels.build_sft_example")
         want_ids, want_labels = _expected_example(msgs, vocab)
         ids = expect_array(out[0], want_ids.shape, np.int64, "ids")
         labels = expect_array(out[1], want_labels.shape, np.int64, "labels")
         if not np.array_equal(ids, want_ids):
-            fail("ids differ from encode(format_chat(messages)): encode each turn as \"<|role|>\\n\", "
-                 "content + \"<|end|>\", \"\\n\" and concatenate", expected=str(want_ids.tolist())[:100],
+            fail("build_sft_example_labels.ids_differ_encode", expected=str(want_ids.tolist())[:100],
                  got=str(ids.tolist())[:100])
         counted, want = labels != -100, want_labels != -100
         if np.any(counted & ~want):
-            fail("some labels are not -100 outside the assistants' content and <|end|> (the headers "
-                 "\"<|role|>\\n\", the \"\\n\" after <|end|> and the user/system turns are never learned)",
+            fail("build_sft_example_labels.some_labels_100",
                  expected=str(want_labels.tolist())[:100], got=str(labels.tolist())[:100])
         if np.any(want & ~counted):
-            fail("some tokens of an assistant's content or its <|end|> have label -100: the model must learn "
-                 "them, including <|end|> (that is how it learns to stop)",
+            fail("build_sft_example_labels.some_tokens_assistant",
                  expected=str(want_labels.tolist())[:100], got=str(labels.tolist())[:100])
         if not np.array_equal(labels[counted], ids[counted]):
-            fail("labels must equal ids where they count", expected=str(want_labels.tolist())[:100],
+            fail("build_sft_example_labels.labels_equal_ids", expected=str(want_labels.tolist())[:100],
                  got=str(labels.tolist())[:100])
 
     prop()
@@ -222,7 +218,8 @@ def _examples(rng: np.random.Generator, lengths: list[int], V: int = 20) -> list
 
 @checks.compare("collate_reference",
                 "collate matches the reference (right padding with pad_id; labels -100 and mask False on padding)",
-                fn="collate", zh="collate 与参考一致（向右补 pad_id；padding 处 labels 为 -100，mask 为 False）")
+                points=2, fn="collate",
+                zh="collate 与参考一致（向右补 pad_id；padding 处 labels 为 -100，mask 为 False）")
 def _(rng):
     yield Case(args=(_examples(rng, [5, 2, 7]), 0))
     yield Case(args=(_examples(rng, [3, 6]), int(rng.integers(2, 20))), label="a nonzero pad_id")
@@ -257,7 +254,7 @@ def _lp_batch(rng: np.random.Generator, B: int, L: int, V: int, dtype=np.float64
 
 @checks.compare("sequence_logprob_reference",
                 "sequence_logprob matches the reference (logits at t score ids at t+1; the SUM over "
-                "counted tokens)",
+                "counted tokens)", points=3,
                 fn="sequence_logprob",
                 zh="sequence_logprob 与参考一致（位置 t 的 logits 给第 t+1 个词打分；对计数的词求和）")
 def _(rng):
@@ -279,7 +276,7 @@ def _(rng):
 
 @checks.behaviour("sequence_logprob_behaviour",
                   "sequence_logprob: gradients flow into the logits (onehot - softmax at counted positions), "
-                  "the dtype is kept, the inputs are not modified",
+                  "the dtype is kept, the inputs are not modified", points=1,
                   uses=("sequence_logprob",),
                   zh="sequence_logprob：梯度能传回 logits（计数位置上为 onehot - softmax）；保持 dtype；不修改输入")
 def _(ctx):
@@ -291,7 +288,7 @@ def _(ctx):
         out = expect_array(ctx.call_keep_inputs("sequence_logprob", logits, ids, labels), (B,), dtype,
                            "sequence_logprob(...)")
         if not np.all(np.isfinite(out)) or np.any(out > 0):
-            fail("log-probabilities must be finite and <= 0", got=str(out))
+            fail("sequence_logprob_behaviour.log_probabilities_finite", got=str(out))
     logits, ids, labels = _lp_batch(rng, B, L, V)
     w = rng.standard_normal(B)
     ctx.last_input = f"d(Σ_b w_b · sequence_logprob(logits [{B}, {L}, {V}], ids, labels)[b]) / d logits"
@@ -301,8 +298,7 @@ def _(ctx):
     grads = plain(res).get("inputs") if isinstance(res, dict) else None
     got = grads[0] if grads else None
     if not isinstance(got, np.ndarray):
-        fail("no gradient reached the logits: compute with torch operations on logits (no .detach(), "
-             "no .item() / .numpy())")
+        fail("sequence_logprob_behaviour.gradient_reached_logits")
     shifted = logits[:, :-1] - logits[:, :-1].max(-1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
     onehot = np.eye(V)[ids[:, 1:]]
@@ -316,7 +312,7 @@ def _(ctx):
 
 
 @checks.compare("reward_model_loss_reference",
-                "reward_model_loss matches the reference (mean of -log σ(chosen - rejected - margin))",
+                "reward_model_loss matches the reference (mean of -log σ(chosen - rejected - margin))", points=2,
                 fn="reward_model_loss", zh="reward_model_loss 与参考一致（-log σ(chosen - rejected - margin) 的平均）")
 def _(rng):
     B = int(rng.integers(3, 7))
@@ -332,7 +328,7 @@ def _(rng):
 
 @checks.property("reward_model_loss_stable",
                  "reward_model_loss is finite and right for large differences (±1000 in float64, ±100 in float32)",
-                 uses=("reward_model_loss",),
+                 points=2, uses=("reward_model_loss",),
                  zh="reward_model_loss 在差值很大时（float64 ±1000，float32 ±100）仍然有限且正确")
 def _(ctx):
     for dtype, big in ((np.float64, 1000.0), (np.float32, 100.0)):
@@ -345,11 +341,9 @@ def _(ctx):
         z = (chosen - rejected - margin).astype(np.float64)
         want = float(np.logaddexp(0.0, -z).mean())
         if not np.isfinite(out):
-            fail("the loss is not finite when chosen - rejected is large: σ(x) rounds to 0 and log 0 = -inf; "
-                 "use F.logsigmoid (or softplus: -log σ(x) = softplus(-x))", got=str(float(out)))
+            fail("reward_model_loss_stable.loss_finite_chosen", got=str(float(out)))
         if abs(float(out) - want) > 1e-4 * max(1.0, abs(want)):
-            fail("the loss is wrong for large differences: -log σ(x) is about -x for very negative x and 0 for "
-                 "very positive x", expected=f"{want:.6g}", got=f"{float(out):.6g}")
+            fail("reward_model_loss_stable.loss_wrong_large", expected=f"{want:.6g}", got=f"{float(out):.6g}")
 
     @ctx.given(st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3)), min_size=1, max_size=5))
     def prop(pairs):
@@ -357,7 +351,7 @@ def _(ctx):
         out = expect_array(ctx.call("reward_model_loss", c, r), (), np.float64, "reward_model_loss(...)")
         want = float(np.logaddexp(0.0, -(c - r)).mean())
         if not (np.isfinite(out) and abs(float(out) - want) <= 1e-6 * max(1.0, want)):
-            fail("reward_model_loss differs from mean(log(1 + exp(rejected - chosen)))",
+            fail("reward_model_loss_stable.reward_model_loss",
                  expected=f"{want:.6g}", got=f"{float(out):.6g}")
 
     prop()
@@ -374,7 +368,7 @@ def _logps(rng: np.random.Generator, B: int, dtype=np.float64) -> tuple[np.ndarr
 
 
 @checks.compare("dpo_loss_reference",
-                "dpo_loss matches the reference (loss, chosen_rewards, rejected_rewards)",
+                "dpo_loss matches the reference (loss, chosen_rewards, rejected_rewards)", points=3,
                 fn="dpo_loss", zh="dpo_loss 与参考一致（loss、chosen_rewards、rejected_rewards）")
 def _(rng):
     yield Case(args=_logps(rng, int(rng.integers(3, 7))))
@@ -387,7 +381,7 @@ def _(rng):
 
 @checks.property("dpo_loss_gradients",
                  "dpo_loss: the loss carries gradients (∓β·σ(-β·z)/B into each input), the returned rewards are "
-                 "detached",
+                 "detached", points=2,
                  uses=("dpo_loss",),
                  zh="dpo_loss：损失带有梯度（对每个输入为 ∓β·σ(-β·z)/B），返回的奖励已 detach")
 def _(ctx):
@@ -398,14 +392,12 @@ def _(ctx):
     h = ctx.store("dpo_loss", *({"$param": a} for a in args), beta=beta)
     kind = h.info.get("type") if isinstance(h.info, dict) else None
     if kind != "tuple":
-        fail("dpo_loss must return a tuple (loss, chosen_rewards, rejected_rewards)", got=str(kind)[:60])
+        fail("dpo_loss_gradients.dpo_loss_return", got=str(kind)[:60])
     flags = [h.get(f"{i}.requires_grad") for i in range(3)]
     if flags[0] is not True:
-        fail("the loss does not require grad although the policy log-probabilities do: keep it in the graph "
-             "(no .detach(), .item() or torch.no_grad())")
+        fail("dpo_loss_gradients.loss_require_grad")
     if flags[1] is not False or flags[2] is not False:
-        fail("chosen_rewards / rejected_rewards still require grad: return them .detach()-ed (they are for "
-             "logging and accuracy, never for the gradient)")
+        fail("dpo_loss_gradients.chosen_rewards_rejected")
     res = ctx.request({"op": "grad", "target": {"module": "alignment", "attr": "dpo_loss"},
                        "args": to_wire(list(args)), "kwargs": {"beta": beta}, "wrt": [0, 1, 2, 3],
                        "upstream": to_wire([np.array(1.0), None, None]), "banned": []})
@@ -417,7 +409,7 @@ def _(ctx):
                                       ("ref_rejected", -1))):
         got = grads[i] if grads and i < len(grads) else None
         if not isinstance(got, np.ndarray):
-            fail(f"no gradient reached {name}: the loss must be computed from it with torch operations")
+            fail("dpo_loss_gradients.gradient_reached_name", name=name)
         ctx.close(got, sign * g, f"grad({name})")
 
 
@@ -426,7 +418,7 @@ def _(ctx):
 
 @checks.compare("group_advantages_reference",
                 "group_advantages matches the reference (minus the group mean, over the unbiased group std + eps; "
-                "0 for groups of one)",
+                "0 for groups of one)", points=2,
                 fn="group_advantages",
                 zh="group_advantages 与参考一致（减去组内平均，除以组内无偏标准差 + eps；单个回答的组为 0）")
 def _(rng):
@@ -442,7 +434,7 @@ def _(rng):
 
 @checks.behaviour("group_advantages_behaviour",
                   "group_advantages: N % group_size != 0 raises ValueError; groups of one give exactly 0; dtype "
-                  "kept; rewards not modified",
+                  "kept; rewards not modified", points=1,
                   uses=("group_advantages",),
                   zh="group_advantages：N % group_size != 0 抛出 ValueError；单个回答的组恰为 0；保持 dtype；"
                      "不修改 rewards")
@@ -453,13 +445,13 @@ def _(ctx):
         ctx.last_input = f"group_advantages({np.dtype(dtype).name} rewards [6], group_size=3)"
         out = expect_array(ctx.call_keep_inputs("group_advantages", r, 3), (6,), dtype, "group_advantages(...)")
         if not np.allclose(out.reshape(2, 3).sum(-1), 0, atol=1e-5):
-            fail("the advantages of a group must sum to 0 (each reward minus its group's mean)", got=str(out))
+            fail("group_advantages_behaviour.advantages_group_sum", got=str(out))
         ctx.last_input = f"group_advantages({np.dtype(dtype).name} rewards [6], group_size=1)"
         out = expect_array(ctx.call("group_advantages", r, 1), (6,), dtype, "group_advantages(...)")
         if np.isnan(out).any():
-            fail("groups of one answer give NaN: the std of one value is undefined (NaN); their advantage is 0")
+            fail("group_advantages_behaviour.groups_one_answer")
         if np.any(out != 0):
-            fail("groups of one answer must get advantage exactly 0", got=str(out))
+            fail("group_advantages_behaviour.groups_one_answer_2", got=str(out))
     for n, g in ((7, 2), (6, 4), (5, 3)):
         ctx.last_input = f"group_advantages(rewards [{n}], group_size={g})"
         ctx.raises("ValueError", "group_advantages", normal(rng, (n,)), g)
@@ -482,7 +474,8 @@ def _ppo(rng: np.random.Generator, B: int, L: int, dtype=np.float64):
 
 @checks.compare("ppo_clip_loss_reference",
                 "ppo_clip_loss matches the reference (min of r·A and clip(r)·A, pooled over masked-in tokens)",
-                fn="ppo_clip_loss", zh="ppo_clip_loss 与参考一致（r·A 与 clip(r)·A 取小，对被选中的词整体平均）")
+                points=3, fn="ppo_clip_loss",
+                zh="ppo_clip_loss 与参考一致（r·A 与 clip(r)·A 取小，对被选中的词整体平均）")
 def _(rng):
     yield Case(args=_ppo(rng, 3, 6))
     yield Case(args=_ppo(rng, 4, 5), kwargs={"clip_eps": 0.1})
@@ -494,7 +487,7 @@ def _(rng):
 
 @checks.behaviour("ppo_clip_loss_behaviour",
                   "ppo_clip_loss: clipped above for A > 0 and below for A < 0, tokens outside the mask do not "
-                  "matter, exactly 0.0 when no token is masked in, dtype kept",
+                  "matter, exactly 0.0 when no token is masked in, dtype kept", points=2,
                   uses=("ppo_clip_loss",),
                   zh="ppo_clip_loss：A > 0 时在上方裁剪、A < 0 时在下方裁剪；mask 之外的词不影响结果；"
                      "没有词被选中时恰为 0.0；保持 dtype")
@@ -502,19 +495,17 @@ def _(ctx):
     eps = 0.2
     one = np.ones((1, 1), dtype=bool)
     cases = (  # (ratio, advantage, expected loss, what a mistake there means)
-        (2.0, 1.0, -(1 + eps), "for A > 0 the ratio must be clipped at 1 + eps: a good answer gains nothing "
-                               "from r > 1 + eps"),
-        (0.5, -1.0, (1 - eps), "for A < 0 the ratio must be clipped at 1 - eps: a bad answer gains nothing "
-                               "from r < 1 - eps"),
-        (0.5, 1.0, -0.5, "for A > 0 and r < 1 - eps the unclipped r·A is the smaller term (take the min)"),
-        (2.0, -1.0, 2.0, "for A < 0 and r > 1 + eps the unclipped r·A is the smaller term (take the min)"),
+        (2.0, 1.0, -(1 + eps), "clip_above"),
+        (0.5, -1.0, (1 - eps), "clip_below"),
+        (0.5, 1.0, -0.5, "min_above"),
+        (2.0, -1.0, 2.0, "min_below"),
     )
     for ratio, a, want, why in cases:
         ctx.last_input = f"ppo_clip_loss(logp=log {ratio}, old_logp=0, advantages=[{a}], mask=[[True]], clip_eps={eps})"
         out = expect_array(ctx.call("ppo_clip_loss", np.full((1, 1), math.log(ratio)), np.zeros((1, 1)),
                                     np.array([a]), one, clip_eps=eps), (), np.float64, "ppo_clip_loss(...)")
         if abs(float(out) - want) > 1e-9:
-            fail(why, expected=f"{want:.4g}", got=f"{float(out):.4g}")
+            fail(f"ppo_clip_loss_cases.{why}", expected=f"{want:.4g}", got=f"{float(out):.4g}")
     rng = ctx.rng
     logp, old, adv, mask = _ppo(rng, 3, 5)
     ctx.last_input = "ppo_clip_loss(logp, old_logp, advantages, mask) with logp changed where mask is False"
@@ -524,16 +515,16 @@ def _(ctx):
     other = float(expect_array(ctx.call("ppo_clip_loss", changed, old, adv, mask), (), np.float64,
                                "ppo_clip_loss(...)"))
     if abs(base - other) > 1e-9 * max(1.0, abs(base)):
-        fail("tokens where mask is False changed the loss: only masked-in tokens count",
+        fail("ppo_clip_loss_behaviour.tokens_where_mask",
              expected=f"{base:.6g}", got=f"{other:.6g}")
     for dtype in (np.float64, np.float32):
         ctx.last_input = f"ppo_clip_loss({np.dtype(dtype).name} [3, 5], mask all False)"
         out = expect_array(ctx.call("ppo_clip_loss", logp.astype(dtype), old.astype(dtype), adv.astype(dtype),
                                     np.zeros_like(mask)), (), dtype, "ppo_clip_loss(...)")
         if math.isnan(float(out)):
-            fail("ppo_clip_loss returned NaN when no token is masked in: divide by max(count, 1)")
+            fail("ppo_clip_loss_behaviour.ppo_clip_loss")
         if float(out) != 0.0:
-            fail(f"ppo_clip_loss returned {float(out)} when no token is masked in; expected exactly 0.0")
+            fail("ppo_clip_loss_behaviour.ppo_clip_loss_2", out=float(out))
 
 
 # --- dpo_train -------------------------------------------------------------------------------------
@@ -573,7 +564,7 @@ def _logprobs(model, ids: np.ndarray, labels: np.ndarray, what: str) -> np.ndarr
     config, _, _ = task()
     logits = expect_array(model(ids), ids.shape + (config["vocab_size"],), what=f"{what}(ids)")
     if logits.dtype.kind != "f" or not np.all(np.isfinite(logits)):
-        fail(f"the {what}'s logits must be finite floats")
+        fail("logprobs.what_s_logits", what=what)
     x = logits[:, :-1].astype(np.float64)
     logp = x - x.max(-1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
@@ -603,7 +594,7 @@ def _short_run(ctx, policy, reference, n: int = 64, **kwargs):
 
 @checks.behaviour("dpo_train_leaves_inputs",
                   "dpo_train trains a copy: the policy and the reference it was given keep their values and "
-                  "requires_grad flags, and no reference parameter gets a .grad",
+                  "requires_grad flags, and no reference parameter gets a .grad", points=1,
                   uses=("dpo_train",), timeout=BUDGET_S,
                   zh="dpo_train 训练副本：传入的策略与参考模型的参数值与 requires_grad 都不变，"
                      "参考模型的参数没有 .grad")
@@ -612,27 +603,24 @@ def _(ctx):
     policy, reference = _pretrained(ctx), _pretrained(ctx)
     trained = _short_run(ctx, policy, reference)
     if trained.same("", policy):
-        fail("dpo_train returned the policy it was given: train and return a copy (copy.deepcopy(policy))")
+        fail("dpo_train_leaves_inputs.dpo_train_returned")
     for name, model in (("policy", policy), ("reference", reference)):
         after = model.state_dict()
         changed = [k for k in state if k not in after or not np.array_equal(np.asarray(after[k]), state[k])]
         if changed:
-            fail(f"the {name} you were given changed: "
-                 + ("train a copy (copy.deepcopy(policy))" if name == "policy" else
-                    "the reference is read only (keep its parameters out of the optimizer)"),
-                 got="changed: " + ", ".join(changed[:4]))
+            fail(f"dpo_train_leaves_inputs.{name}_changed", got="changed: " + ", ".join(changed[:4]))
         frozen = [n for n, _, grad, _ in model.params() if not grad]
         if frozen:
-            fail(f"the requires_grad flags of the {name} you were given changed: read the reference under "
-                 "torch.no_grad() instead of freezing it", got="requires_grad False: " + ", ".join(frozen[:4]))
+            fail("dpo_train_leaves_inputs.requires_grad_flags", name=name,
+                 got="requires_grad False: " + ", ".join(frozen[:4]))
     with_grad = [n for n, _, _, _ in reference.params() if reference.get(f"{n}.grad") is not None]
     if with_grad:
-        fail("the reference's parameters got gradients: compute its log-probabilities under torch.no_grad()",
+        fail("dpo_train_leaves_inputs.reference_s_parameters",
              got=".grad set on: " + ", ".join(with_grad[:4]))
 
 
 @checks.behaviour("dpo_train_seed",
-                  "dpo_train follows its seed: the same seed gives the same model, another seed another one",
+                  "dpo_train follows its seed: the same seed gives the same model, another seed another one", points=1,
                   uses=("dpo_train",), timeout=BUDGET_S,
                   zh="dpo_train 遵循 seed：相同的 seed 得到相同的模型，不同的 seed 得到不同的模型")
 def _(ctx):
@@ -642,15 +630,14 @@ def _(ctx):
             for s in (1, 1, 2)]
     ctx.last_input = "dpo_train(..., first 64 training pairs, epochs=1, seed=s) for s = 1, 1, 2"
     if not np.array_equal(runs[0], runs[1]):
-        fail("two runs with seed=1 gave different models: seed the batch order from `seed` (a torch.Generator "
-             "for torch.randperm, or torch.manual_seed(seed))")
+        fail("dpo_train_seed.two_runs_seed")
     if np.array_equal(runs[0], runs[2]):
-        fail("seed=1 and seed=2 gave exactly the same model: the seed is ignored")
+        fail("dpo_train_seed.seed_1_seed")
 
 
 @checks.quality("dpo_train_quality",
                 f"dpo_train reaches >= {THRESHOLD:.2f} held-out preference accuracy (256 pairs) within {BUDGET_S} s",
-                uses=("dpo_train", "sequence_logprob", "dpo_loss"), timeout=BUDGET_S,
+                points=3, uses=("dpo_train", "sequence_logprob", "dpo_loss"), timeout=BUDGET_S,
                 zh=f"dpo_train 在 256 个留出的偏好对上准确率至少 {THRESHOLD:.2f}，限时 {BUDGET_S} 秒")
 def _(ctx):
     policy, reference = _pretrained(ctx), _pretrained(ctx)
@@ -662,7 +649,7 @@ def _(ctx):
     took = time.monotonic() - t0
     info = trained.info if isinstance(trained.info, dict) else {}
     if info.get("module") is not True:
-        fail("dpo_train must return the trained MiniGPT (an nn.Module)", got=str(info.get("type"))[:60])
+        fail("dpo_train_quality.dpo_train_return", got=str(info.get("type"))[:60])
     acc, ties, wrong = preference_accuracy(trained, reference)
     ctx.reached(acc, THRESHOLD, "held-out preference accuracy", "留出偏好准确率", took, BUDGET_S, digits=3)
     result = f"{acc:.3f} in {took:.1f} s (pass mark {THRESHOLD:.2f}, budget {BUDGET_S} s)"
@@ -672,6 +659,6 @@ def _(ctx):
                "the policy prefers the REJECTED answers: are chosen and rejected (or policy and reference) the "
                "right way round in the loss?" if wrong > 0.5 else
                "is the loss going down? Are the sequence log-probabilities summed over the answer tokens only?")
-        fail(f"the DPO-trained policy does not rank the held-out pairs well enough: {why}",
+        fail("dpo_train_quality.dpo_trained_policy", why=why,
              expected=f">= {THRESHOLD:.2f} (reference: about 0.99 in 1-3 s; before training: 0.00)",
              got=result)

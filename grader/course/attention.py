@@ -11,6 +11,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.checks import Case, Checks, StudentError, expect_array, fail, noncontig
+from grader.messages import msg
 from grader.strategies import arrays, distinct_dims, normal, random_mask
 
 checks = Checks("attention")
@@ -19,7 +20,7 @@ checks = Checks("attention")
 # --- softmax ------------------------------------------------------------------------------
 
 
-@checks.compare("softmax_reference", "softmax matches the reference", fn="softmax",
+@checks.compare("softmax_reference", "softmax matches the reference", points=2, fn="softmax",
                 zh="softmax 与参考实现一致")
 def _(rng):
     yield Case(args=(normal(rng, (2, 3, 5)),), kwargs={"dim": -1})
@@ -31,7 +32,7 @@ def _(rng):
 
 
 @checks.property("softmax_properties",
-                 "softmax: rows sum to 1, shift invariant, finite at 1e4, exp(-inf) is 0",
+                 "softmax: rows sum to 1, shift invariant, finite at 1e4, exp(-inf) is 0", points=2,
                  uses=("softmax",), zh="softmax：每行和为 1、平移不变、1e4 时有限、-inf 处为 0")
 def _(ctx):
     @ctx.given(st.tuples(st.integers(1, 4), st.integers(1, 6)).flatmap(
@@ -39,9 +40,9 @@ def _(ctx):
     def prop(x, shift):
         y = expect_array(ctx.call("softmax", x, dim=-1), x.shape, x.dtype)
         if not np.all(np.isfinite(y)):
-            fail("softmax gave inf or nan: subtract the row max before exp()")
+            fail("softmax_properties.softmax_inf_nan")
         if np.any(y < 0) or not np.allclose(y.sum(-1), 1.0, atol=1e-9):
-            fail("rows of softmax do not sum to 1", got=np.array2string(y.sum(-1), precision=6))
+            fail("softmax_properties.rows_softmax_sum", got=np.array2string(y.sum(-1), precision=6))
         y2 = expect_array(ctx.call("softmax", x + shift, dim=-1), x.shape)
         ctx.close(y2, y, "softmax(x + c)")
 
@@ -51,7 +52,7 @@ def _(ctx):
     ctx.last_input = "x = [[0.5, -inf, 1.0, -inf]]"
     y = expect_array(ctx.call("softmax", x, dim=-1), x.shape)
     if not (y[0, 1] == 0.0 and y[0, 3] == 0.0 and np.isclose(y.sum(), 1.0)):
-        fail("an entry of -inf must get probability exactly 0", got=np.array2string(y))
+        fail("softmax_properties.entry_inf_get", got=np.array2string(y))
 
     for shape, dim in (((3, 0), -1), ((0, 4), 0), ((2, 0, 3), 1)):
         x = np.zeros(shape)
@@ -62,15 +63,14 @@ def _(ctx):
         except StudentError as err:
             if err.not_implemented:
                 raise
-            fail(f"softmax crashed on an empty axis ({err.type}: {err.message[:80]}): return an empty "
-                 "result of the same shape (x.amax over an axis of size 0 raises; check x.shape[dim] first)",
+            fail("softmax_properties.softmax_crashed_empty", type=err.type, message_=err.message[:80],
                  frames=err.frames)
 
 
 # --- cosine attention ------------------------------------------------------------------------
 
 
-@checks.compare("cosine_attention_reference", "cosine_attention matches the reference",
+@checks.compare("cosine_attention_reference", "cosine_attention matches the reference", points=2,
                 fn="cosine_attention", zh="余弦注意力与参考实现一致")
 def _(rng):
     yield Case(args=(normal(rng, (5, 3)),))
@@ -83,7 +83,7 @@ def _(rng):
 
 
 @checks.property("cosine_attention_properties",
-                 "cosine_attention: scale-invariant weights, identical words get the mean",
+                 "cosine_attention: scale-invariant weights, identical words get the mean", points=1,
                  uses=("cosine_attention",), zh="余弦注意力：权重与向量长度无关；全相同的词输出不变")
 def _(ctx):
     @ctx.given(st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**31 - 1))
@@ -105,29 +105,29 @@ def _(ctx):
 # --- scaled dot-product attention -------------------------------------------------------------
 
 
-@checks.compare("sdpa_reference", "scaled_dot_product_attention matches the reference",
+@checks.compare("sdpa_reference", "scaled_dot_product_attention matches the reference", points=3,
                 fn="scaled_dot_product_attention", zh="缩放点积注意力与参考实现一致", staged=True)
 def _(rng):
     # Staged, as a tutor would: one query and one key, then several keys, then several
     # queries, then a mask, then batch dimensions; the report names the first stage that fails.
     yield Case(args=(normal(rng, (1, 3)), normal(rng, (1, 3)), normal(rng, (1, 2))),
-               label="stage: one query, one key")
+               label=msg("sdpa_reference.stage.one_query_one_key"))
     yield Case(args=(normal(rng, (1, 3)), normal(rng, (4, 3)), normal(rng, (4, 2))),
-               label="stage: one query, several keys")
+               label=msg("sdpa_reference.stage.one_query_several_keys"))
     yield Case(args=(normal(rng, (2, 3)), normal(rng, (4, 3)), normal(rng, (4, 5))),
-               label="stage: several queries and keys (Lq != Lk, dk != dv)")
+               label=msg("sdpa_reference.stage.several_queries"))
     yield Case(args=(normal(rng, (3, 4)), normal(rng, (5, 4)), normal(rng, (5, 2))),
-               kwargs={"mask": random_mask(rng, (3, 5))}, label="stage: with a mask")
+               kwargs={"mask": random_mask(rng, (3, 5))}, label=msg("sdpa_reference.stage.with_mask"))
     yield Case(args=(normal(rng, (2, 3, 4)), normal(rng, (2, 5, 4)), normal(rng, (2, 5, 6))),
-               kwargs={"mask": random_mask(rng, (2, 1, 5))}, label="stage: a batch dimension, key mask")
+               kwargs={"mask": random_mask(rng, (2, 1, 5))}, label=msg("sdpa_reference.stage.batch_key_mask"))
     yield Case(args=(noncontig(normal(rng, (2, 2, 3, 4), np.float32)), normal(rng, (2, 2, 3, 4), np.float32),
                      noncontig(normal(rng, (2, 2, 3, 5), np.float32))),
                kwargs={"mask": np.tril(np.ones((3, 3), dtype=bool))},
-               label="stage: two batch dimensions, float32, non-contiguous, causal mask")
+               label=msg("sdpa_reference.stage.two_batch_dims"))
 
 
 @checks.property("sdpa_masking",
-                 "masked keys get probability exactly 0 and never change the output",
+                 "masked keys get probability exactly 0 and never change the output", points=3,
                  uses=("scaled_dot_product_attention",),
                  zh="被遮住的键概率恰为 0，改变它们不影响输出")
 def _(ctx):
@@ -139,14 +139,14 @@ def _(ctx):
         mask = random_mask(rng, (2, Lq, Lk), p=0.5)
         res = ctx.call("scaled_dot_product_attention", q, k, v, mask=mask)
         if not (isinstance(res, tuple) and len(res) == 2):
-            fail("expected a tuple (out, probs)")
+            fail("sdpa_masking.expected_tuple_out")
         out = expect_array(res[0], (2, Lq, dv), q.dtype, "out")
         probs = expect_array(res[1], (2, Lq, Lk), q.dtype, "probs")
         if np.any(probs[~mask] != 0.0):
-            fail("a masked key got a non-zero probability: mask the scores before the softmax",
+            fail("sdpa_masking.masked_key_non",
                  got=f"max masked probability {float(np.abs(probs[~mask]).max()):.3g}")
         if not np.allclose(probs.sum(-1), 1.0, atol=1e-9):
-            fail("probabilities of a query do not sum to 1 over the keys")
+            fail("sdpa_masking.probabilities_query_sum")
         # change keys and values wherever the whole column is masked for this batch
         hidden = ~mask.any(axis=1)  # (2, Lk): keys no query may see
         if hidden.any():
@@ -160,7 +160,7 @@ def _(ctx):
     prop()
 
 
-@checks.behaviour("sdpa_behaviour", "attention keeps the dtype and does not modify its inputs",
+@checks.behaviour("sdpa_behaviour", "attention keeps the dtype and does not modify its inputs", points=1,
                   uses=("scaled_dot_product_attention",), zh="保持 dtype，不修改输入")
 def _(ctx):
     rng = np.random.default_rng(ctx.seed % 2**32)
@@ -171,7 +171,7 @@ def _(ctx):
         ctx.last_input = f"q {d}[2, 3, 4], k {d}[2, 5, 4], v {d}[2, 5, 6], mask bool[2, 3, 5]"
         res = ctx.call_keep_inputs("scaled_dot_product_attention", q, k, v, mask=mask)
         if not (isinstance(res, tuple) and len(res) == 2):
-            fail("expected a tuple (out, probs)")
+            fail("sdpa_masking.expected_tuple_out")
         expect_array(res[0], (2, 3, 6), dtype, "out")
         expect_array(res[1], (2, 3, 5), dtype, "probs")
 
@@ -180,7 +180,7 @@ def _(ctx):
 
 
 @checks.compare_module("self_attention_reference",
-                       "SelfAttention matches the reference with the same weights (forward and backward)",
+                       "SelfAttention matches the reference with the same weights (forward and backward)", points=3,
                        cls="SelfAttention", uses=("scaled_dot_product_attention",),
                        zh="相同权重下 SelfAttention 的输出与梯度与参考一致")
 def _(rng):
@@ -193,7 +193,7 @@ def _(rng):
 
 
 @checks.behaviour("self_attention_structure",
-                  "SelfAttention has q_proj, k_proj, v_proj, o_proj of the right shapes",
+                  "SelfAttention has q_proj, k_proj, v_proj, o_proj of the right shapes", points=1,
                   uses=("SelfAttention",), zh="SelfAttention 的子模块名称与形状符合约定")
 def _(ctx):
     for d_model, d_k in ((6, 4), (5, None)):
@@ -211,6 +211,6 @@ def _(ctx):
             wrong = [k for k in want if k in params and params[k] != want[k]]
             detail = (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}" if extra
                       else f"{wrong[0]} has shape {list(params[wrong[0]])}, expected {list(want[wrong[0]])}")
-            fail(f"parameters differ from the contract: {detail}",
+            fail("self_attention_structure.parameters_differ_contract", detail=detail,
                  expected=", ".join(f"{k} {list(v)}" for k, v in want.items()),
                  got=", ".join(f"{k} {list(v)}" for k, v in params.items()) or "no parameters")

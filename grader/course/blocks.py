@@ -40,7 +40,7 @@ def _key_padding(rng: np.random.Generator, B: int, L: int) -> np.ndarray:
 
 
 @checks.compare("layer_norm_reference",
-                "layer_norm matches the reference (biased variance, eps inside the square root)",
+                "layer_norm matches the reference (biased variance, eps inside the square root)", points=3,
                 fn="layer_norm", zh="layer_norm 与参考实现一致（有偏方差，eps 在根号内）")
 def _(rng):
     yield Case(args=(normal(rng, (2, 3, 5), scale=3) + 1, normal(rng, (5,)), normal(rng, (5,))))
@@ -59,7 +59,7 @@ def _(rng):
 
 @checks.compare_module("encoder_block_reference",
                        "EncoderBlock (post-LN) matches the reference with the same weights "
-                       "(forward and backward)",
+                       "(forward and backward)", points=4,
                        cls="EncoderBlock", zh="相同权重下编码器层（post-LN）的输出与梯度与参考一致")
 def _(rng):
     B, L, init = _block_init(rng, "gelu", False)
@@ -80,7 +80,7 @@ def _(rng):
 
 @checks.compare_module("decoder_block_reference",
                        "DecoderBlock (pre-LN, causal) matches the reference with the same weights "
-                       "(forward and backward)",
+                       "(forward and backward)", points=4,
                        cls="DecoderBlock", zh="相同权重下 GPT 解码器层（pre-LN、因果）的输出与梯度与参考一致")
 def _(rng):
     B, L, init = _block_init(rng, "gelu", False)
@@ -98,7 +98,7 @@ def _(rng):
 
 @checks.property("decoder_block_causal",
                  "DecoderBlock is causal: changing later tokens never changes earlier outputs "
-                 "(with and without a padding mask)",
+                 "(with and without a padding mask)", points=2,
                  uses=("DecoderBlock",), zh="解码器层是因果的：改变后面的词不会改变前面的输出（有无填充掩码皆然）")
 def _(ctx):
     made: dict[tuple[int, int], object] = {}
@@ -128,8 +128,7 @@ def _(ctx):
             y2 = expect_array(h(x2, **kwargs), (B, L, D), np.float64)
             if not np.allclose(y2[:, :t], y[:, :t], rtol=1e-9, atol=1e-9):
                 where = "with a padding mask" if kwargs else "without a mask"
-                fail(f"changing tokens at positions >= {t} changed the outputs at earlier positions "
-                     f"({where}): position i may only attend to positions j <= i",
+                fail("decoder_block_causal.changing_tokens_positions", t=t, where=where,
                      expected=f"outputs[:, :{t}] unchanged",
                      got=f"max change {float(np.abs(y2[:, :t] - y[:, :t]).max()):.3g}")
 
@@ -141,7 +140,7 @@ def _(ctx):
 
 @checks.compare_module("seq2seq_block_reference",
                        "Seq2SeqDecoderBlock (causal self-attention, cross-attention, FFN; post-LN) "
-                       "matches the reference (forward and backward)",
+                       "matches the reference (forward and backward)", points=5,
                        cls="Seq2SeqDecoderBlock",
                        zh="相同权重下 seq2seq 解码器层（因果自注意力、交叉注意力、FFN；post-LN）的输出与梯度与参考一致")
 def _(rng):

@@ -28,7 +28,7 @@ def _ids(rng: np.random.Generator, V: int, shape) -> np.ndarray:
 def _params_match(h, want: dict[str, tuple[int, ...]]) -> None:
     params = {name: shape for name, shape, _, _ in h.params()}
     if params != want:
-        fail("parameters differ from the contract",
+        fail("params_match.parameters_differ_contract",
              expected=", ".join(f"{k} {list(v)}" for k, v in sorted(want.items())),
              got=", ".join(f"{k} {list(v)}" for k, v in sorted(params.items())) or "no parameters")
 
@@ -38,7 +38,7 @@ def _params_match(h, want: dict[str, tuple[int, ...]]) -> None:
 
 @checks.compare_module("textcnn_reference",
                        "TextCNN matches the reference with the same weights: ReLU, max over time, "
-                       "concatenated in kernel-size order (forward and backward)", cls="TextCNN",
+                       "concatenated in kernel-size order (forward and backward)", points=4, cls="TextCNN",
                        zh="相同权重下 TextCNN 的输出与梯度与参考一致：ReLU、时间维最大值、按卷积核顺序拼接")
 def _(rng):
     yield Case(init={"vocab_size": 11, "dim": 4, "num_labels": 3, "kernel_sizes": (2, 3), "channels": 5},
@@ -63,7 +63,7 @@ def _(rng):
 
 @checks.behaviour("textcnn_structure",
                   "TextCNN: emb, convs (one Conv1d(dim, channels, k) per kernel size), proj; "
-                  "ValueError when L < the largest kernel", uses=("TextCNN",),
+                  "ValueError when L < the largest kernel", points=2, uses=("TextCNN",),
                   zh="TextCNN：emb、convs（每个卷积核一个 Conv1d(dim, channels, k)）、proj；"
                   "L 小于最大卷积核时抛出 ValueError")
 def _(ctx):
@@ -88,7 +88,7 @@ def _(ctx):
 
 @checks.compare_module("rnn_reference",
                        "SimpleRNN matches the reference (= nn.RNN) with the same weights, with and "
-                       "without h0 (outputs, h_last, gradients)", cls="SimpleRNN",
+                       "without h0 (outputs, h_last, gradients)", points=4, cls="SimpleRNN",
                        zh="相同权重下 SimpleRNN 与参考（即 nn.RNN）一致，含/不含 h0（输出、h_last、梯度）")
 def _(rng):
     yield Case(init={"input_size": 3, "hidden_size": 4}, args=(normal(rng, (2, 5, 3)),), wrt=(0,))
@@ -110,7 +110,7 @@ def _(rng):
 
 @checks.behaviour("rnn_structure",
                   "SimpleRNN: parameters W_ih (H, I), W_hh (H, H), b_ih, b_hh, uniform in "
-                  "±1/sqrt(H); ValueError for a wrong input width", uses=("SimpleRNN",),
+                  "±1/sqrt(H); ValueError for a wrong input width", points=2, uses=("SimpleRNN",),
                   zh="SimpleRNN：参数 W_ih (H, I)、W_hh (H, H)、b_ih、b_hh，在 ±1/sqrt(H) 内均匀分布；"
                   "输入宽度不对时抛出 ValueError")
 def _(ctx):
@@ -124,7 +124,7 @@ def _(ctx):
         # U(-b, b): every value within b; the largest |value| of 64+ draws is below b/2 with
         # probability 2^-64, so an honest submission never fails the second test.
         if np.abs(v).max() > bound * (1 + 1e-6) or np.abs(v).max() < bound / 2:
-            fail(f"{name} is not drawn uniformly from ±1/sqrt(hidden_size) = ±{bound:.3f}",
+            fail("rnn_structure.name_drawn_uniformly", name=name, bound=bound,
                  expected=f"values in [-{bound:.3f}, {bound:.3f}], spread over the range",
                  got=f"max |{name}| = {float(np.abs(v).max()):.3f}")
     ctx.last_input = f"SimpleRNN({I}, {H}) on x [2, 3, {I + 1}]"
@@ -133,7 +133,7 @@ def _(ctx):
 
 @checks.property("rnn_properties",
                  "SimpleRNN: h_last is outputs[:, -1]; h0=None is zeros; running x in two pieces "
-                 "(the second from the first's h_last) equals running it whole",
+                 "(the second from the first's h_last) equals running it whole", points=2,
                  uses=("SimpleRNN",),
                  zh="SimpleRNN：h_last 等于 outputs[:, -1]；h0=None 即全零；把序列分两段运行"
                  "（第二段从第一段的 h_last 开始）与整段运行结果相同")
@@ -149,7 +149,7 @@ def _(ctx):
         def run(*args):
             res = h(*args)
             if not (isinstance(res, tuple) and len(res) == 2):
-                fail("SimpleRNN must return a tuple (outputs, h_last)")
+                fail("rnn_properties.simplernn_return_tuple")
             n = args[0].shape[1]
             return (expect_array(res[0], (B, n, H), np.float64, "outputs"),
                     expect_array(res[1], (B, H), np.float64, "h_last"))

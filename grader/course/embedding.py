@@ -30,7 +30,7 @@ def _ids(rng: np.random.Generator, V: int, shape) -> np.ndarray:
 
 @checks.compare_module("word_embedding_reference",
                        "WordEmbedding(ids) returns weight[ids] for ids of any shape (forward and "
-                       "backward)", cls="WordEmbedding",
+                       "backward)", points=2, cls="WordEmbedding",
                        zh="WordEmbedding(ids) 对任意形状的 ids 返回 weight[ids]（前向与反向）")
 def _(rng):
     yield Case(init={"vocab_size": 7, "dim": 3}, args=(_ids(rng, 7, (5,)),))
@@ -43,7 +43,7 @@ def _(rng):
 
 
 @checks.statistical("word_embedding_init",
-                    "WordEmbedding: one trainable parameter `weight` (V, D) drawn from N(0, 1)",
+                    "WordEmbedding: one trainable parameter `weight` (V, D) drawn from N(0, 1)", points=1,
                     uses=("WordEmbedding",),
                     zh="WordEmbedding：唯一的可训练参数 weight (V, D)，服从 N(0, 1)")
 def _(ctx):
@@ -53,12 +53,12 @@ def _(ctx):
     h = ctx.new("WordEmbedding", 400, 50)
     params = h.params()
     if [(n, s, g) for n, s, g, _ in params] != [("weight", (400, 50), True)]:
-        fail("expected exactly one trainable parameter `weight` of shape (400, 50)",
+        fail("word_embedding_init.expected_exactly_one",
              got=", ".join(f"{n} {list(s)}" for n, s, _, _ in params) or "no parameters")
     w = expect_array(h.state_dict().get("weight"), (400, 50), what="weight")
     mean, sd = float(w.mean()), float(w.std())
     if abs(mean) > 0.04 or abs(sd - 1.0) > 0.04:
-        fail("the table does not look like N(0, 1) draws (use torch.randn)",
+        fail("word_embedding_init.table_look_like",
              expected="mean ≈ 0, sd ≈ 1", got=f"mean {mean:.3f}, sd {sd:.3f}")
 
 
@@ -66,7 +66,7 @@ def _(ctx):
 
 
 @checks.compare("cosine_similarity_reference", "cosine_similarity matches the reference "
-                "(pairwise [..., N, M], zero and tiny vectors included)", fn="cosine_similarity",
+                "(pairwise [..., N, M], zero and tiny vectors included)", points=2, fn="cosine_similarity",
                 zh="cosine_similarity 与参考一致（两两相似度 [..., N, M]，含零向量和极小向量）")
 def _(rng):
     yield Case(args=(normal(rng, (2, 3)), normal(rng, (4, 3))))
@@ -88,7 +88,7 @@ def _(rng):
 
 @checks.property("cosine_similarity_properties",
                  "cosine_similarity: in [-1, 1], cos(a, a) = 1, scale-free, 0 for a zero vector, "
-                 "each norm clamped at eps; ValueError when widths differ",
+                 "each norm clamped at eps; ValueError when widths differ", points=2,
                  uses=("cosine_similarity",),
                  zh="cosine_similarity：取值在 [-1, 1]，cos(a, a) = 1，与长度无关，零向量为 0，"
                  "每个范数分别与 eps 取最大值；宽度不同时抛出 ValueError")
@@ -100,7 +100,7 @@ def _(ctx):
         a, b = normal(rng, (N, D)), normal(rng, (M, D))
         out = expect_array(ctx.call("cosine_similarity", a, b), (N, M), a.dtype)
         if np.any(np.abs(out) > 1 + 1e-9):
-            fail("a cosine outside [-1, 1]: divide by both norms",
+            fail("cosine_similarity_properties.cosine_outside_1",
                  got=f"max |cos| = {float(np.abs(out).max()):.4g}")
         scaled = expect_array(ctx.call("cosine_similarity", 2.5 * a, 0.3 * b), (N, M))
         ctx.close(scaled, out, "cosine_similarity(2.5·a, 0.3·b)")
@@ -114,7 +114,7 @@ def _(ctx):
                       "eps = 1e-8")
     out = expect_array(ctx.call("cosine_similarity", a, b, eps=1e-8), (3, 2), a.dtype)
     if not np.all(np.isfinite(out)):
-        fail("nan or inf for a zero vector: clamp each norm below at eps before dividing",
+        fail("cosine_similarity_properties.nan_inf_zero",
              got=np.array2string(out, precision=4))
     # zero row: 0; a row of norm 1e-9 < eps is divided by eps: 0.1 against both rows of b;
     # two rows of norm 1e-5 are each above eps: their cosine is 1 (clamping the product gives 0.01)
@@ -132,7 +132,7 @@ def _prefix_case(rng: np.random.Generator, B: int, K: int, V: int, D: int, dtype
 
 
 @checks.compare("mean_prefix_reference", "mean_prefix_embedding: E_predict is the mean of the "
-                "prefix's word vectors [B, D]", fn="mean_prefix_embedding",
+                "prefix's word vectors [B, D]", points=1, fn="mean_prefix_embedding",
                 zh="mean_prefix_embedding：E_predict 是前缀词向量的平均 [B, D]")
 def _(rng):
     yield Case(args=_prefix_case(rng, 2, 3, 7, 4))
@@ -147,7 +147,7 @@ def _(rng):
 
 
 @checks.compare("prefix_logits_reference", "prefix_logits: cos(E_predict, E_v) / temperature for "
-                "every word [B, V]", fn="prefix_logits",
+                "every word [B, V]", points=2, fn="prefix_logits",
                 zh="prefix_logits：对每个词计算 cos(E_predict, E_v) / temperature，形状 [B, V]")
 def _(rng):
     yield Case(args=_prefix_case(rng, 2, 3, 7, 4))
@@ -162,7 +162,7 @@ def _(rng):
 
 
 @checks.compare("predict_next_token_reference", "predict_next_token: the word closest in cosine "
-                "to E_predict, prefix words included (Long[B])", fn="predict_next_token",
+                "to E_predict, prefix words included (Long[B])", points=1, fn="predict_next_token",
                 zh="predict_next_token：与 E_predict 余弦最接近的词（包括前缀中的词），Long[B]")
 def _(rng):
     yield Case(args=_prefix_case(rng, 3, 1, 7, 4))   # K = 1: the prefix word itself wins
@@ -177,7 +177,7 @@ def _(rng):
 
 @checks.behaviour("prefix_behaviour",
                   "ValueError for an empty prefix or temperature <= 0; float32 stays float32; "
-                  "inputs not modified", uses=("prefix_logits", "mean_prefix_embedding"),
+                  "inputs not modified", points=1, uses=("prefix_logits", "mean_prefix_embedding"),
                   zh="前缀为空或 temperature <= 0 时抛出 ValueError；float32 保持 float32；不修改输入")
 def _(ctx):
     rng = np.random.default_rng(ctx.seed % 2**32)
@@ -201,7 +201,7 @@ def _skipgram_spec(T: int, window: int) -> list[tuple[int, int]]:
 
 
 @checks.compare("skipgram_pairs_reference", "skipgram_pairs matches the reference (windows cut at "
-                "both ends, short sequences)", fn="skipgram_pairs",
+                "both ends, short sequences)", points=2, fn="skipgram_pairs",
                 zh="skipgram_pairs 与参考一致（窗口在两端截断，含短序列）")
 def _(rng):
     yield Case(args=(_ids(rng, 50, (6,)), 2))
@@ -216,7 +216,7 @@ def _(rng):
 
 @checks.property("skipgram_pairs_properties",
                  "skipgram_pairs: every (center, context) with 1 <= |i - j| <= window, ordered by "
-                 "center then context position; ValueError for window < 1",
+                 "center then context position; ValueError for window < 1", points=2,
                  uses=("skipgram_pairs",),
                  zh="skipgram_pairs：所有 1 <= |i - j| <= window 的（中心词，上下文），先按中心词位置、"
                  "再按上下文位置排序；window < 1 时抛出 ValueError")
@@ -227,15 +227,15 @@ def _(ctx):
         want = np.array(_skipgram_spec(T, window), dtype=np.int64).reshape(-1, 2)
         got = expect_array(ctx.call("skipgram_pairs", ids, window), what="skipgram_pairs")
         if got.dtype.kind not in "iu":
-            fail(f"skipgram_pairs returned {got.dtype}; expected word ids (torch.long)")
+            fail("skipgram_pairs_properties.skipgram_pairs_returned", dtype=got.dtype)
         if got.shape != want.shape:
-            fail(f"{got.shape[0] if got.ndim else got.size} pairs for T={T}, window={window}; "
-                 f"expected {want.shape[0]} as Long[P, 2]", expected=f"shape {list(want.shape)}",
+            fail("skipgram_pairs_properties.value_pairs_t", value=got.shape[0] if got.ndim else got.size, T=T,
+                 window=window, shape=want.shape[0], expected=f"shape {list(want.shape)}",
                  got=f"shape {list(got.shape)}")
         if not np.array_equal(got - 100, want):
             r = int(np.argwhere(np.any(got - 100 != want, axis=-1))[0][0])
-            fail(f"pair {r} is wrong (positions shown): pairs must be ordered by center position, "
-                 "then context position", expected=str(want[r].tolist()), got=str((got[r] - 100).tolist()))
+            fail("skipgram_pairs_properties.pair_r_wrong", r=r, expected=str(want[r].tolist()),
+                 got=str((got[r] - 100).tolist()))
 
     prop()
     ctx.last_input = "ids [5], window = 0"
@@ -243,7 +243,7 @@ def _(ctx):
 
 
 @checks.compare("cbow_windows_reference", "cbow_windows matches the reference (contexts "
-                "[T', 2*window], centers [T'])", fn="cbow_windows",
+                "[T', 2*window], centers [T'])", points=1, fn="cbow_windows",
                 zh="cbow_windows 与参考一致（上下文 [T', 2*window]，中心词 [T']）")
 def _(rng):
     yield Case(args=(_ids(rng, 50, (7,)), 2))
@@ -258,7 +258,7 @@ def _(rng):
 
 @checks.property("cbow_windows_properties",
                  "cbow_windows: one row per position with a full window, context left then right; "
-                 "ValueError for window < 1", uses=("cbow_windows",),
+                 "ValueError for window < 1", points=1, uses=("cbow_windows",),
                  zh="cbow_windows：每个左右窗口完整的位置一行，上下文先左后右；window < 1 时抛出 ValueError")
 def _(ctx):
     @ctx.given(st.integers(0, 12), st.integers(1, 4))
@@ -266,7 +266,7 @@ def _(ctx):
         ids = np.arange(T, dtype=np.int64) + 100
         res = ctx.call("cbow_windows", ids, window)
         if not (isinstance(res, tuple) and len(res) == 2):
-            fail("expected a tuple (contexts, centers)")
+            fail("cbow_windows_properties.expected_tuple_contexts")
         n = max(T - 2 * window, 0)
         ctxs = expect_array(res[0], (n, 2 * window), what="contexts")
         centers = expect_array(res[1], (n,), what="centers")
@@ -274,11 +274,11 @@ def _(ctx):
         offsets = np.r_[np.arange(-window, 0), np.arange(1, window + 1)]
         want_x = (np.arange(window, window + n)[:, None] + offsets).astype(np.int64) + 100
         if not np.array_equal(centers, want_c):
-            fail("centers are wrong: they are ids[window : T - window]",
+            fail("cbow_windows_properties.centers_wrong_they",
                  expected=str(want_c.tolist()), got=str(centers.tolist()))
         if not np.array_equal(ctxs, want_x):
             r = int(np.argwhere(np.any(ctxs != want_x, axis=-1))[0][0])
-            fail(f"context row {r} is wrong: ids[i-window:i] then ids[i+1:i+window+1]",
+            fail("cbow_windows_properties.context_row_r", r=r,
                  expected=str(want_x[r].tolist()), got=str(ctxs[r].tolist()))
 
     prop()
@@ -289,7 +289,7 @@ def _(ctx):
 # --- negative-sampling loss ----------------------------------------------------------------------
 
 
-@checks.compare("sgns_loss_reference", "sgns_loss matches the reference (scalar mean over the batch)",
+@checks.compare("sgns_loss_reference", "sgns_loss matches the reference (scalar mean over the batch)", points=2,
                 fn="sgns_loss", zh="sgns_loss 与参考一致（对 batch 取平均的标量）")
 def _(rng):
     yield Case(args=(normal(rng, (4, 3)), normal(rng, (4, 3)), normal(rng, (4, 2, 3))))
@@ -305,7 +305,7 @@ def _(rng):
 
 
 @checks.property("sgns_loss_stable",
-                 "sgns_loss: finite and exact for dot products of ±400, 0.0 for an empty batch",
+                 "sgns_loss: finite and exact for dot products of ±400, 0.0 for an empty batch", points=2,
                  uses=("sgns_loss",), zh="sgns_loss：点积为 ±400 时仍有限且精确；空 batch 返回 0.0")
 def _(ctx):
     for dtype in (np.float64, np.float32):
@@ -315,14 +315,13 @@ def _(ctx):
         ctx.last_input = f"{np.dtype(dtype)}: center 10s, context -10s, 3 negatives 10s (D = 4)"
         got = expect_array(ctx.call("sgns_loss", c, o, n), (), dtype, "sgns_loss")
         if not np.isfinite(got):
-            fail("the loss is inf/nan for large dot products: log(sigmoid(x)) underflows to log(0); "
-                 "use F.logsigmoid (or -softplus(-x))", got=str(got))
+            fail("sgns_loss_stable.loss_inf_nan", got=str(got))
         ctx.close(got, np.array(1600.0, dtype), "sgns_loss")
     ctx.last_input = "B = 0: center [0, 4], context [0, 4], negatives [0, 2, 4]"
     got = expect_array(ctx.call("sgns_loss", np.zeros((0, 4)), np.zeros((0, 4)), np.zeros((0, 2, 4))),
                        (), what="sgns_loss")
     if got != 0.0:
-        fail("an empty batch must give exactly 0.0 (nothing is counted)", got=str(got))
+        fail("sgns_loss_stable.empty_batch_give", got=str(got))
 
 
 # --- training -------------------------------------------------------------------------------------
@@ -357,7 +356,7 @@ QUALITY_BUDGET_S = 20
 
 @checks.quality("train_word_vectors_quality",
                 "train_word_vectors: the nearest neighbour of >= 90% of words shares its planted "
-                "topic (60 words, 6 topics, 20 000 tokens, dim 16), within 20 s",
+                "topic (60 words, 6 topics, 20 000 tokens, dim 16), within 20 s", points=5,
                 uses=("train_word_vectors", "sgns_loss", "skipgram_pairs"), timeout=QUALITY_BUDGET_S,
                 zh="train_word_vectors：在植入主题的语料上（60 词、6 个主题、20 000 个词、dim 16），"
                 "至少 90% 的词的最近邻属于同一主题，限时 20 秒")
@@ -372,19 +371,18 @@ def _(ctx):
                         what="word vectors")
     seconds = time.monotonic() - t0
     if vecs.dtype.kind != "f" or not np.all(np.isfinite(vecs)):
-        fail("the word vectors must be finite floats", got=f"{vecs.dtype}, finite: {np.isfinite(vecs).all()}")
+        fail("train_word_vectors_quality.word_vectors_finite", got=f"{vecs.dtype}, finite: {np.isfinite(vecs).all()}")
     rate = same_topic_rate(vecs.astype(np.float64), topic_of)
     ctx.reached(rate, 0.9, "same-topic nearest-neighbour rate", "最近邻同主题比例", seconds, QUALITY_BUDGET_S)
     if rate < 0.9:
-        fail("the nearest neighbour (cosine) of too few words shares their topic: are the vectors "
-             "trained with sgns_loss on skipgram_pairs(corpus, window)?",
+        fail("train_word_vectors_quality.nearest_neighbour_cosine",
              expected=">= 0.90 same-topic rate (random vectors: about 0.15)", got=f"{rate:.2f}")
 
 
 @checks.behaviour("train_word_vectors_behaviour",
                   "train_word_vectors returns [V, dim] floats, the same vectors for the same call (another "
                   "global random state, two torch threads); ValueError for window < 1 or ids outside "
-                  "[0, vocab_size)", uses=("train_word_vectors",), timeout=20,
+                  "[0, vocab_size)", points=1, uses=("train_word_vectors",), timeout=20,
                   zh="train_word_vectors 返回 [V, dim] 浮点数，同样的调用得到同样的词向量（换一个全局随机状态、"
                   "两个 torch 线程也一样）；window < 1 或 id 越界时抛出 ValueError")
 def _(ctx):
@@ -394,7 +392,7 @@ def _(ctx):
     vecs = expect_array(ctx.call("train_word_vectors", corpus, 15, dim=5, window=1, epochs=1),
                         (15, 5), what="word vectors")
     if vecs.dtype != np.float32:
-        fail("the vectors should have the default dtype (float32)", got=str(vecs.dtype))
+        fail("train_word_vectors_behaviour.vectors_default_dtype", got=str(vecs.dtype))
     # "the same call gives the same vectors": also when torch's global random state differs
     # and with two torch threads (float rounding may differ there, so F32 tolerance)
     ctx.last_input += "; called again with another torch global seed and torch.set_num_threads(2)"
@@ -402,8 +400,7 @@ def _(ctx):
         again = expect_array(ctx.call("train_word_vectors", corpus, 15, dim=5, window=1, epochs=1),
                              (15, 5), what="word vectors")
     if compare_values(Array(again), Array(vecs), F32) is not None:
-        fail("the same call gave different vectors (another torch global random state, two torch threads): "
-             "draw every random number from a torch.Generator seeded with `seed`",
+        fail("train_word_vectors_behaviour.same_call_different",
              expected=f"the first call's vectors, e.g. row 0 {np.array2string(vecs[0], precision=3)}",
              got=f"row 0 {np.array2string(again[0], precision=3)}")
     ctx.last_input = "window = 0"

@@ -16,7 +16,7 @@ from grader.strategies import normal
 checks = Checks("ffn")
 
 
-@checks.compare("neural_memory_reference", "neural_memory: softmax(x Kᵀ) V over the N memory slots",
+@checks.compare("neural_memory_reference", "neural_memory: softmax(x Kᵀ) V over the N memory slots", points=3,
                 fn="neural_memory", zh="neural_memory：在 N 个记忆槽上做 softmax(x Kᵀ) V")
 def _(rng):
     yield Case(args=(normal(rng, (3, 4)), normal(rng, (5, 4)), normal(rng, (5, 2))))
@@ -31,7 +31,7 @@ def _(rng):
 
 @checks.compare_module("feedforward_reference",
                        "FeedForward = down(act(up(x))) matches the reference with the same weights "
-                       "(relu and exact gelu; forward and backward)",
+                       "(relu and exact gelu; forward and backward)", points=4,
                        cls="FeedForward", zh="相同权重下 FeedForward（relu 与精确 gelu）的输出与梯度与参考一致")
 def _(rng):
     for activation in ("relu", "gelu"):
@@ -55,7 +55,7 @@ def _(rng):
 
 @checks.behaviour("feedforward_structure",
                   "FeedForward: up = Linear(D, d_ff), down = Linear(d_ff, D), d_ff defaults to 4·D; "
-                  "ValueError for an unknown activation",
+                  "ValueError for an unknown activation", points=1,
                   uses=("FeedForward",),
                   zh="FeedForward：up = Linear(D, d_ff)，down = Linear(d_ff, D)，d_ff 默认 4·D；"
                   "未知激活函数抛出 ValueError")
@@ -67,7 +67,7 @@ def _(ctx):
         want = {"up.weight": (f, d), "up.bias": (f,), "down.weight": (d, f), "down.bias": (d,)}
         params = {name: shape for name, shape, _, _ in h.params()}
         if params != want:
-            fail("parameters differ from the contract",
+            fail("feedforward_structure.parameters_differ_contract",
                  expected=", ".join(f"{k} {list(v)}" for k, v in want.items()),
                  got=", ".join(f"{k} {list(v)}" for k, v in sorted(params.items())) or "no parameters")
     for act in ("swish", "tanh"):
@@ -76,7 +76,7 @@ def _(ctx):
 
 
 @checks.property("ffn_param_count_values",
-                 "ffn_param_count = 2·D·d_ff (+ d_ff + D with bias); 8·D² for d_ff = 4·D without bias",
+                 "ffn_param_count = 2·D·d_ff (+ d_ff + D with bias); 8·D² for d_ff = 4·D without bias", points=2,
                  uses=("ffn_param_count",),
                  zh="ffn_param_count = 2·D·d_ff（有偏置时再加 d_ff + D）；d_ff = 4·D 且无偏置时为 8·D²")
 def _(ctx):
@@ -86,8 +86,8 @@ def _(ctx):
         f = 4 * d if d_ff is None else d_ff
         want = 2 * d * f + (f + d if bias else 0)
         if not isinstance(got, int) or isinstance(got, bool):
-            fail(f"expected a Python int, got {type(got).__name__}")
+            fail("ffn_param_count_values.expected_python_int", name=type(got).__name__)
         if got != want:
-            fail(f"ffn_param_count({d}, {d_ff}, bias={bias}) is wrong", expected=str(want), got=str(got))
+            fail("ffn_param_count_values.ffn_param_count", d=d, d_ff=d_ff, bias=bias, expected=str(want), got=str(got))
 
     prop()

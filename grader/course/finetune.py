@@ -116,7 +116,7 @@ def _pretrained(ctx):
 def _logits(clf, ids: np.ndarray, mask: np.ndarray, num_labels: int) -> np.ndarray:
     out = expect_array(clf(ids, mask), (len(ids), num_labels), what="classifier(ids, attention_mask)")
     if out.dtype.kind != "f" or not np.all(np.isfinite(out)):
-        fail("the classifier's logits must be finite floats", got=f"{out.dtype}, finite: {np.isfinite(out).all()}")
+        fail("logits.classifier_s_logits", got=f"{out.dtype}, finite: {np.isfinite(out).all()}")
     return out
 
 
@@ -145,7 +145,7 @@ def held_out_set(ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
 
 @checks.quality("finetune_quality",
                 f"finetune_classifier reaches >= {THRESHOLD:.2f} held-out accuracy (4 classes, 512 sentences) "
-                f"within {BUDGET_S} s",
+                f"within {BUDGET_S} s", points=6,
                 uses=("finetune_classifier", "SequenceClassifier"), timeout=BUDGET_S,
                 zh=f"finetune_classifier 在 512 个留出句子上（4 类）准确率至少 {THRESHOLD:.2f}，限时 {BUDGET_S} 秒")
 def _(ctx):
@@ -162,14 +162,13 @@ def _(ctx):
     acc = float((logits.argmax(-1) == test_labels).mean())
     ctx.reached(acc, THRESHOLD, "held-out accuracy", "留出集准确率", seconds, BUDGET_S)
     if acc < THRESHOLD:
-        fail("the fine-tuned classifier is not accurate enough: is the loss going down? Are the head and "
-             "the LoRA parameters the ones the optimizer steps?",
+        fail("finetune_quality.fine_tuned_classifier",
              expected=f">= {THRESHOLD:.2f} (reference: about 0.96; an untrained head: about 0.25)",
              got=f"{acc:.3f}")
 
 
 @checks.behaviour("finetune_model_unchanged",
-                  "finetune_classifier works on a copy: the MiniBERT it was given is unchanged",
+                  "finetune_classifier works on a copy: the MiniBERT it was given is unchanged", points=2,
                   uses=("finetune_classifier",), timeout=BUDGET_S,
                   zh="finetune_classifier 在副本上微调：传入的 MiniBERT 保持不变")
 def _(ctx):
@@ -178,22 +177,21 @@ def _(ctx):
     _short_run(ctx, bert)
     after = bert.state_dict()
     if set(after) != set(state):
-        fail("the model you were given was changed (LoRA was added to it?): copy.deepcopy(model) first",
+        fail("finetune_model_unchanged.model_given_changed",
              expected=", ".join(sorted(state)[:3]) + ", …",
              got="new or renamed: " + ", ".join(sorted(set(after) ^ set(state))[:3]))
     changed = [k for k in state if not np.array_equal(np.asarray(after[k]), state[k])]
     if changed:
-        fail("the weights of the model you were given changed: copy.deepcopy(model) and train the copy",
+        fail("finetune_model_unchanged.weights_model_given",
              got="changed: " + ", ".join(changed[:4]))
     frozen = [name for name, _, grad, _ in bert.params() if not grad]
     if frozen:
-        fail("the parameters of the model you were given were frozen (requires_grad changed): "
-             "apply_lora to a copy", got=", ".join(frozen[:4]))
+        fail("finetune_model_unchanged.parameters_model_given", got=", ".join(frozen[:4]))
 
 
 @checks.behaviour("finetune_frozen_base",
                   "only LoRA and the head train: every pretrained weight is unchanged in the returned "
-                  "classifier, and the LoRA matrices did move",
+                  "classifier, and the LoRA matrices did move", points=2,
                   uses=("finetune_classifier",), timeout=BUDGET_S,
                   zh="只训练 LoRA 与分类头：返回的分类器中所有预训练权重保持不变，而 LoRA 矩阵确实被更新了")
 def _(ctx):
@@ -204,22 +202,20 @@ def _(ctx):
     missing = [k for k, v in state.items()
                if not any(h.shape == v.shape and np.array_equal(h, v) for h in held)]
     if missing:
-        fail("pretrained weights changed during fine-tuning: only the LoRA matrices and the head may train "
-             "(apply_lora freezes the rest; optimise only parameters with requires_grad; do not merge)",
+        fail("finetune_frozen_base.pretrained_weights_changed",
              expected="every pretrained weight of the checkpoint, unchanged, inside the returned classifier",
              got="changed: " + ", ".join(missing[:4]))
     # the other direction: LoRA trains. lora_B starts at 0 (the LoRA contract), so after two
     # epochs every lora_B must have moved away from 0
     still = [k for k, v in sd.items() if k.endswith("lora_B") and not np.any(np.asarray(v))]
     if still:
-        fail("the LoRA matrices never moved: lora_B is still 0 after training, so only the head learned "
-             "(give the optimizer every parameter with requires_grad, the LoRA A and B included)",
+        fail("finetune_frozen_base.lora_matrices_never",
              expected="every lora_B changed from its initial 0", got="still 0: " + ", ".join(still[:4]))
 
 
 @checks.behaviour("finetune_lora_targets",
                   "the returned classifier trains exactly LoRA(r) on q_proj, k_proj, v_proj, o_proj of every "
-                  "block plus the head",
+                  "block plus the head", points=2,
                   uses=("finetune_classifier",), timeout=BUDGET_S,
                   zh="返回的分类器可训练的参数恰好是每个块的 q_proj、k_proj、v_proj、o_proj 上的 LoRA(r) 与分类头")
 def _(ctx):
@@ -239,14 +235,14 @@ def _(ctx):
         why = ("only the head is trainable: apply_lora to the attention projections" if n == head else
                "everything is trainable: the pretrained weights must be frozen" if n > 10 * (lora + head) else
                "LoRA on the wrong layers, or with the wrong r?")
-        fail(f"wrong number of trainable parameters in the returned classifier: {why}",
+        fail("finetune_lora_targets.wrong_number_trainable", why=why,
              expected=f"{lora + head} = LoRA 4 projections × {L} blocks × r·(D + D) = {lora}, + head {head}",
              got=str(n))
 
 
 @checks.behaviour("finetune_seed",
                   "finetune_classifier follows its seed: the same seed gives the same classifier, another "
-                  "seed another one",
+                  "seed another one", points=1,
                   uses=("finetune_classifier",), timeout=BUDGET_S,
                   zh="finetune_classifier 遵循 seed：相同的 seed 得到相同的分类器，不同的 seed 得到不同的分类器")
 def _(ctx):
@@ -257,7 +253,6 @@ def _(ctx):
             for s in (1, 1, 2)]
     ctx.last_input = "finetune_classifier(..., epochs=1, seed=s) on 64 sentences for s = 1, 1, 2"
     if not np.array_equal(runs[0], runs[1]):
-        fail("two runs with seed=1 gave different classifiers: seed everything from `seed` "
-             "(torch.manual_seed(seed) for the initialisation, a torch.Generator for the batch order)")
+        fail("finetune_seed.two_runs_seed")
     if np.array_equal(runs[0], runs[2]):
-        fail("seed=1 and seed=2 gave exactly the same classifier: the seed is ignored")
+        fail("finetune_seed.seed_1_seed")

@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from grader.checks import Case, CheckFailed, Checks, Handle, StudentError, expect_array, fail, generator
+from grader.messages import msg
 from grader.strategies import arrays, normal
 
 checks = Checks("generation")
@@ -176,7 +177,8 @@ def _close(ctx, got: np.ndarray, want: np.ndarray, message: str) -> None:
         if got.shape == want.shape and got.size:  # where: names the mistake when the message repeats
             diff = np.abs(np.nan_to_num(got.astype(np.float64) - want.astype(np.float64), nan=np.inf))
             idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
-            cf.failure.message += f" (largest difference {float(diff[idx]):.3g} at {list(map(int, idx))})"
+            cf.failure.message = msg("close.largest", message=message, diff=float(diff[idx]),
+                                     index=list(map(int, idx)))
         raise
 
 
@@ -193,27 +195,25 @@ def _fwc(ctx, model: Handle, ids: np.ndarray, cache, init: dict, dtype=np.float6
     cache's shapes: elsewhere the cache only has to work with the submission itself)."""
     reply = ctx.call("forward_with_cache", model, ids, cache)
     if not isinstance(reply, (tuple, list)) or len(reply) != 2:
-        fail("forward_with_cache must return a pair (logits, cache)", got=type(reply).__name__)
+        fail("fwc.forward_cache_return", got=type(reply).__name__)
     logits, new_cache = reply
     B, T = ids.shape
     logits = expect_array(logits, (B, T, init["vocab_size"]), dtype, "logits")
     N = init["n_layers"]
     if not isinstance(new_cache, (list, tuple)) or len(new_cache) != N:
-        fail(f"the cache must be a list with one (k, v) pair per block ({N} blocks)",
+        fail("fwc.cache_list_one", N=N,
              got=type(new_cache).__name__ + (f" of {len(new_cache)}" if isinstance(new_cache, (list, tuple)) else ""))
     P = cache[0][0].shape[2] if cache and layout else 0
     H, dh = init["n_heads"], init["d_model"] // init["n_heads"]
     pairs = []
     for i, pair in enumerate(new_cache):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            fail(f"cache[{i}] must be a pair (k, v)", got=type(pair).__name__)
+            fail("fwc.cache_i_pair", i=i, got=type(pair).__name__)
         k = expect_array(pair[0], None, dtype, f"cache[{i}][0] (k)")
         v = expect_array(pair[1], None, dtype, f"cache[{i}][1] (v)")
         for name, t in (("k", k), ("v", v)):
             if layout and t.shape != (B, H, P + T, dh):
-                fail(f"cache[{i}] {name} has shape {list(t.shape)}, expected [B, H, P+T, dh] = "
-                     f"{[B, H, P + T, dh]} ({P} cached + {T} new positions): keep every position's "
-                     "keys and values, split into heads",
+                fail("fwc.cache_i_name", i=i, name=name, shape=list(t.shape), value=[B, H, P + T, dh], P=P, T=T,
                      expected=str([B, H, P + T, dh]), got=str(list(t.shape)))
         pairs.append((k, v))
     return logits, pairs
@@ -240,7 +240,7 @@ def _block0_kv(state: dict, init: dict, ids: np.ndarray) -> tuple[np.ndarray, np
 
 @checks.property("fwc_full",
                  "forward_with_cache without a cache gives the model's own logits at every position "
-                 "(batch > 1, up to max_len; float64 and float32)",
+                 "(batch > 1, up to max_len; float64 and float32)", points=2,
                  uses=("forward_with_cache",),
                  zh="forward_with_cache 不带缓存时的 logits 与模型自己的前向传播在每个位置都一致（batch > 1，"
                     "长度可到 max_len）")
@@ -255,7 +255,7 @@ def _(ctx):
         want = _logits(model, ids, init["vocab_size"], np.dtype(dtype))
         ctx.last_input = f"{_describe(init)} ({dtype}); forward_with_cache(model, ids [{B}, {L}], cache=None)"
         got, _ = _fwc(ctx, model, ids, None, init, np.dtype(dtype))
-        _close(ctx, got, want, "the logits of forward_with_cache(model, ids) differ from model(ids)")
+        _close(ctx, got, want, msg("fwc_full.logits_forward_cache"))
 
 
 def _chunks(rng: np.random.Generator, P: int, max_len: int) -> list[int]:
@@ -270,7 +270,7 @@ def _chunks(rng: np.random.Generator, P: int, max_len: int) -> list[int]:
 
 @checks.property("fwc_incremental",
                  "forward_with_cache with a cache: the logits of the new tokens equal the full forward at "
-                 "their positions P..P+T-1, after several calls (prompts of several lengths, batch > 1)",
+                 "their positions P..P+T-1, after several calls (prompts of several lengths, batch > 1)", points=4,
                  uses=("forward_with_cache",),
                  zh="forward_with_cache 带缓存时：多次调用之后，"
                     "新词的 logits 仍等于完整前向传播在位置 P..P+T-1 上的结果")
@@ -287,19 +287,18 @@ def _(ctx):
         sizes = _chunks(rng, P, ML)
         ctx.last_input = f"{_describe(init)}; prompt ids [{B}, {P}], then calls with {sizes} new tokens"
         logits, cache = _fwc(ctx, model, ids[:, :P], None, init)
-        _close(ctx, logits, full[:, :P], "the logits of the prompt (no cache) differ from model(ids)")
+        _close(ctx, logits, full[:, :P], msg("fwc_incremental.logits_prompt_cache"))
         start = P
         for k, T in enumerate(sizes):
             logits, cache = _fwc(ctx, model, ids[:, start:start + T], cache, init)
             _close(ctx, logits, full[:, start:start + T],
-                   f"call {k + 2}: the logits of {T} new tokens ({start} cached, so at positions "
-                   f"{start}..{start + T - 1}) differ from model(full ids) at those positions")
+                   msg("fwc_incremental.call_value_logits", value=k + 2, T=T, start=start, value2=start + T - 1))
             start += T
 
 
 @checks.property("fwc_cache",
                  "the cache holds one (k, v) per block, each [B, H, P+T, dh]: block 0's equal "
-                 "split_heads(k_proj(ln1(x))), and several calls build the same cache as one call",
+                 "split_heads(k_proj(ln1(x))), and several calls build the same cache as one call", points=2,
                  uses=("forward_with_cache",),
                  zh="缓存为每个块一对 (k, v)，形状 [B, H, P+T, dh]：第 0 块的 k、v 等于 split_heads(k_proj(ln1(x)))，"
                     "多次调用得到的缓存与一次调用相同")
@@ -317,7 +316,7 @@ def _(ctx):
         k0, v0 = _block0_kv(state, init, ids)
         for j, name in enumerate("kv"):
             _close(ctx, whole[0][j], (k0, v0)[j],
-                   f"cache[0] {name} differs from block 0's split_heads({name}_proj(ln1(x))), [B, H, L, dh]")
+                   msg("fwc_cache.cache_0_name", name=name))
         sizes = _chunks(rng, P, ML - 1)
         ctx.last_input = f"{_describe(init)}; prompt ids [{B}, {P}], then calls with {sizes} new tokens"
         _, cache = _fwc(ctx, model, ids[:, :P], None, init, layout=True)
@@ -328,13 +327,12 @@ def _(ctx):
         for i in range(n_layers):
             for j, name in enumerate("kv"):
                 _close(ctx, cache[i][j], whole[i][j],
-                       f"cache[{i}] {name} after {len(sizes) + 1} calls differs from the cache of one call on "
-                       "the whole sequence")
+                       msg("fwc_cache.cache_i_name", i=i, name=name, value=len(sizes) + 1))
 
 
 @checks.behaviour("fwc_behaviour",
                   "forward_with_cache: P + T > max_len raises ValueError (with and without a cache); "
-                  "P + T = max_len works; ids are not modified",
+                  "P + T = max_len works; ids are not modified", points=1,
                   uses=("forward_with_cache",),
                   zh="forward_with_cache：P + T > max_len 时抛出 ValueError（有无缓存都一样）；"
                      "P + T = max_len 时正常；不修改 ids")
@@ -401,7 +399,7 @@ def _top_p_case(rng: np.random.Generator, B: int, V: int, scale: float, dtype=np
 
 
 @checks.compare("top_p_reference", "top_p_filter matches the reference (tie-free logits, some -inf "
-                "entries, float64 and float32)", fn="top_p_filter",
+                "entries, float64 and float32)", points=3, fn="top_p_filter",
                 zh="top_p_filter 与参考一致（无并列的 logits，部分为 -inf，float64 与 float32）")
 def _(rng):
     yield Case(args=(np.array([[2.0, 1.0, 0.5, -1.0, 0.1]]), 0.8), label="one row")
@@ -414,7 +412,7 @@ def _(rng):
 
 @checks.property("top_p_properties",
                  "top_p_filter keeps the most probable tokens, unchanged, whose probability adds up to "
-                 "at least top_p, and no more than it needs (hypothesis, drawn logits)",
+                 "at least top_p, and no more than it needs (hypothesis, drawn logits)", points=2,
                  uses=("top_p_filter",),
                  zh="top_p_filter 保留概率最大的若干词（数值不变），它们的概率之和至少为 top_p，且不多保留（"
                     "hypothesis 随机输入）")
@@ -427,22 +425,20 @@ def _(ctx):
         out = expect_array(ctx.call("top_p_filter", z, top_p), z.shape, np.float64, "top_p_filter")
         kept = np.isfinite(out)
         if not np.array_equal(out[kept], z[kept]) or not np.all(out[~kept] == -np.inf):
-            fail("kept logits must be returned unchanged and removed ones as -inf")
+            fail("top_p_properties.kept_logits_returned")
         p = _softmax(z)
         for b in range(z.shape[0]):
             k = kept[b]
             if not k.any() or z[b][k].max() < z[b].max():
-                fail(f"row {b}: the most probable token was removed: it always stays")
+                fail("top_p_properties.row_b_most", b=b)
             if k.sum() < k.size and z[b][k].min() < z[b][~k].max():
-                fail(f"row {b}: a removed token is more probable than a kept one")
+                fail("top_p_properties.row_b_removed", b=b)
             mass = float(p[b][k].sum())
             if mass < top_p - 1e-9:
-                fail(f"row {b}: the kept tokens hold probability {mass:.6f} < top_p = {top_p}: keep "
-                     "tokens until their probability adds up to at least top_p",
+                fail("top_p_properties.row_b_kept", b=b, mass=mass, top_p=top_p,
                      expected=f">= {top_p}", got=f"{mass:.6f} with {int(k.sum())} tokens kept")
             if top_p < 1 and k.sum() > 1 and mass - float(p[b][k].min()) >= top_p + 1e-9:
-                fail(f"row {b}: the kept tokens still hold at least top_p = {top_p} without the least "
-                     "probable of them: keep the SMALLEST such set",
+                fail("top_p_properties.row_b_kept_2", b=b, top_p=top_p,
                      got=f"{int(k.sum())} tokens kept, probability {mass:.6f}")
 
     prop()
@@ -450,7 +446,7 @@ def _(ctx):
 
 @checks.behaviour("top_p_behaviour",
                   "top_p_filter: top_p = 1 keeps every token; a tiny top_p keeps only the most probable; "
-                  "ValueError outside (0, 1]; input not modified, dtype kept",
+                  "ValueError outside (0, 1]; input not modified, dtype kept", points=1,
                   uses=("top_p_filter",),
                   zh="top_p_filter：top_p = 1 时保留所有词；极小的 top_p 只保留概率最大的词；"
                      "top_p 不在 (0, 1] 内时抛出 ValueError；"
@@ -460,13 +456,13 @@ def _(ctx):
     ctx.last_input = "top_p_filter(logits [2, 5] with logits -800 and 40, top_p=1.0)"
     out = expect_array(ctx.call_keep_inputs("top_p_filter", z, 1.0), z.shape, np.float64, "top_p_filter")
     if not np.array_equal(out, z):
-        fail("top_p = 1 must keep every token (even one whose probability rounds to 0)",
+        fail("top_p_behaviour.top_p_1",
              expected=np.array2string(z), got=np.array2string(out))
     ctx.last_input = "top_p_filter(logits [2, 5], top_p=1e-9)"
     out = expect_array(ctx.call_keep_inputs("top_p_filter", z, 1e-9), z.shape, np.float64, "top_p_filter")
     want = np.where(z == z.max(-1, keepdims=True), z, -np.inf)
     if not np.array_equal(out, want):
-        fail("a tiny top_p must keep exactly the most probable token of each row",
+        fail("top_p_behaviour.tiny_top_p",
              expected=np.array2string(want), got=np.array2string(out))
     z32 = z.astype(np.float32)
     ctx.last_input = "top_p_filter(float32 logits [2, 5], top_p=0.5)"
@@ -490,7 +486,7 @@ def _np_penalty(z: np.ndarray, ids: np.ndarray, penalty: float) -> np.ndarray:
 
 @checks.compare("repetition_penalty_reference",
                 "repetition_penalty matches the reference (positive and negative logits, repeated ids, "
-                "penalties above and below 1)", fn="repetition_penalty",
+                "penalties above and below 1)", points=2, fn="repetition_penalty",
                 zh="repetition_penalty 与参考一致（正负 logits、重复出现的 id、大于和小于 1 的惩罚系数）")
 def _(rng):
     yield Case(args=(np.array([[2.0, -1.0, 0.5, -0.25]]), np.array([[0, 1]]), 2.0), label="one row")
@@ -503,7 +499,7 @@ def _(rng):
 
 @checks.behaviour("repetition_penalty_behaviour",
                   "repetition_penalty: a token penalised once however often it occurs; rows use their own "
-                  "ids; penalty 1 changes nothing; ValueError for penalty <= 0; input not modified",
+                  "ids; penalty 1 changes nothing; ValueError for penalty <= 0; input not modified", points=1,
                   uses=("repetition_penalty",),
                   zh="repetition_penalty：一个词无论出现几次只惩罚一次；每行只看自己的 ids；penalty = 1 不改变任何值；"
                      "penalty <= 0 时抛出 ValueError；不修改输入")
@@ -515,12 +511,12 @@ def _(ctx):
     got = expect_array(ctx.call_keep_inputs("repetition_penalty", z, ids, 2.0), z.shape, np.float64,
                        "repetition_penalty")
     if not np.allclose(got, want, rtol=1e-12, atol=1e-12):
-        fail("each token present in ids[b] is penalised ONCE (however often it occurs), and only in row b",
+        fail("repetition_penalty_behaviour.each_token_present",
              expected=np.array2string(want), got=np.array2string(got))
     ctx.last_input = "repetition_penalty(logits [2, 4], ids [2, 5], penalty=1.0)"
     got = expect_array(ctx.call("repetition_penalty", z, ids, 1.0), z.shape, np.float64, "repetition_penalty")
     if not np.array_equal(got, z):
-        fail("penalty 1.0 must leave the logits unchanged", got=np.array2string(got))
+        fail("repetition_penalty_behaviour.penalty_1_0", got=np.array2string(got))
     for bad in (0.0, -1.5):
         ctx.last_input = f"repetition_penalty(logits [2, 4], ids [2, 5], penalty={bad})"
         ctx.raises("ValueError", "repetition_penalty", z, ids, bad)
@@ -533,9 +529,9 @@ def _generate(ctx, model: Handle, ids: np.ndarray, n: int, **kwargs) -> np.ndarr
     out = ctx.call("generate_cached", model, ids, n, **kwargs)
     out = expect_array(out, None, None, "generate_cached output")
     if out.dtype.kind not in "iu" or out.ndim != 2 or out.shape[0] != ids.shape[0]:
-        fail(f"generate_cached must return Long[B, L0 + n], got {out.dtype}{list(out.shape)}")
+        fail("generate.generate_cached_return", dtype=out.dtype, shape=list(out.shape))
     if out.shape[1] < ids.shape[1] or not np.array_equal(out[:, :ids.shape[1]], ids):
-        fail("the output must start with the prompt ids unchanged")
+        fail("generate.output_start_prompt")
     return out
 
 
@@ -556,16 +552,15 @@ def _check_greedy(ctx, model: Handle, out: np.ndarray, L0: int, V: int, penalty:
         bad = chosen < best - TIE * np.maximum(1.0, np.abs(best))
         if bad.any():
             b = int(np.argmax(bad))
-            fail(f"row {b}, new token {t + 1 - L0} (position {t + 1}) is not {what}: the model's "
-                 f"logits for the sequence so far{' (penalised)' if penalty != 1.0 else ''} pick "
-                 f"{int(np.argmax(z[b]))}, not {int(out[b, t + 1])}",
+            fail("check_greedy.row_b_new", b=b, value=t + 1 - L0, value2=t + 1, what=what,
+                 value3=' (penalised)' if penalty != 1.0 else '', z=int(np.argmax(z[b])), out=int(out[b, t + 1]),
                  expected=f"token {int(np.argmax(z[b]))} (logit {best[b]:.4f})",
                  got=f"token {int(out[b, t + 1])} (logit {chosen[b]:.4f})")
 
 
 @checks.property("generate_greedy",
                  "generate_cached at temperature 0 equals model.generate (the argmax of the model's own "
-                 "logits at every step), also up to max_len and with top_k / top_p given",
+                 "logits at every step), also up to max_len and with top_k / top_p given", points=3,
                  uses=("generate_cached", "forward_with_cache"),
                  zh="温度为 0 时 generate_cached 与 model.generate 一致（每一步都是模型自己 logits 的 argmax），"
                     "生成到 max_len 或给出 top_k / top_p 时也一样")
@@ -581,19 +576,18 @@ def _(ctx):
         ctx.last_input = f"{_describe(init)}; generate_cached(model, ids [{B}, {L0}], max_new_tokens={n})"
         out = _generate(ctx, model, ids, n)
         if out.shape != (B, L0 + n):
-            fail(f"output shape {list(out.shape)}, expected {[B, L0 + n]} (no eos_id: all {n} new tokens)")
+            fail("generate_greedy.output_shape_shape", shape=list(out.shape), value=[B, L0 + n], n=n)
         _check_greedy(ctx, model, out, L0, V, what="the greedy choice (what model.generate picks)")
     ctx.last_input += ", temperature=0, top_k=2, top_p=0.5"
     filtered = _generate(ctx, model, ids, n, temperature=0.0, top_k=2, top_p=0.5)
     if not np.array_equal(filtered, out):
-        fail("at temperature 0 the result is the argmax of the (penalised) logits: top_k and top_p "
-             "never remove the largest logit, so they must not change it",
+        fail("generate_greedy.temperature_0_result",
              expected=np.array2string(out[0]), got=np.array2string(filtered[0]))
 
 
 @checks.property("generate_one_forward_per_token",
                  "generate_cached runs the blocks once over the prompt, then on ONE new position per row "
-                 "per step (forward hooks count the positions every k_proj and v_proj sees)",
+                 "per step (forward hooks count the positions every k_proj and v_proj sees)", points=3,
                  uses=("generate_cached", "forward_with_cache"),
                  zh="generate_cached 先对提示做一次前向传播，之后每一步每行只送入一个新位置（用 forward hook 统计每个 "
                     "k_proj、v_proj 处理的位置数）")
@@ -614,7 +608,7 @@ def _(ctx):
         ctx.last_input = f"{_describe(init)}; generate_cached(model, ids [{B}, {L0}], max_new_tokens={n}{args})"
         out = _generate(ctx, model, ids, n, **kwargs)
         if out.shape != (B, L0 + n):
-            fail(f"output shape {list(out.shape)}, expected {[B, L0 + n]}")
+            fail("generate_one_forward_per_token.output_shape_shape", shape=list(out.shape), value=[B, L0 + n])
         for where, log in logs.items():
             calls = log.get("calls")
             rows = [math.prod(c[0][:-1]) if c else 0 for c in calls]
@@ -622,11 +616,9 @@ def _(ctx):
             want = [B * L0] + [B] * (n - 1)
             if rows[:1] != [B * L0] or any(r != B for r in rows[1:]) or len(rows) not in (n, n + 1):
                 if not rows:
-                    fail(f"{where} never ran: run the model's own submodules (block.attn.k_proj(h)), "
-                         "do not read their weights or copy the model")
-                fail(f"{where} ran on {per_call} positions in {len(rows)} calls (B = {B}, prompt "
-                     f"length {L0}, {n} new tokens): run the prompt through the model ONCE, then feed "
-                     "only the token just chosen, next_id[:, None], with the cache",
+                    fail("generate_one_forward_per_token.where_never_ran", where=where)
+                fail("generate_one_forward_per_token.where_ran_per", where=where, per_call=per_call, rows=len(rows),
+                     B=B, L0=L0, n=n,
                      expected=", ".join(map(str, want)), got=per_call)
 
 
@@ -642,7 +634,7 @@ PENALTY_CASES = (
 
 @checks.property("generate_repetition_penalty",
                  "generate_cached with repetition_penalty at temperature 0: every new token is the argmax "
-                 "of the logits penalised for every token of the sequence so far (prompt and generated)",
+                 "of the logits penalised for every token of the sequence so far (prompt and generated)", points=2,
                  uses=("generate_cached", "repetition_penalty"),
                  zh="温度为 0 且有 repetition_penalty 时：每个新词都是按目前整个序列（"
                     "提示和已生成的词）惩罚之后 logits 的 argmax")
@@ -657,7 +649,7 @@ def _(ctx):
                           f"repetition_penalty={penalty})")
         out = _generate(ctx, model, ids, 6, repetition_penalty=penalty)
         if out.shape != (2, 9):
-            fail(f"output shape {list(out.shape)}, expected [2, 9]")
+            fail("generate_repetition_penalty.output_shape_shape", shape=list(out.shape))
         _check_greedy(ctx, model, out, 3, target.size, penalty, "the argmax of the penalised logits")
     init = _init(rng)
     model = _gpt(ctx, init, _random_state(rng, init))
@@ -690,7 +682,7 @@ def _expected_eos(succ: np.ndarray, ids: np.ndarray, n: int, eos: int) -> np.nda
 
 @checks.property("generate_eos",
                  "generate_cached with eos_id: a row that produced eos_id after the prompt continues with "
-                 "eos_id; generation stops once every row has (fewer than max_new_tokens tokens)",
+                 "eos_id; generation stops once every row has (fewer than max_new_tokens tokens)", points=2,
                  uses=("generate_cached",),
                  zh="给出 eos_id 时：在提示之后生成了 eos_id 的行之后只填 eos_id；所有行都结束后立即停止（"
                     "可能少于 max_new_tokens 个词）")
@@ -712,13 +704,10 @@ def _(ctx):
                           f"generate_cached(model, ids {ids.tolist()}, max_new_tokens={n}, eos_id={eos})")
         out = _generate(ctx, model, ids, n, eos_id=eos)
         if out.shape[1] > want.shape[1] and np.array_equal(out[:, :want.shape[1]], want):
-            fail(f"generation went on after every row had produced eos_id = {eos}: stop as soon as all rows "
-                 f"are finished ({want.shape[1] - 2} new tokens here, not {out.shape[1] - 2})",
+            fail("generate_eos.generation_went_after", eos=eos, value=want.shape[1] - 2, value2=out.shape[1] - 2,
                  expected=np.array2string(want), got=np.array2string(out))
         if out.shape != want.shape or not np.array_equal(out, want):
-            fail(f"with eos_id = {eos}: rows that produced eos_id after the prompt continue with eos_id only, "
-                 "an eos_id in the prompt does not count, and generation stops once every row is finished "
-                 f"(or after max_new_tokens = {n})",
+            fail("generate_eos.eos_id_eos", eos=eos, n=n,
                  expected=np.array2string(want), got=np.array2string(out))
 
 
@@ -751,7 +740,7 @@ def _bound(p: np.ndarray, n: int) -> np.ndarray:
 
 @checks.statistical("generate_sampling_statistics",
                     f"generate_cached samples from softmax(top_p(top_k(penalised logits / temperature))) "
-                    f"({N_DRAWS} draws per setting, fixed seeds, honest failure rate < 1e-7)",
+                    f"({N_DRAWS} draws per setting, fixed seeds, honest failure rate < 1e-7)", points=3,
                     uses=("generate_cached", "top_p_filter", "repetition_penalty"), timeout=60,
                     zh="generate_cached 从 softmax(top_p(top_k(惩罚后的 logits / 温度))) 中采样（统计检验）")
 def _(ctx):
@@ -769,27 +758,26 @@ def _(ctx):
                           f"max_new_tokens=1, {args}, generator seed {301 + i})")
         out = _generate(ctx, model, ids, 1, generator=generator(301 + i), **setting)
         if out.shape != (N_DRAWS, prompt.size + 1):
-            fail(f"output shape {list(out.shape)}, expected {[N_DRAWS, prompt.size + 1]}")
+            fail("generate_one_forward_per_token.output_shape_shape", shape=list(out.shape),
+                 value=[N_DRAWS, prompt.size + 1])
         drawn = out[:, -1]
         if drawn.min() < 0 or drawn.max() >= p.size:
-            fail(f"sampled token ids outside [0, {p.size})")
+            fail("generate_sampling_statistics.sampled_token_ids", size=p.size)
         freq = np.bincount(drawn, minlength=p.size) / N_DRAWS
         if np.any(freq[p == 0] > 0):
             j = int(np.flatnonzero((p == 0) & (freq > 0))[0])
-            fail(f"{args}: token {j} was drawn although the filters remove it "
-                 "(order: repetition penalty, temperature, top-k, then top-p on what is left)",
+            fail("generate_sampling_statistics.args_token_j", args=args, j=j,
                  expected=np.array2string(p, precision=3, separator=", "),
                  got=np.array2string(freq, precision=3, separator=", "))
         if np.any(np.abs(freq - p) > _bound(p, N_DRAWS)):
-            fail(f"{args}: token frequencies do not follow the expected probabilities "
-                 "(order: repetition penalty, temperature, top-k, top-p)",
+            fail("generate_sampling_statistics.args_token_frequencies", args=args,
                  expected=np.array2string(p, precision=3, separator=", "),
                  got=np.array2string(freq, precision=3, separator=", "))
 
 
 @checks.statistical("generate_generator",
                     "generate_cached draws with the generator it is given: the same seed repeats the draws, "
-                    "another seed changes them",
+                    "another seed changes them", points=1,
                     uses=("generate_cached",),
                     zh="generate_cached 用传入的 generator 采样：相同的种子得到相同的结果，不同的种子得到不同的结果")
 def _(ctx):
@@ -803,16 +791,14 @@ def _(ctx):
     b = _generate(ctx, model, ids, 4, temperature=1.0, generator=generator(11))
     c = _generate(ctx, model, ids, 4, temperature=1.0, generator=generator(12))
     if not np.array_equal(a, b):
-        fail("two runs with generators of the same seed gave different tokens: draw with "
-             "torch.multinomial(probs, 1, generator=generator)")
+        fail("generate_generator.two_runs_generators")
     if np.array_equal(a, c):  # 256 draws from 8 nearly equal tokens: the same by chance ~ 8^-256
-        fail("generators of different seeds gave exactly the same 256 tokens: pass generator= to "
-             "torch.multinomial (the global random state is not the one you were given)")
+        fail("generate_generator.generators_different_seeds")
 
 
 @checks.behaviour("generate_behaviour",
                   "generate_cached: L0 + max_new_tokens > max_len raises ValueError before any work (even "
-                  "when eos_id would stop earlier); max_new_tokens = 0 returns the prompt; ids not modified",
+                  "when eos_id would stop earlier); max_new_tokens = 0 returns the prompt; ids not modified", points=1,
                   uses=("generate_cached",),
                   zh="generate_cached：L0 + max_new_tokens > max_len 时立即抛出 ValueError（即使 eos_id 会提前结束）；"
                      "max_new_tokens = 0 时返回提示本身；不修改 ids")
@@ -827,7 +813,7 @@ def _(ctx):
     ctx.last_input = f"{_describe(init)}; generate_cached(model, ids [2, 3], max_new_tokens=0)"
     out = expect_array(ctx.call_keep_inputs("generate_cached", model, ids, 0), None, None, "generate_cached output")
     if out.shape != ids.shape or not np.array_equal(out, ids):
-        fail("max_new_tokens = 0 must return the prompt unchanged", expected=str(ids.tolist()),
+        fail("generate_behaviour.max_new_tokens", expected=str(ids.tolist()),
              got=str(out.tolist()))
     ctx.last_input = f"{_describe(init)}; generate_cached(model, ids [2, 3], max_new_tokens=3, repetition_penalty=1.2)"
     ctx.call_keep_inputs("generate_cached", model, ids, 3, repetition_penalty=1.2)
@@ -886,21 +872,20 @@ def _drain(ctx, ids, vocab: dict[int, bytes], it: Handle | None = None) -> list[
             if err.type == "StopIteration":
                 return pieces
             if err.type in ("AttributeError", "TypeError") and "__next__" in err.message:
-                fail("stream_decode must return an iterator of str pieces: write it as a generator "
-                     "(yield each piece)", frames=err.frames)
+                fail("drain.stream_decode_return", frames=err.frames)
             raise
         if not isinstance(piece, str):
             got = piece.get("$unsendable", "") if isinstance(piece, dict) else type(piece).__name__
-            fail(f"stream_decode yielded {got or type(piece).__name__}; yield str pieces (decoded text)")
+            fail("drain.stream_decode_yielded", value=got or type(piece).__name__)
         read = len(ids) - int(it.call("__length_hint__")) if it is not None else -1
         pieces.append((piece, read))
         if len(pieces) > 4 * len(ids) + 8:
-            fail(f"stream_decode yielded more than {4 * len(ids) + 8} pieces for {len(ids)} ids")
+            fail("drain.stream_decode_yielded_2", value=4 * len(ids) + 8, ids=len(ids))
 
 
 @checks.property("stream_decode_text",
                  "stream_decode: the pieces joined equal the text (Chinese characters and emoji split "
-                 "across tokens), and every piece is whole characters",
+                 "across tokens), and every piece is whole characters", points=2,
                  uses=("stream_decode",),
                  zh="stream_decode：各段拼接后等于原文（汉字与表情被拆在不同的 token 中），每一段都是完整的字符")
 def _(ctx):
@@ -912,15 +897,14 @@ def _(ctx):
         joined = "".join(pieces)
         broken = [p for p in pieces if "\ufffd" in p]
         if broken:
-            fail("a piece holds the replacement character '\ufffd': a token ended inside a character; "
-                 "keep its first bytes until the rest arrives", expected=repr(text), got=repr(pieces[:8]))
+            fail("stream_decode_text.piece_holds_replacement", expected=repr(text), got=repr(pieces[:8]))
         if joined != text:
-            fail("the pieces joined differ from the decoded text", expected=repr(text), got=repr(joined))
+            fail("stream_decode_text.pieces_joined_differ", expected=repr(text), got=repr(joined))
 
 
 @checks.property("stream_decode_streaming",
                  "stream_decode streams: with a one-pass iterator of ids, everything the ids read so far "
-                 "can decode is yielded before the next id is read",
+                 "can decode is yielded before the next id is read", points=2,
                  uses=("stream_decode",),
                  zh="stream_decode 是流式的：读入下一个 id 之前，已经输出目前读到的 id 能解码出的全部文字")
 def _(ctx):
@@ -933,18 +917,15 @@ def _(ctx):
                           "read piece by piece")
         pieces = _drain(ctx, ids, vocab, it)
         if "".join(p for p, _ in pieces) != text:
-            fail("the pieces joined differ from the decoded text", expected=repr(text),
+            fail("stream_decode_text.pieces_joined_differ", expected=repr(text),
                  got=repr("".join(p for p, _ in pieces)))
         for c in range(len(ids)):
             # the text yielded before id c+1 was read: the pieces yielded with at most c ids read
             so_far = "".join(p for p, read in pieces if read <= c)
             want = _complete(b"".join(data[:c]))
             if so_far != want and pieces[0][1] == len(ids):
-                fail(f"stream_decode read all {len(ids)} ids before yielding anything: take one id at a "
-                     "time and yield the text it completes before reading the next (never list(ids) first)")
+                fail("stream_decode_streaming.stream_decode_read", ids=len(ids))
             if so_far != want:
-                fail(f"after reading {c} of {len(ids)} ids, and before reading the next, stream_decode had "
-                     f"yielded {so_far!r}; the bytes read so far decode to {want!r}: yield each piece as "
-                     "soon as its characters are complete",
+                fail("stream_decode_streaming.after_reading_c", c=c, ids=len(ids), so_far=so_far, want=want,
                      expected=repr(want), got=repr(so_far))
 

@@ -49,7 +49,7 @@ def _draw(ctx, row: np.ndarray, seed: int, **kwargs) -> np.ndarray:
     draws = expect_array(ctx.call("sample_next_token", logits, generator=generator(seed), **kwargs),
                          (N_DRAWS,), np.int64, "sample_next_token")
     if draws.min() < 0 or draws.max() >= row.size:
-        fail(f"sampled token ids outside [0, {row.size})", got=f"min {draws.min()}, max {draws.max()}")
+        fail("draw.sampled_token_ids", size=row.size, got=f"min {draws.min()}, max {draws.max()}")
     return np.bincount(draws, minlength=row.size) / N_DRAWS
 
 
@@ -57,8 +57,7 @@ def _frequencies_match(freq: np.ndarray, p: np.ndarray, what: str) -> None:
     bad = np.abs(freq - p) > _bound(p, N_DRAWS)
     if bad.any():
         j = int(np.argmax(p))  # how far off, in one number: two wrong samplers rarely agree on it
-        fail(f"{what}: token frequencies do not follow the expected probabilities (the likeliest token "
-             f"drawn {freq[j]:.3f} of the time, expected {p[j]:.3f})",
+        fail("frequencies_match.what_token_frequencies", what=what, freq=freq[j], p=p[j],
              expected=np.array2string(p, precision=3, separator=", "),
              got=np.array2string(freq, precision=3, separator=", "))
 
@@ -67,7 +66,7 @@ def _frequencies_match(freq: np.ndarray, p: np.ndarray, what: str) -> None:
 
 
 @checks.compare_module("lm_head_reference", "LMHead = Linear(D, V, bias=False) matches the reference "
-                       "(forward and backward)", cls="LMHead",
+                       "(forward and backward)", points=2, cls="LMHead",
                        zh="LMHead = Linear(D, V, bias=False) 的输出与梯度与参考一致")
 def _(rng):
     yield Case(init={"d_model": 4, "vocab_size": 7}, args=(normal(rng, (2, 3, 4)),), wrt=(0,))
@@ -79,7 +78,7 @@ def _(rng):
 
 
 @checks.behaviour("lm_head_tying",
-                  "LMHead(tied_weight=W): proj.weight IS W (the same Parameter), no bias, logits = h Wᵀ",
+                  "LMHead(tied_weight=W): proj.weight IS W (the same Parameter), no bias, logits = h Wᵀ", points=2,
                   uses=("LMHead",),
                   zh="LMHead(tied_weight=W)：proj.weight 就是 W 本身（同一个 Parameter），无偏置，logits = h Wᵀ")
 def _(ctx):
@@ -88,7 +87,7 @@ def _(ctx):
     plain_head = ctx.new("LMHead", D, V)
     params = {name: shape for name, shape, _, _ in plain_head.params()}
     if params != {"proj.weight": (V, D)}:
-        fail("parameters differ from the contract (proj = nn.Linear(D, V, bias=False))",
+        fail("lm_head_tying.parameters_differ_contract",
              expected=f"proj.weight {[V, D]}", got=", ".join(f"{k} {list(v)}" for k, v in params.items()))
 
     ctx.last_input = f"emb = nn.Embedding({V}, {D}); LMHead(d_model={D}, vocab_size={V}, tied_weight=emb.weight)"
@@ -96,11 +95,10 @@ def _(ctx):
     weight = emb.sub("weight")
     head = ctx.new("LMHead", D, V, weight)
     if not head.same("proj.weight", weight):
-        fail("proj.weight is not the tied Parameter itself: assign it (self.proj.weight = tied_weight), "
-             "do not copy it, so that the embedding and the head stay one matrix")
+        fail("lm_head_tying.proj_weight_tied")
     params = {name: shape for name, shape, _, _ in head.params()}
     if params != {"proj.weight": (V, D)}:
-        fail("a tied LMHead must hold only proj.weight (no bias)",
+        fail("lm_head_tying.tied_lmhead_hold",
              got=", ".join(f"{k} {list(v)}" for k, v in params.items()))
     W = expect_array(emb.state_dict().get("weight"), (V, D), np.float32, "emb.weight")
     h = normal(np.random.default_rng(ctx.seed % 2**32), (2, 3, D), np.float32)
@@ -113,7 +111,7 @@ def _(ctx):
 
 @checks.compare_module("classification_head_reference",
                        "ClassificationHead (cls and mean pooling) matches the reference (forward and backward)",
-                       cls="ClassificationHead", zh="分类头（cls 与 mean 池化）的输出与梯度与参考一致")
+                       points=3, cls="ClassificationHead", zh="分类头（cls 与 mean 池化）的输出与梯度与参考一致")
 def _(rng):
     for pooling, with_mask in (("cls", True), ("mean", True), ("mean", False)):
         D, K = int(rng.integers(3, 7)), int(rng.integers(2, 5))
@@ -126,7 +124,7 @@ def _(rng):
 
 
 @checks.property("classification_head_padding",
-                 "ClassificationHead: padding never changes mean pooling; ValueError for an unknown pooling",
+                 "ClassificationHead: padding never changes mean pooling; ValueError for an unknown pooling", points=1,
                  uses=("ClassificationHead",),
                  zh="分类头：padding 不影响 mean 池化的结果；未知的 pooling 抛出 ValueError")
 def _(ctx):
@@ -142,7 +140,7 @@ def _(ctx):
     a = expect_array(head(h, attention_mask=mask), (3, 3), np.float64)
     b = expect_array(head(h2, attention_mask=mask), (3, 3), np.float64)
     if not np.allclose(a, b, rtol=1e-9, atol=1e-9):
-        fail("changing padded positions of h changed the logits: mean pooling must average the real tokens only",
+        fail("classification_head_padding.changing_padded_positions",
              got=f"max change {float(np.abs(a - b).max()):.3g}")
     ctx.last_input = "ClassificationHead(d_model=4, num_labels=3, pooling='max')"
     ctx.raises("ValueError", "ClassificationHead", 4, 3, "max")
@@ -153,7 +151,7 @@ def _(ctx):
 
 @checks.behaviour("sample_greedy_and_invalid",
                   "sample_next_token: temperature 0 is argmax (Long[B]); ValueError for a negative "
-                  "temperature or top_k < 1",
+                  "temperature or top_k < 1", points=2,
                   uses=("sample_next_token",),
                   zh="sample_next_token：温度为 0 时取 argmax（Long[B]）；温度为负或 top_k < 1 时抛出 ValueError")
 def _(ctx):
@@ -164,7 +162,7 @@ def _(ctx):
         got = expect_array(ctx.call_keep_inputs("sample_next_token", logits, **kwargs), (5,), np.int64,
                            "sample_next_token")
         if not np.array_equal(got, logits.argmax(-1)):
-            fail("temperature 0 must pick the argmax of every row",
+            fail("sample_greedy_and_invalid.temperature_0_pick",
                  expected=str(logits.argmax(-1).tolist()), got=str(got.tolist()))
     for kwargs in ({"temperature": -0.5}, {"top_k": 0}, {"temperature": 1.0, "top_k": -2}):
         ctx.last_input = f"logits [5, 8], {kwargs}"
@@ -173,7 +171,7 @@ def _(ctx):
 
 @checks.statistical("sample_temperature_statistics",
                     f"sample_next_token follows softmax(logits / temperature) ({N_DRAWS} draws per "
-                    "temperature, fixed seeds, honest failure rate < 1e-7)",
+                    "temperature, fixed seeds, honest failure rate < 1e-7)", points=3,
                     uses=("sample_next_token",),
                     zh="sample_next_token 服从 softmax(logits / temperature) 分布（统计检验）")
 def _(ctx):
@@ -185,7 +183,7 @@ def _(ctx):
 
 @checks.statistical("sample_top_k_statistics",
                     f"sample_next_token with top_k draws only the k largest logits, renormalised "
-                    f"({N_DRAWS} draws per setting, fixed seeds, honest failure rate < 1e-7)",
+                    f"({N_DRAWS} draws per setting, fixed seeds, honest failure rate < 1e-7)", points=3,
                     uses=("sample_next_token",),
                     zh="top_k 采样只抽取最大的 k 个 logits，并重新归一化（统计检验）")
 def _(ctx):
@@ -196,7 +194,7 @@ def _(ctx):
         outside = np.setdiff1d(np.arange(row.size), keep)
         if freq[outside].sum() > 0:
             j = int(outside[np.argmax(freq[outside])])
-            fail(f"top_k={k}: token {j} (logit {row[j]}) was drawn but is not among the {k} largest logits",
+            fail("sample_top_k_statistics.top_k_k", k=k, j=j, row=row[j],
                  expected=f"only tokens {sorted(keep.tolist())}", got=f"token {j} in {freq[j]:.2%} of the draws")
         p = np.zeros_like(row)
         p[keep] = _softmax(row[keep] / temperature)

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks import F64, CheckFailed, Checks, Handle, StudentError, compare_values, expect_array, fail
+from grader.messages import msg
 from grader.protocol.wire import Array
 from grader.strategies import normal
 
@@ -255,7 +256,7 @@ def _bert_export(ctx, rng: np.random.Generator, d_ff: bool) -> tuple[dict, dict,
     h = _model(ctx, "MiniBERT", init, weights)
     got = ctx.call("to_hf_bert_state_dict", h)
     if not isinstance(got, dict):
-        fail(f"to_hf_bert_state_dict returned {type(got).__name__}; a dict of tensors is expected")
+        fail("bert_export.hf_bert_state", name=type(got).__name__)
     return init, weights, h, got
 
 
@@ -264,7 +265,7 @@ def _bert_names(init: dict, weights: dict[str, np.ndarray], got: dict) -> None:
     missing = sorted(set(src) - set(got))
     extra = sorted(set(got) - set(src) - BERT_BUFFERS)
     if missing or extra:
-        fail("the keys differ from BertModel(config, add_pooling_layer=False).state_dict()",
+        fail("bert_names.keys_differ_bertmodel",
              expected=f"missing: {', '.join(missing[:4])}" if missing else "all of BertModel's keys",
              got=f"unexpected: {', '.join(extra[:4])}" if extra else "no extra keys")
     by_value = {name: w for name, w in weights.items() if name != "lm_head.proj.weight"}
@@ -272,21 +273,21 @@ def _bert_names(init: dict, weights: dict[str, np.ndarray], got: dict) -> None:
         want = np.zeros((1, init["d_model"])) if ours is None else weights[ours]
         g = expect_array(got[key], None, np.float64, key)
         if g.shape != want.shape:
-            fail(f"{key}: shape {list(g.shape)}, expected {list(want.shape)} (BERT's layers are nn.Linear: "
-                 "(out, in), nothing transposed)")
+            fail("bert_names.key_shape_shape", key=key, shape=list(g.shape), shape2=list(want.shape))
         if np.array_equal(g, want):
             continue
         holds = [n for n, w in by_value.items() if w.shape == g.shape and np.array_equal(w, g)]
         if ours is None:
-            fail(f"{key} must be zeros of shape (1, D): MiniBERT has no token types, and zeros add nothing")
-        fail(f"{key} does not hold {ours}" + (f" but {holds[0]}" if holds else ""),
+            fail("bert_names.key_zeros_shape", key=key)
+        fail("bert_names.holds_other" if holds else "bert_names.does_not_hold", key=key, ours=ours,
+             other=holds[0] if holds else "",
              expected=f"{ours} = {np.array2string(want.reshape(-1)[:4], precision=4)}…",
              got=np.array2string(g.reshape(-1)[:4], precision=4) + "…")
 
 
 @checks.property("bert_names",
                  "to_hf_bert_state_dict: BertModel's keys and shapes, each holding the right MiniBERT weight "
-                 "(token type embeddings zero), float64 kept, the model unchanged",
+                 "(token type embeddings zero), float64 kept, the model unchanged", points=2,
                  uses=("to_hf_bert_state_dict", "MiniBERT"),
                  zh="to_hf_bert_state_dict：键名与形状符合 BertModel，每个张量是对应的 MiniBERT 权重"
                     "（token type 向量为零），保持 float64，且不修改模型")
@@ -297,13 +298,12 @@ def _(ctx):
         after = h.state_dict()
         changed = [k for k, w in weights.items() if k in after and not np.array_equal(np.asarray(after[k]), w)]
         if changed or set(after) != set(weights):
-            fail("to_hf_bert_state_dict changed the model it was given: read its weights, copy them "
-                 "(.detach().clone()), never modify them", got="changed: " + ", ".join(changed[:3]))
+            fail("bert_names.hf_bert_state", got="changed: " + ", ".join(changed[:3]))
 
 
 @checks.property("bert_hidden_states",
                  "transformers.BertModel loaded with to_hf_bert_state_dict gives MiniBERT.encode's hidden "
-                 "states (float64, right padding)", uses=("to_hf_bert_state_dict", "MiniBERT"),
+                 "states (float64, right padding)", points=4, uses=("to_hf_bert_state_dict", "MiniBERT"),
                  zh="用 to_hf_bert_state_dict 加载的 transformers.BertModel 给出与 MiniBERT.encode 相同的"
                     "隐藏状态（float64，右侧 padding）")
 def _(ctx):
@@ -317,18 +317,17 @@ def _(ctx):
         state = {k: v for k, v in got.items() if k not in BERT_BUFFERS}
         missing, extra = sorted(want_keys - set(state)), sorted(set(state) - want_keys)
         if missing or extra:
-            fail("BertModel.load_state_dict(strict=True) refuses the dict: "
-                 + (f"missing {', '.join(missing[:3])}" if missing else "")
-                 + ("; " if missing and extra else "") + (f"unexpected {', '.join(extra[:3])}" if extra else ""))
+            fail("bert_hidden_states.strict_refuses", missing=", ".join(missing[:3]) or "-",
+                 extra=", ".join(extra[:3]) or "-")
         tensors = {}
         for k, v in state.items():
             if not isinstance(v, np.ndarray) or v.dtype.kind != "f":
-                fail(f"{k}: expected a float tensor, got {type(v).__name__}")
+                fail("bert_hidden_states.k_expected_float", k=k, name=type(v).__name__)
             tensors[k] = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64))
         try:
             bert.load_state_dict(tensors, strict=True)
         except RuntimeError as err:
-            fail("BertModel.load_state_dict refuses the dict: " + str(err).split("\n\t", 1)[-1][:200])
+            fail("bert_hidden_states.load_refuses", err=str(err).split("\n\t", 1)[-1][:200])
         B, L = 3, init["max_len"]
         ids, mask = _padded(rng, init["vocab_size"], B, L)
         mask[1, L // 2:] = False
@@ -339,9 +338,7 @@ def _(ctx):
         ours = expect_array(h.call("encode", ids, mask), (B, L, init["d_model"]), np.float64,
                             "MiniBERT.encode")
         _close(hf.last_hidden_state.numpy()[mask], ours[mask], "last_hidden_state at the real tokens",
-               "BertModel's last_hidden_state differs from your MiniBERT.encode at the real tokens: check "
-               "which MiniBERT weight each BERT name holds (ln1 is attention.output.LayerNorm, ln2 "
-               "output.LayerNorm)", ctx.last_input)
+               msg("bert_hidden_states.bertmodel_s_last"), ctx.last_input)
 
 
 # --- export_pretrained ------------------------------------------------------------------------------
@@ -359,7 +356,7 @@ def _export(ctx, rng: np.random.Generator, specials: bool, d_ff: bool = True) ->
     if not isinstance(files, dict) or not all(isinstance(v, bytes) for v in files.values()):
         got = type(files).__name__ if not isinstance(files, dict) else \
             ", ".join(f"{k}: {type(v).__name__}" for k, v in list(files.items())[:3])
-        fail("export_pretrained must return a dict {file name: bytes} (encode JSON text with .encode())",
+        fail("export.export_pretrained_return",
              got=got)
     return init, h, files
 
@@ -383,14 +380,14 @@ class _Folder:
 
 def _json(files: dict[str, bytes], name: str) -> dict:
     if name not in files:
-        fail(f"{name} is missing from the files export_pretrained returns",
+        fail("json.name_missing_files", name=name,
              expected=", ".join(REQUIRED_FILES), got=", ".join(sorted(files)) or "no files")
     try:
         value = json.loads(files[name].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
-        fail(f"{name} is not valid JSON ({str(err)[:80]})")
+        fail("json.name_valid_json", name=name, err=str(err)[:80])
     if not isinstance(value, dict):
-        fail(f"{name} must hold a JSON object")
+        fail("json.name_hold_json", name=name)
     return value
 
 
@@ -398,9 +395,9 @@ def _gpt2_config(files: dict[str, bytes], init: dict) -> None:
     """config.json describes GPT-2 with the model's sizes (checked before anything loads it)."""
     config = _json(files, "config.json")
     if config.get("model_type") != "gpt2":
-        fail(f'config.json: "model_type" is {config.get("model_type")!r}; MiniGPT is a GPT-2: "gpt2"')
+        fail("gpt2_config.config_json_model", value=config.get("model_type"))
     if "auto_map" in config:
-        fail('config.json: no "auto_map" (custom code is never run here)')
+        fail("gpt2_config.config_json_auto")
     D = init["d_model"]
     sizes = {"vocab_size": init["vocab_size"], "n_positions": init["max_len"], "n_embd": D,
              "n_head": init["n_heads"], "n_layer": init["n_layers"], "n_inner": init.get("d_ff") or 4 * D}
@@ -408,12 +405,12 @@ def _gpt2_config(files: dict[str, bytes], init: dict) -> None:
         if config.get(key) != want:
             why = " (GPT-2's default is 4·n_embd; the model's d_ff is block.ffn.up.out_features)" \
                 if key == "n_inner" else ""
-            fail(f'config.json: "{key}" is {config.get(key)!r}, expected {want}{why}')
+            fail("gpt2_config.config_json_key", key=key, key2=config.get(key), want=want, why=why)
 
 
 def _check_safetensors(files: dict[str, bytes], init: dict) -> None:
     if "model.safetensors" not in files:
-        fail("model.safetensors is missing from the files export_pretrained returns",
+        fail("check_safetensors.model_safetensors_missing",
              expected=", ".join(REQUIRED_FILES), got=", ".join(sorted(files)))
     from safetensors import SafetensorError
     from safetensors.torch import load
@@ -421,25 +418,24 @@ def _check_safetensors(files: dict[str, bytes], init: dict) -> None:
     try:
         tensors = load(files["model.safetensors"])
     except (SafetensorError, ValueError, OSError) as err:
-        fail(f"model.safetensors is not a safetensors file ({str(err)[:80]}): use safetensors.torch.save")
+        fail("check_safetensors.model_safetensors_safetensors", err=str(err)[:80])
     D, V = init["d_model"], init["vocab_size"]
     wte = tensors.get("transformer.wte.weight")
     if wte is None:
-        fail("model.safetensors has no transformer.wte.weight: save to_hf_gpt2_state_dict(model)",
+        fail("check_safetensors.model_safetensors_transformer",
              got=", ".join(sorted(tensors)[:4]))
     if tuple(wte.shape) != (V, D):
-        fail(f"model.safetensors: transformer.wte.weight has shape {list(wte.shape)}, expected {[V, D]}")
+        fail("check_safetensors.model_safetensors_transformer_2", shape=list(wte.shape), value=[V, D])
     import torch
 
     if wte.dtype != torch.float64:
-        fail(f"model.safetensors stores {str(wte.dtype).replace('torch.', '')} weights; the model is float64: "
-             "save the weights in the model's own dtype (to_hf_gpt2_state_dict keeps it)")
+        fail("check_safetensors.model_safetensors_stores", value=str(wte.dtype).replace('torch.', ''))
 
 
 @checks.behaviour("export_files",
                   "export_pretrained returns config.json, model.safetensors, tokenizer.json and "
                   "tokenizer_config.json as bytes; the config is a GPT-2 of the model's sizes with n_inner = "
-                  "d_ff and no bos/eos/pad ids", uses=("export_pretrained", "MiniGPT"),
+                  "d_ff and no bos/eos/pad ids", points=2, uses=("export_pretrained", "MiniGPT"),
                   zh="export_pretrained 以 bytes 返回 config.json、model.safetensors、tokenizer.json 与 "
                      "tokenizer_config.json；config 是尺寸与模型一致的 GPT-2，n_inner = d_ff，"
                      "没有 bos/eos/pad id")
@@ -447,7 +443,8 @@ def _(ctx):
     init, _, files = _export(ctx, ctx.rng, specials=True)
     missing = [n for n in REQUIRED_FILES if n not in files]
     if missing:
-        fail(f"export_pretrained must return {', '.join(REQUIRED_FILES)}; missing: {', '.join(missing)}",
+        fail("export_files.export_pretrained_return", REQUIRED_FILES=', '.join(REQUIRED_FILES),
+             missing=', '.join(missing),
              got=", ".join(sorted(files)) or "no files")
     _gpt2_config(files, init)
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -458,8 +455,7 @@ def _(ctx):
         config = t.AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     for key in NO_TOKEN_IDS:
         if getattr(config, key, None) is not None:
-            fail(f"the loaded config has {key} = {getattr(config, key)!r}: set it to null (None) in "
-                 "config.json (GPT-2's default, 50256, is not a token of this vocabulary)")
+            fail("export_files.loaded_config_key", key=key, config=getattr(config, key))
 
 
 def _load_model(files: dict[str, bytes], init: dict) -> Any:
@@ -473,14 +469,13 @@ def _load_model(files: dict[str, bytes], init: dict) -> Any:
             model = t.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True,
                                                            trust_remote_code=False, dtype=torch.float64)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
-            fail(f"AutoModelForCausalLM.from_pretrained cannot load the folder: {type(err).__name__}: "
-                 + str(err).strip().split("\n")[0][:200])
+            fail("export_model.cannot_load", type=type(err).__name__, err=str(err).strip().split("\n")[0][:200])
     return model.eval()
 
 
 @checks.property("export_model",
                  "AutoModelForCausalLM.from_pretrained loads the exported folder offline; its logits equal "
-                 "MiniGPT's and greedy generate gives MiniGPT.generate's tokens",
+                 "MiniGPT's and greedy generate gives MiniGPT.generate's tokens", points=4,
                  uses=("export_pretrained", "MiniGPT"),
                  zh="AutoModelForCausalLM.from_pretrained 可离线加载导出的文件夹；logits 与 MiniGPT 相同，"
                     "贪心 generate 与 MiniGPT.generate 生成相同的词")
@@ -496,8 +491,7 @@ def _(ctx):
         with torch.no_grad():
             logits = hf(input_ids=torch.from_numpy(ids)).logits.numpy()
         ours = expect_array(h(ids), (2, ML, V), np.float64, "MiniGPT logits")
-        _close(logits, ours, "logits", "the loaded model's logits differ from your MiniGPT's: check config.json "
-               '(activation_function "gelu", n_inner, layer_norm_epsilon) and the weights',
+        _close(logits, ours, "logits", msg("export_model.loaded_model_s"),
                ctx.last_input + f"; ids [2, {ML}]")
         L0 = int(rng.integers(1, 4))
         prompt = rng.integers(0, V, size=(3, L0)).astype(np.int64)
@@ -507,8 +501,8 @@ def _(ctx):
                               max_new_tokens=n, do_sample=False, num_beams=1).numpy()
         want = expect_array(h.call("generate", prompt, n), (3, ML), np.int64, "MiniGPT.generate")
         if out.shape != want.shape or not np.array_equal(out, want):
-            fail(f"greedy generate of the loaded model differs from your MiniGPT.generate (prompt [3, {L0}], "
-                 f"{n} new tokens)", expected=np.array2string(want[0]), got=np.array2string(out[0]))
+            fail("export_model.greedy_generate_loaded", L0=L0, n=n, expected=np.array2string(want[0]),
+                 got=np.array2string(out[0]))
 
 
 def _regexes(tree: Any) -> list[Any]:
@@ -531,15 +525,13 @@ def _load_tokenizer(files: dict[str, bytes]) -> Any:
     _json(files, "tokenizer_config.json")
     for pattern in _regexes(tree):
         if pattern != SPLIT_PATTERN:
-            fail(f"tokenizer.json: a regular expression {str(pattern)[:60]!r} is not the course's split pattern; "
-                 f"use Split(Regex(SPLIT_PATTERN)) with SPLIT_PATTERN = {SPLIT_PATTERN!r} (section 14)")
+            fail("load_tokenizer.tokenizer_json_regular", pattern=str(pattern)[:60], SPLIT_PATTERN=SPLIT_PATTERN)
     t = _transformers()
     with _Folder(files) as folder:
         try:
             return t.AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         except Exception as err:  # noqa: BLE001 - whatever the files make the loader raise
-            fail(f"AutoTokenizer.from_pretrained cannot load the folder: {type(err).__name__}: "
-                 + str(err).strip().split("\n")[0][:200])
+            fail("same_encoding.cannot_load", type=type(err).__name__, err=str(err).strip().split("\n")[0][:200])
 
 
 def _tokens(ids: list[int], vocab: dict[int, bytes]) -> str:
@@ -551,19 +543,18 @@ def _same_encoding(tok: Any, text: str, want: list[int], data: TokenizerData, mo
     got = list(tok.encode(text))
     if got != want:
         k = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-        fail(f"the exported tokenizer encodes {text[:40]!r}{'…' if len(text) > 40 else ''} differently from "
-             f"bpe_encode ({mode}): the ids differ from position {k}",
+        fail("same_encoding.exported_tokenizer_encodes", text=text[:40], value='…' if len(text) > 40 else '', mode=mode,
+             k=k,
              expected=f"{want[k:k + 8]} = {_tokens(want[k:], data.vocab)}",
              got=f"{got[k:k + 8]} = {_tokens(got[k:], data.vocab)}")
     back = tok.decode(got, clean_up_tokenization_spaces=False)
     if back != text:
-        fail(f"the exported tokenizer does not decode {text[:40]!r} back to the same text: add "
-             "decoders.ByteLevel()", expected=repr(text[:60]), got=repr(back[:60]))
+        fail("same_encoding.exported_tokenizer_decode", text=text[:40], expected=repr(text[:60]), got=repr(back[:60]))
 
 
 @checks.property("export_tokenizer",
                  "AutoTokenizer.from_pretrained loads the exported folder offline and encodes English, Chinese "
-                 "and chat texts like bpe_encode (special tokens one id each), decoding them back",
+                 "and chat texts like bpe_encode (special tokens one id each), decoding them back", points=4,
                  uses=("export_pretrained",),
                  zh="AutoTokenizer.from_pretrained 可离线加载导出的文件夹，对英文、中文和对话文本的编码与 "
                     "bpe_encode 相同（每个特殊词元一个 id），并能解码回原文")
@@ -610,7 +601,7 @@ def _peft_case(ctx, rng: np.random.Generator, case: tuple) -> tuple[dict, dict, 
     ctx.last_input += f"; peft_lora(model, {targets}, r={r}, alpha={alpha})"
     peft = ctx.store("peft_lora", h, targets, r, alpha)
     if not (isinstance(peft.info, dict) and peft.info.get("module")):
-        fail(f"peft_lora must return an nn.Module (the PeftModel), got {peft.info}")
+        fail("peft_case.peft_lora_return", info=peft.info)
     return init, weights, h, peft
 
 
@@ -626,7 +617,7 @@ def _lora_names(peft: Handle, known: set[str]) -> dict[str, dict[str, tuple[str,
 
 @checks.property("peft_lora_targets",
                  "peft_lora adapts exactly the nn.Linear layers apply_lora would wrap: the same trainable "
-                 "parameters (r·(in + out) each), a peft model, the model given unchanged",
+                 "parameters (r·(in + out) each), a peft model, the model given unchanged", points=3,
                  uses=("peft_lora",),
                  zh="peft_lora 恰好适配 apply_lora 会包装的 nn.Linear：可训练参数相同（每层 r·(in + out) 个），"
                     "是 peft 模型，且不修改传入的模型")
@@ -649,33 +640,28 @@ def _(ctx):
                 if ".lora_" not in name:
                     base_trainable.append(name)
         if base_trainable:
-            fail("pretrained weights are trainable in the peft model: only the LoRA matrices may be "
-                 "(get_peft_model freezes the rest)", got=", ".join(base_trainable[:3]))
+            fail("peft_lora_targets.pretrained_weights_trainable", got=", ".join(base_trainable[:3]))
         adapted = sorted({_module_path(n, known) for n, _, g, _ in rows if g and ".lora_" in n})
         if not _lora_names(peft, known):
-            fail("the returned model has no peft LoRA parameters (…lora_A.default.weight): build it with "
-                 "peft.get_peft_model(copy, LoraConfig(...))")
+            fail("peft_lora_targets.returned_model_peft")
         if adapted != sorted(want):
             extra, missing = sorted(set(adapted) - set(want)), sorted(set(want) - set(adapted))
-            fail(f"peft adapted other layers than apply_lora would wrap for target_names={targets}: pass "
-                 "LoraConfig the full names of the nn.Linear modules only",
+            fail("peft_lora_targets.peft_adapted_other", targets=targets,
                  expected=", ".join(want), got=", ".join(adapted)
                  + (f" (extra: {', '.join(extra[:3])})" if extra else "")
                  + (f" (missing: {', '.join(missing[:3])})" if missing else ""))
         if count != want_count:
-            fail(f"the peft model has {count} trainable numbers; apply_lora's has {want_count} "
-                 f"(r·(in + out) for each of the {len(want)} adapted layers)")
+            fail("peft_lora_targets.peft_model_count", count=count, want_count=want_count, want=len(want))
         after = h.state_dict()
         grads = [n for n, _, g, _ in h.params() if not g]
         if set(after) != set(weights) or grads:
-            fail("peft_lora changed the model it was given (get_peft_model adapts the model in place): "
-                 "give it copy.deepcopy(model)",
+            fail("peft_lora_targets.peft_lora_changed",
                  got=", ".join(sorted(set(after) ^ set(weights))[:3]) or f"frozen: {', '.join(grads[:3])}")
 
 
 @checks.property("peft_lora_outputs",
                  "with the same A and B the peft model computes the model with W + (alpha/r)·B·A, as "
-                 "apply_lora does, and merge_and_unload() gives exactly those weights",
+                 "apply_lora does, and merge_and_unload() gives exactly those weights", points=3,
                  uses=("peft_lora",),
                  zh="A、B 相同时，peft 模型的输出等于权重为 W + (alpha/r)·B·A 的模型（与 apply_lora 相同），"
                     "merge_and_unload() 恰好得到这些权重")
@@ -690,12 +676,12 @@ def _(ctx):
         merged = dict(weights)
         for path in _adapted(init, per_block):
             if path not in lora or set(lora[path]) != {"A", "B"}:
-                fail(f"{path} has no peft LoRA matrices (lora_A, lora_B)", got=", ".join(sorted(lora)[:4]))
+                fail("peft_lora_outputs.path_peft_lora", path=path, got=", ".join(sorted(lora)[:4]))
             (a_name, a_shape), (b_name, b_shape) = lora[path]["A"], lora[path]["B"]
             out_f, in_f = weights[path + ".weight"].shape
             if a_shape != (r, in_f) or b_shape != (out_f, r):
-                fail(f"{path}: lora_A {list(a_shape)}, lora_B {list(b_shape)}; with r = {r} expected "
-                     f"{[r, in_f]} and {[out_f, r]}")
+                fail("peft_lora_outputs.path_lora_shape", path=path, a_shape=list(a_shape), b_shape=list(b_shape), r=r,
+                     value=[r, in_f], value2=[out_f, r])
             A, B = normal(rng, (r, in_f)), normal(rng, (out_f, r))
             state[a_name], state[b_name] = A, B
             merged[path + ".weight"] = weights[path + ".weight"] + (alpha / r) * B @ A
@@ -707,20 +693,19 @@ def _(ctx):
                             f"{cls} with the merged weights")
         ctx.last_input = where
         got = expect_array(peft(*args), want.shape, np.float64, "the peft model's output")
-        _close(got, want, "output", "the peft model's output differs from the model with W + (alpha/r)·B·A: "
-               "is LoraConfig given lora_alpha=alpha and r=r (and lora_dropout=0)?", ctx.last_input)
+        _close(got, want, "output", msg("peft_lora_outputs.peft_model_s"), ctx.last_input)
         plain = peft.store("merge_and_unload")
         after = plain.state_dict()
         if set(after) != set(merged):
-            fail("merge_and_unload() does not give back the original model's parameters",
+            fail("peft_lora_outputs.merge_unload_give",
                  expected=", ".join(sorted(merged)[:3]), got=", ".join(sorted(set(after) ^ set(merged))[:3]))
         for k, w in merged.items():
-            _close(after[k], w, k, f"merge_and_unload(): {k} is not W + (alpha/r)·B·A")
+            _close(after[k], w, k, msg("peft_lora_outputs.merge_unload_k", k=k))
 
 
 @checks.behaviour("peft_lora_invalid",
                   "peft_lora raises ValueError when no nn.Linear matches target_names (an nn.Embedding of that "
-                  "name does not count)", uses=("peft_lora",),
+                  "name does not count)", points=1, uses=("peft_lora",),
                   zh="没有任何 nn.Linear 与 target_names 匹配时 peft_lora 抛出 ValueError（同名的 nn.Embedding 不算）")
 def _(ctx):
     init = _init(ctx.rng)
@@ -733,8 +718,7 @@ def _(ctx):
             if err.not_implemented:
                 raise
             if err.type not in VALUE_ERRORS:
-                fail(f"peft_lora raised {err.type} ({err.message[:80]}) for target_names={targets}; "
-                     "expected ValueError", frames=err.frames)
+                fail("peft_lora_invalid.peft_lora_raised", type=err.type, message_=err.message[:80], targets=targets,
+                     frames=err.frames)
             continue
-        fail(f"peft_lora accepted target_names={targets}, which names no nn.Linear of the model; "
-             "expected ValueError")
+        fail("peft_lora_invalid.peft_lora_accepted", targets=targets)

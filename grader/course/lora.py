@@ -47,7 +47,7 @@ def _draw(rng: np.random.Generator, d_in: int, d_out: int, r: int, bias: bool = 
 def _weight(h, what: str, shape) -> np.ndarray:
     sd = h.state_dict()
     if "base.weight" not in sd:
-        fail("the layer has no base.weight: keep the wrapped nn.Linear as the submodule `base`",
+        fail("weight.layer_base_weight",
              got=", ".join(sorted(sd)))
     return expect_array(sd["base.weight"], shape, what=what)
 
@@ -57,7 +57,7 @@ def _weight(h, what: str, shape) -> np.ndarray:
 
 @checks.behaviour("lora_linear_structure",
                   "LoRALinear keeps `base` (the same nn.Linear, frozen), adds trainable lora_A (r, in) "
-                  "and lora_B (out, r), scaling = alpha / r, merged = False; r < 1 raises ValueError",
+                  "and lora_B (out, r), scaling = alpha / r, merged = False; r < 1 raises ValueError", points=2,
                   uses=("LoRALinear",),
                   zh="LoRALinear 保留同一个 base（冻结），新增可训练的 lora_A (r, in)、lora_B (out, r)，"
                   "scaling = alpha / r，merged = False；r < 1 时抛出 ValueError")
@@ -67,7 +67,7 @@ def _(ctx):
         lin = ctx.new_from("torch", "nn.Linear", d_in, d_out, bias=bias, dtype=F64_DTYPE)
         h = ctx.new("LoRALinear", lin, r, alpha)
         if not h.same("base", lin):
-            fail("self.base must be the nn.Linear you were given (the same object, not a copy)")
+            fail("lora_linear_structure.self_base_nn")
         params = {name: (shape, grad) for name, shape, grad, _ in h.params()}
         want = {"base.weight": ((d_out, d_in), False), "lora_A": ((r, d_in), True), "lora_B": ((d_out, r), True)}
         if bias:
@@ -75,16 +75,14 @@ def _(ctx):
         if params != want:
             fmt = lambda d: ", ".join(f"{k} {list(s)}{'' if g else ' (frozen)'}" for k, (s, g) in sorted(d.items()))
             frozen_wrong = [k for k in want if k in params and params[k][1] != want[k][1]]
-            msg = ("the base layer's parameters must be frozen (requires_grad=False) and lora_A, "
-                   "lora_B trainable" if frozen_wrong and set(params) == set(want)
-                   else "parameters differ from the contract")
-            fail(msg, expected=fmt(want), got=fmt(params) or "no parameters")
+            why = "base_frozen" if frozen_wrong and set(params) == set(want) else "parameters_differ"
+            fail(f"lora_linear_structure.{why}", expected=fmt(want), got=fmt(params) or "no parameters")
         merged, scaling = h.get("merged"), h.get("scaling")
         if merged is not False:
-            fail("a new LoRALinear must have merged = False", got=repr(merged))
+            fail("lora_linear_structure.new_loralinear_merged", got=repr(merged))
         if not isinstance(scaling, (int, float)) or isinstance(scaling, bool) or \
                 not math.isclose(scaling, alpha / r, rel_tol=1e-12):
-            fail("scaling must be alpha / r", expected=repr(alpha / r), got=repr(scaling))
+            fail("lora_linear_structure.scaling_alpha_r", expected=repr(alpha / r), got=repr(scaling))
         sd = h.state_dict()
         for name in ("lora_A", "lora_B"):
             expect_array(sd.get(name), want[name][0], np.float64, f"{name} (dtype of base.weight)")
@@ -96,7 +94,7 @@ def _(ctx):
 
 @checks.statistical("lora_linear_init",
                     "LoRALinear at initialisation: lora_B is zero, lora_A ~ U(±1/sqrt(in)) "
-                    "(kaiming_uniform_, a=sqrt(5)), so the layer equals its base",
+                    "(kaiming_uniform_, a=sqrt(5)), so the layer equals its base", points=2,
                     uses=("LoRALinear",),
                     zh="初始化：lora_B 全为 0，lora_A ~ U(±1/sqrt(in))（kaiming_uniform_，a=sqrt(5)），"
                     "所以包装后的层与原层相同")
@@ -113,14 +111,13 @@ def _(ctx):
     A = expect_array(sd.get("lora_A"), (r, d_in), what="lora_A")
     B = expect_array(sd.get("lora_B"), (d_out, r), what="lora_B")
     if np.any(B != 0):
-        fail("lora_B must start at exactly zero, so that the wrapped layer equals the pretrained one",
+        fail("lora_linear_init.lora_b_start",
              got=f"{int(np.count_nonzero(B))} non-zero entries")
     bound = 1.0 / math.sqrt(d_in)
     amax, std, mean = float(np.abs(A).max()), float(A.std()), float(A.mean())
     if amax > bound * (1 + 1e-6) or amax < 0.98 * bound or abs(std / (bound / math.sqrt(3)) - 1) > 0.06 \
             or abs(mean) > 0.05 * bound:
-        fail("lora_A must be drawn like nn.Linear's weight: nn.init.kaiming_uniform_(A, a=math.sqrt(5)), "
-             f"i.e. uniform in ±1/sqrt(in) = ±{bound:.4f}",
+        fail("lora_linear_init.lora_drawn_like", bound=bound,
              expected=f"max |A| ≈ {bound:.4f}, std ≈ {bound / math.sqrt(3):.4f}, mean ≈ 0",
              got=f"max |A| = {amax:.4f}, std = {std:.4f}, mean = {mean:.4f}")
     x = normal(rng, (3, 2, d_in))
@@ -129,7 +126,7 @@ def _(ctx):
 
 
 @checks.property("lora_linear_forward",
-                 "LoRALinear.forward = base(x) + (alpha / r) · (x Aᵀ) Bᵀ for any A, B (float64 and float32)",
+                 "LoRALinear.forward = base(x) + (alpha / r) · (x Aᵀ) Bᵀ for any A, B (float64 and float32)", points=3,
                  uses=("LoRALinear",), zh="LoRALinear.forward = base(x) + (alpha / r) · (x Aᵀ) Bᵀ")
 def _(ctx):
     @ctx.given(st.integers(1, 7), st.integers(1, 7), st.integers(1, 4), st.sampled_from([1.0, 2.0, 8.0, 3.5]),
@@ -153,7 +150,7 @@ def _(ctx):
 
 
 @checks.compare_module("lora_linear_reference",
-                       "LoRALinear matches the reference (forward and gradients of x, lora_A, lora_B)",
+                       "LoRALinear matches the reference (forward and gradients of x, lora_A, lora_B)", points=2,
                        cls="LoRALinear", zh="LoRALinear 的输出与梯度（x、lora_A、lora_B）与参考一致")
 def _(rng):
     for d_in, d_out, r, alpha, shape in ((5, 3, 2, 6.0, (2, 5)), (4, 6, 1, 1.0, (2, 3, 4)),
@@ -165,7 +162,7 @@ def _(rng):
 
 @checks.property("lora_merge",
                  "merge() folds (alpha / r) · B A into base.weight, sets merged, keeps the output; "
-                 "a second merge() changes nothing",
+                 "a second merge() changes nothing", points=3,
                  uses=("LoRALinear.merge", "LoRALinear"),
                  zh="merge() 把 (alpha / r) · B A 合并进 base.weight、设置 merged、输出不变；"
                  "再次 merge() 不改变任何东西")
@@ -180,7 +177,7 @@ def _(ctx):
         before = expect_array(h(x), (4, d_out), np.float64, "output before merge()")
         h.call("merge")
         if h.get("merged") is not True:
-            fail("after merge(), merged must be True")
+            fail("lora_merge.after_merge_merged")
         merged_w = w + (alpha / r) * B @ A
         ctx.close(_weight(h, "base.weight after merge()", w.shape), merged_w, "base.weight after merge()")
         ctx.close(expect_array(h(x), (4, d_out), what="output after merge()"), before, "output after merge()")
@@ -195,7 +192,7 @@ def _(ctx):
 
 @checks.property("lora_unmerge",
                  "unmerge() restores the pretrained weight and the output; unmerge() when not merged "
-                 "changes nothing",
+                 "changes nothing", points=2,
                  uses=("LoRALinear.unmerge", "LoRALinear.merge", "LoRALinear"),
                  zh="unmerge() 恢复预训练权重与输出；未合并时 unmerge() 不改变任何东西")
 def _(ctx):
@@ -212,7 +209,7 @@ def _(ctx):
         h.call("merge")
         h.call("unmerge")
         if h.get("merged") is not False:
-            fail("after unmerge(), merged must be False")
+            fail("lora_unmerge.after_unmerge_merged")
         ctx.close(_weight(h, "base.weight", w.shape), w, "base.weight after merge() then unmerge()")
         ctx.close(expect_array(h(x), (4, d_out), what="output"), want, "output after merge() then unmerge()")
         h.call("unmerge")
@@ -245,7 +242,7 @@ def _toy_model(ctx):
 
 @checks.behaviour("apply_lora_targets",
                   "apply_lora wraps exactly the nn.Linear layers with a target name (at any depth), "
-                  "freezes everything else, and returns the same model",
+                  "freezes everything else, and returns the same model", points=3,
                   uses=("apply_lora", "LoRALinear"),
                   zh="apply_lora 只包装名字在 target_names 中的 nn.Linear（任意深度），冻结其余参数，返回同一个模型")
 def _(ctx):
@@ -258,7 +255,7 @@ def _(ctx):
     q_b = expect_array(sd.get("blocks.0.attn.q_proj.bias"), (4,), what="blocks.0.attn.q_proj.bias")
     out = ctx.store("apply_lora", model, ["q_proj", "v_proj"], 2, 4.0)
     if not out.same("", model):
-        fail("apply_lora must change the model in place and return that same model")
+        fail("apply_lora_targets.apply_lora_change")
     wrapped = {f"blocks.{i}.attn.{p}" for i in range(2) for p in ("q_proj", "v_proj")}
     want_names = set()
     for name in before:
@@ -271,22 +268,20 @@ def _(ctx):
     if names != want_names:
         extra = sorted(n for n in names - want_names if n.endswith(("lora_A", "lora_B")))
         missing = sorted(want_names - names)
-        msg = ("layers whose name is not in target_names were wrapped too" if extra else
-               "the target layers were not all wrapped in a LoRALinear" if missing else
-               "the parameter names differ from what wrapping the target layers gives")
-        fail(msg, expected="LoRA on " + ", ".join(sorted(wrapped)),
+        why = "extra_wrapped" if extra else "not_all_wrapped" if missing else "names_differ"
+        fail(f"apply_lora_structure.{why}", expected="LoRA on " + ", ".join(sorted(wrapped)),
              got=("also on " + ", ".join(extra[:4])) if extra else ("missing " + ", ".join(missing[:4])))
     trainable = {name for name, _, grad, _ in params if grad}
     if trainable != want_trainable:
         wrong = sorted(trainable - want_trainable)
-        fail("only the new lora_A / lora_B may be trainable: freeze every other parameter of the model",
+        fail("apply_lora_targets.only_new_lora",
              expected=", ".join(sorted(want_trainable)[:4]) + ", …",
              got=("also trainable: " + ", ".join(wrong[:4])) if wrong else
              "not trainable: " + ", ".join(sorted(want_trainable - trainable)[:4]))
     shapes = {name: shape for name, shape, _, _ in params}
     a_shape, b_shape = shapes["blocks.1.attn.v_proj.lora_A"], shapes["blocks.1.attn.v_proj.lora_B"]
     if a_shape != (2, 6) or b_shape != (5, 2):
-        fail("lora_A must be (r, in) and lora_B (out, r)", expected="v_proj: lora_A [2, 6], lora_B [5, 2]",
+        fail("apply_lora_targets.lora_r_lora", expected="v_proj: lora_A [2, 6], lora_B [5, 2]",
              got=f"lora_A {list(a_shape)}, lora_B {list(b_shape)}")
     rng = np.random.default_rng([ctx.seed % 2**32, 3])
     x = normal(rng, (3, 6))
@@ -297,7 +292,7 @@ def _(ctx):
 
 @checks.behaviour("count_trainable_shared",
                   "count_trainable_parameters counts elements with requires_grad, a shared (tied) parameter once",
-                  uses=("count_trainable_parameters",),
+                  points=1, uses=("count_trainable_parameters",),
                   zh="count_trainable_parameters 统计 requires_grad 的参数元素个数，共享参数只算一次")
 def _(ctx):
     ctx.last_input = ("ModuleDict(emb = nn.Embedding(11, 6), head = nn.Linear(6, 11, bias=False) with head.weight "
@@ -312,9 +307,8 @@ def _(ctx):
                                                     "frozen": frozen})
     n = ctx.call("count_trainable_parameters", model)
     if not isinstance(n, int) or isinstance(n, bool):
-        fail("count_trainable_parameters must return a Python int", got=type(n).__name__)
+        fail("count_trainable_shared.count_trainable_parameters", got=type(n).__name__)
     want = 11 * 6 + (6 * 4 + 4)
     if n != want:
-        hint = (" (the tied weight was counted twice)" if n == want + 66 else
-                " (frozen parameters were counted)" if n in (want + 15, want + 81) else "")
-        fail("wrong number of trainable parameters" + hint, expected=str(want), got=str(n))
+        why = "tied_twice" if n == want + 66 else "frozen_counted" if n in (want + 15, want + 81) else "wrong"
+        fail(f"count_trainable_shared.{why}", expected=str(want), got=str(n))

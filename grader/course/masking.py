@@ -18,7 +18,7 @@ def lengths_for(rng: np.random.Generator, B: int, L: int) -> np.ndarray:
     return rng.integers(0, L + 1, size=B).astype(np.int64)
 
 
-@checks.property("causal_mask_pattern", "causal_mask(L): Bool[L, L], True exactly where key j <= query i",
+@checks.property("causal_mask_pattern", "causal_mask(L): Bool[L, L], True exactly where key j <= query i", points=2,
                  uses=("causal_mask",), zh="causal_mask(L)：形状 [L, L]，仅当 j <= i 时为 True")
 def _(ctx):
     @ctx.given(st.integers(0, 9))
@@ -27,15 +27,15 @@ def _(ctx):
         want = np.tril(np.ones((L, L), dtype=bool))
         if not np.array_equal(m, want):
             i, j = np.argwhere(m != want)[0]
-            fail(f"mask[{i}, {j}] is {bool(m[i, j])}: query {i} "
-                 + ("must see" if want[i, j] else "must not see") + f" key {j}",
+            fail("causal_mask_pattern.must_see" if want[i, j] else "causal_mask_pattern.must_not_see",
+                 i=int(i), j=int(j), value=bool(m[i, j]),
                  expected=np.array2string(want.astype(int)), got=np.array2string(m.astype(int)))
 
     prop()
 
 
 @checks.property("padding_mask_lengths", "padding_mask: True at the first lengths[b] positions, "
-                 "ValueError outside [0, max_len]", uses=("padding_mask",),
+                 "ValueError outside [0, max_len]", points=2, uses=("padding_mask",),
                  zh="padding_mask：前 lengths[b] 个位置为 True；长度越界时抛出 ValueError")
 def _(ctx):
     @ctx.given(st.integers(1, 4), st.integers(0, 7), st.integers(0, 2**31 - 1))
@@ -45,7 +45,7 @@ def _(ctx):
         want = np.arange(L)[None, :] < lengths[:, None]
         if not np.array_equal(m, want):
             b = int(np.argwhere(m != want)[0][0])
-            fail(f"row {b} (length {lengths[b]}) is wrong",
+            fail("padding_mask_lengths.row_b_length", b=b, lengths=lengths[b],
                  expected=np.array2string(want[b].astype(int)), got=np.array2string(m[b].astype(int)))
 
     prop()
@@ -55,22 +55,22 @@ def _(ctx):
     ctx.raises("ValueError", "padding_mask", np.array([-1, 2]), 5)
 
 
-@checks.compare("key_padding_reference", "key_padding_to_attention_mask gives Bool[B, 1, 1, Lk]",
+@checks.compare("key_padding_reference", "key_padding_to_attention_mask gives Bool[B, 1, 1, Lk]", points=2,
                 fn="key_padding_to_attention_mask", zh="key_padding_to_attention_mask 形状为 [B, 1, 1, Lk]")
 def _(rng):
     for B, Lk in ((2, 5), (3, 1), (1, 4), (4, 3)):
         yield Case(args=(rng.random((B, Lk)) < 0.6,))
 
 
-@checks.property("combine_masks_broadcast", "combine_masks: broadcast AND, None ignored, all None gives None",
+@checks.property("combine_masks_broadcast", "combine_masks: broadcast AND, None ignored, all None gives None", points=2,
                  uses=("combine_masks",), zh="combine_masks：广播逻辑与，忽略 None，全为 None 时返回 None")
 def _(ctx):
     ctx.last_input = "combine_masks(None, None)"
     if ctx.call("combine_masks", None, None) is not None:
-        fail("combine_masks(None, None) must return None")
+        fail("combine_masks_broadcast.combine_masks_none")
     ctx.last_input = "combine_masks()"
     if ctx.call("combine_masks") is not None:
-        fail("combine_masks() must return None")
+        fail("combine_masks_broadcast.combine_masks_return")
 
     @ctx.given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**31 - 1),
                st.booleans())
@@ -83,22 +83,22 @@ def _(ctx):
                            "combine_masks")
         want = a & b
         if not np.array_equal(got, want):
-            fail("combine_masks is not the broadcast logical AND of its masks",
+            fail("combine_masks_broadcast.combine_masks_broadcast",
                  expected=np.array2string(want[0, 0].astype(int)),
                  got=np.array2string(got[0, 0].astype(int)))
         full = rng.random((B, 1, Lq, Lk)) < 0.5
         got = expect_array(ctx.call_keep_inputs("combine_masks", full, a), full.shape, np.bool_,
                            "combine_masks(full, a)")
         if not np.array_equal(got, full & a):
-            fail("combine_masks is not the broadcast logical AND of its masks")
+            fail("combine_masks_broadcast.combine_masks_broadcast")
         one = expect_array(ctx.call("combine_masks", None, a), a.shape, np.bool_, "combine_masks(None, a)")
         if not np.array_equal(one, a):
-            fail("combine_masks(None, a) must equal a")
+            fail("combine_masks_broadcast.combine_masks_none_2")
 
     prop()
 
 
-@checks.compare("causal_padding_reference", "causal_padding_mask matches the reference",
+@checks.compare("causal_padding_reference", "causal_padding_mask matches the reference", points=2,
                 fn="causal_padding_mask", zh="causal_padding_mask 与参考实现一致")
 def _(rng):
     for B, L in ((2, 4), (3, 5), (1, 1), (4, 3)):
@@ -106,7 +106,7 @@ def _(rng):
 
 
 @checks.property("causal_padding_properties",
-                 "causal_padding_mask: causal AND key padding, Bool[B, 1, L, L], ValueError on bad lengths",
+                 "causal_padding_mask: causal AND key padding, Bool[B, 1, L, L], ValueError on bad lengths", points=2,
                  uses=("causal_padding_mask",),
                  zh="causal_padding_mask：因果与键填充同时成立；长度越界时抛出 ValueError")
 def _(ctx):
@@ -119,8 +119,7 @@ def _(ctx):
         want = (j[None, :] <= j[:, None])[None, None] & (j[None, None, None, :] < lengths[:, None, None, None])
         if not np.array_equal(m, want):
             b = int(np.argwhere(m != want)[0][0])
-            fail(f"batch {b} (length {lengths[b]}): not causal AND key padding"
-                 " (padding hides keys, i.e. columns, not queries)",
+            fail("causal_padding_properties.batch_b_length", b=b, lengths=lengths[b],
                  expected=np.array2string(want[b, 0].astype(int)), got=np.array2string(m[b, 0].astype(int)))
 
     prop()

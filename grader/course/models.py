@@ -61,10 +61,10 @@ def _raises(ctx, h: Handle, method: str, *args, what: str = "") -> None:
         if err.not_implemented:
             raise
         if err.type != "ValueError":
-            fail(f"{what} raised {err.type} ({err.message[:100]}); expected ValueError",
+            fail("raises.what_raised_type", what=what, type=err.type, message_=err.message[:100],
                  frames=err.frames)
         return
-    fail(f"{what} accepted it; expected ValueError")
+    fail("raises.what_accepted_expected", what=what)
 
 
 def _block_params(prefix: str, D: int, d_ff: int, order: tuple[str, ...]) -> dict[str, tuple]:
@@ -156,7 +156,7 @@ def _gpt(ctx, init: dict, state: dict[str, np.ndarray] | None = None) -> Handle:
 
 @checks.behaviour("minibert_structure",
                   "MiniBERT has tok_emb, pos_emb, ln_emb, blocks (EncoderBlocks) and an lm_head tied "
-                  "to tok_emb.weight", uses=("MiniBERT",),
+                  "to tok_emb.weight", points=1, uses=("MiniBERT",),
                   zh="MiniBERT 的子模块符合约定，lm_head 与 tok_emb.weight 共享权重")
 def _(ctx):
     init = {"vocab_size": 11, "max_len": 7, "d_model": 6, "n_heads": 2, "n_layers": 2, "d_ff": 10}
@@ -180,24 +180,23 @@ def _check_structure(h: Handle, init: dict, cls: str, block: str, top: dict, ord
         missing = sorted(set(want) - set(got))
         extra = sorted(set(got) - set(want))
         wrong = sorted(k for k in set(want) & set(got) if got[k] != want[k])
-        fail(f"{cls}'s parameters differ from the contract",
+        fail("check_structure.cls_s_parameters", cls=cls,
              expected=(f"missing: {', '.join(missing[:6])}" if missing else "")
              + (f"  shapes: {', '.join(f'{k} {list(want[k])}' for k in wrong[:4])}" if wrong else ""),
              got=(f"unexpected: {', '.join(extra[:6])}" if extra else "")
              + (f"  shapes: {', '.join(f'{k} {list(got[k])}' for k in wrong[:4])}" if wrong else ""))
     ids = {name: pid for name, _, _, pid in rows}
     if ids["lm_head.proj.weight"] != ids["tok_emb.weight"]:
-        fail(f"{cls}.lm_head.proj.weight is not tok_emb.weight: pass tied_weight=self.tok_emb.weight "
-             "to LMHead (the same Parameter object, not a copy)")
+        fail("check_structure.cls_lm_head", cls=cls)
     kind = h.sub("blocks.0").info
     if not isinstance(kind, dict) or kind.get("type") != block:
         got_type = kind.get("type") if isinstance(kind, dict) else kind
-        fail(f"{cls}.blocks[0] is a {got_type}, expected a {block}")
+        fail("check_structure.cls_blocks_0", cls=cls, got_type=got_type, block=block)
 
 
 @checks.compare_module("minibert_encode_reference",
                        "MiniBERT.encode matches the reference with the same weights (hidden states "
-                       "and gradients; padding keys masked)",
+                       "and gradients; padding keys masked)", points=3,
                        cls="MiniBERT", method="encode",
                        zh="相同权重下 MiniBERT.encode 的隐藏状态与梯度与参考一致（padding 作为键被屏蔽）")
 def _(rng):
@@ -213,7 +212,7 @@ def _(rng):
 
 
 @checks.compare_module("minibert_reference",
-                       "MiniBERT matches the reference with the same weights (logits and gradients)",
+                       "MiniBERT matches the reference with the same weights (logits and gradients)", points=2,
                        cls="MiniBERT", zh="相同权重下 MiniBERT 的 logits 与梯度与参考一致")
 def _(rng):
     for with_mask in (False, True):
@@ -228,7 +227,7 @@ def _(rng):
 
 @checks.property("minibert_padding",
                  "MiniBERT ignores padding: a padded row equals the sentence alone, and the ids at "
-                 "padding positions do not matter", uses=("MiniBERT",),
+                 "padding positions do not matter", points=2, uses=("MiniBERT",),
                  zh="MiniBERT 忽略 padding：带 padding 的句子与单独计算的结果相同，padding 的内容不影响结果")
 def _(ctx):
     rng = ctx.rng
@@ -247,8 +246,7 @@ def _(ctx):
         out2 = expect_array(h(other, mask), (B, L, V), np.float64, "logits")
         ctx.last_input = f"ids {list(ids.shape)} with padding, lengths {mask.sum(1).tolist()}"
         if not np.allclose(out2[mask], out[mask], rtol=1e-9, atol=1e-9):
-            fail("changing the ids at padding positions changed the logits at real tokens: "
-                 "mask the padding keys (attention_mask[:, None, None, :]) in every block",
+            fail("minibert_padding.changing_ids_padding",
                  got=f"max change {float(np.abs(out2[mask] - out[mask]).max()):.3g}")
         for b in range(B):
             n = int(mask[b].sum())
@@ -262,7 +260,7 @@ def _(ctx):
 
 @checks.behaviour("minigpt_structure",
                   "MiniGPT has tok_emb, pos_emb, blocks (DecoderBlocks), ln_f and an lm_head tied to "
-                  "tok_emb.weight", uses=("MiniGPT",),
+                  "tok_emb.weight", points=1, uses=("MiniGPT",),
                   zh="MiniGPT 的子模块符合约定（DecoderBlock、ln_f），lm_head 与 tok_emb.weight 共享权重")
 def _(ctx):
     init = {"vocab_size": 13, "max_len": 5, "d_model": 8, "n_heads": 2, "n_layers": 2, "d_ff": 12}
@@ -275,7 +273,7 @@ def _(ctx):
 
 
 @checks.compare_module("minigpt_reference",
-                       "MiniGPT matches the reference with the same weights (logits and gradients)",
+                       "MiniGPT matches the reference with the same weights (logits and gradients)", points=3,
                        cls="MiniGPT", zh="相同权重下 MiniGPT 的 logits 与梯度与参考一致")
 def _(rng):
     for d_ff in (False, True):
@@ -289,7 +287,7 @@ def _(rng):
 
 
 @checks.property("minigpt_causal",
-                 "MiniGPT is causal: changing later tokens never changes earlier logits",
+                 "MiniGPT is causal: changing later tokens never changes earlier logits", points=2,
                  uses=("MiniGPT",), zh="MiniGPT 是因果的：改变后面的词不会改变前面位置的 logits")
 def _(ctx):
     rng = ctx.rng
@@ -304,14 +302,13 @@ def _(ctx):
         ctx.last_input = f"ids {list(ids.shape)}, tokens at positions >= {t} changed"
         out2 = expect_array(h(changed), (3, L, V), np.float64, "logits")
         if not np.allclose(out2[:, :t], out[:, :t], rtol=1e-9, atol=1e-9):
-            fail(f"changing tokens at positions >= {t} changed the logits at earlier positions: "
-                 "position t may only see tokens 0..t (DecoderBlocks are causal)",
+            fail("minigpt_causal.changing_tokens_positions", t=t,
                  got=f"max change {float(np.abs(out2[:, :t] - out[:, :t]).max()):.3g}")
 
 
 @checks.behaviour("max_len_checks",
                   "sequences longer than max_len raise ValueError (MiniBERT.forward, MiniBERT.encode, "
-                  "MiniGPT.forward); exactly max_len works", uses=("MiniBERT", "MiniGPT"),
+                  "MiniGPT.forward); exactly max_len works", points=1, uses=("MiniBERT", "MiniGPT"),
                   zh="长度超过 max_len 时抛出 ValueError；恰好等于 max_len 时正常")
 def _(ctx):
     init = {"vocab_size": 9, "max_len": 5, "d_model": 6, "n_heads": 3, "n_layers": 1}
@@ -331,7 +328,7 @@ def _(ctx):
 
 
 @checks.compare_module("generate_reference",
-                       "MiniGPT.generate (greedy) matches the reference with the same weights",
+                       "MiniGPT.generate (greedy) matches the reference with the same weights", points=2,
                        cls="MiniGPT", method="generate", backward=False,
                        zh="相同权重下 MiniGPT.generate（贪心）与参考一致")
 def _(rng):
@@ -348,7 +345,7 @@ def _(rng):
 
 @checks.property("generate_context",
                  "generate picks each token with sample_next_token from the last max_len tokens "
-                 "(greedy past max_len; sampling with the generator it is given)",
+                 "(greedy past max_len; sampling with the generator it is given)", points=2,
                  uses=("MiniGPT.generate", "MiniGPT"),
                  zh="generate 每一步只用最后 max_len 个词，并用 sample_next_token 选出下一个词")
 def _(ctx):
@@ -366,20 +363,17 @@ def _(ctx):
     except StudentError as err:
         if err.not_implemented or err.type != "ValueError":
             raise
-        fail(f"generate raised ValueError once the sequence grew past max_len = {ML} "
-             f"({err.message[:80]}): feed the model only the last max_len tokens, ids[:, -max_len:]",
+        fail("generate_context.generate_raised_valueerror", ML=ML, message_=err.message[:80],
              frames=err.frames)
     out = expect_array(reply, (B, L0 + new), np.int64, "generate output")
     if not np.array_equal(out[:, :L0], ids):
-        fail("the output must start with the prompt ids unchanged")
+        fail("generate_context.output_start_prompt")
     for j in range(L0, L0 + new):
         context = out[:, max(0, j - ML):j]
         logits = expect_array(h(context), (B, context.shape[1], V), np.float64, "logits")
         want = logits[:, -1].argmax(-1)
         if not np.array_equal(out[:, j], want):
-            fail(f"token {j} is not the greedy choice given the last {context.shape[1]} tokens "
-                 f"(positions {max(0, j - ML)}..{j - 1}): crop to ids[:, -max_len:] and take the "
-                 "logits at the last position",
+            fail("generate_context.token_j_greedy", j=j, shape=context.shape[1], value=max(0, j - ML), value2=j - 1,
                  expected=np.array2string(want), got=np.array2string(out[:, j]))
     # sampling (random weights): the generator decides the draws, like sample_next_token's
     init = _init(rng)
@@ -403,13 +397,10 @@ def _(ctx):
         want = expect_array(ctx.call("sample_next_token", logits[:, -1], temperature=temp, generator=g2),
                             (B,), np.int64, "sample_next_token")
         if not np.array_equal(sampled[:, j], want):
-            fail(f"with temperature={temp}, token {j} is not what sample_next_token(logits at the last "
-                 "position, temperature, top_k, generator) draws: pass temperature, top_k and the "
-                 "generator on, once per new token",
+            fail("generate_context.temperature_temp_token", temp=temp, j=j,
                  expected=np.array2string(want), got=np.array2string(sampled[:, j]))
     if np.array_equal(sampled, out):
-        fail(f"temperature={temp} gave exactly the greedy output for {B} prompts: is the temperature "
-             "passed to sample_next_token?")
+        fail("generate_context.temperature_temp_exactly", temp=temp, B=B)
 
 
 # --- Hugging Face export -----------------------------------------------------------------------------
@@ -441,7 +432,7 @@ def _hf_expected(state: dict[str, np.ndarray], n_layers: int) -> dict[str, np.nd
 
 @checks.property("hf_export",
                  "to_hf_gpt2_state_dict gives GPT-2's names and layouts (fused c_attn [q|k|v], "
-                 "Conv1D weights transposed)", uses=("to_hf_gpt2_state_dict", "MiniGPT"),
+                 "Conv1D weights transposed)", points=3, uses=("to_hf_gpt2_state_dict", "MiniGPT"),
                  zh="to_hf_gpt2_state_dict 的键名与形状符合 GPT-2（c_attn 按 [q|k|v] 融合，Conv1D 权重转置）")
 def _(ctx):
     rng = ctx.rng
@@ -452,11 +443,11 @@ def _(ctx):
         ctx.last_input = ctx.last_input + " loaded with random weights"
         got = ctx.call("to_hf_gpt2_state_dict", h)
         if not isinstance(got, dict):
-            fail(f"expected a dict of tensors, got {type(got).__name__}")
+            fail("hf_export.expected_dict_tensors", name=type(got).__name__)
         want = _hf_expected(state, init["n_layers"])
         missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
         if missing or extra:
-            fail("the keys differ from GPT2LMHeadModel's state_dict",
+            fail("hf_export.keys_differ_gpt2lmheadmodel",
                  expected=f"missing: {', '.join(missing[:5])}" if missing else "all keys",
                  got=f"unexpected: {', '.join(extra[:5])}" if extra else "no extra keys")
         for k, w in want.items():
@@ -464,7 +455,7 @@ def _(ctx):
             if g.shape != w.shape:
                 hint = " (Conv1D stores weights as (in, out): transpose the nn.Linear weight)" \
                     if g.shape == w.shape[::-1] else ""
-                fail(f"{k}: shape {list(g.shape)}, expected {list(w.shape)}{hint}")
+                fail("hf_export.k_shape_shape", k=k, shape=list(g.shape), shape2=list(w.shape), hint=hint)
             if k.endswith("c_attn.weight"):
                 _diagnose_c_attn(g, state, k)
             ctx.close(g, w, k)
@@ -475,9 +466,7 @@ def _diagnose_c_attn(got: np.ndarray, state: dict[str, np.ndarray], key: str) ->
     s = "blocks." + key.split(".")[2] + ".attn."
     w = {n: state[s + n + "_proj.weight"] for n in "qkv"}
     if np.allclose(got, np.concatenate([w["q"], w["k"], w["v"]], axis=1)):
-        fail(f"{key}: q, k, v were concatenated along the input dim, so each block is still "
-             "(out, in); concatenate along the output dim (dim=0), then transpose")
+        fail("diagnose_c_attn.key_q_k", key=key)
     for order in ("qvk", "kqv", "kvq", "vqk", "vkq"):
         if np.allclose(got, np.concatenate([w[n] for n in order]).T):
-            fail(f"{key}: the projections are fused in the order {', '.join(order)}; GPT-2 splits "
-                 "c_attn's output as [q | k | v]")
+            fail("diagnose_c_attn.key_projections_fused", key=key, order=', '.join(order))

@@ -29,7 +29,7 @@ def _heads(rng: np.random.Generator) -> tuple[int, int, int, int]:
 
 
 @checks.compare("split_heads_reference", "split_heads: [B, L, H*dh] -> [B, H, L, dh], head h owns "
-                "features h*dh:(h+1)*dh", fn="split_heads",
+                "features h*dh:(h+1)*dh", points=2, fn="split_heads",
                 zh="split_heads：[B, L, H*dh] -> [B, H, L, dh]，第 h 个头拥有特征 h*dh:(h+1)*dh")
 def _(rng):
     yield Case(args=(normal(rng, (2, 5, 12)), 3))
@@ -42,7 +42,8 @@ def _(rng):
 
 
 @checks.compare("merge_heads_reference", "merge_heads: [B, H, L, dh] -> [B, L, H*dh], the inverse of "
-                "split_heads", fn="merge_heads", zh="merge_heads：[B, H, L, dh] -> [B, L, H*dh]，split_heads 的逆运算")
+                "split_heads", fn="merge_heads", zh="merge_heads：[B, H, L, dh] -> [B, L, H*dh]，split_heads 的逆运算",
+                points=2)
 def _(rng):
     yield Case(args=(normal(rng, (2, 3, 5, 4)),))
     yield Case(args=(normal(rng, (3, 4, 2, 3)),))
@@ -63,7 +64,7 @@ def _mha_init(rng: np.random.Generator, **kw) -> tuple[int, int, dict]:
 
 @checks.compare_module("mha_self_reference",
                        "MultiHeadAttention (self-attention, with masks) matches the reference "
-                       "with the same weights (forward and backward)",
+                       "with the same weights (forward and backward)", points=4,
                        cls="MultiHeadAttention", uses=("split_heads", "merge_heads"),
                        zh="相同权重下多头自注意力（含掩码）的输出与梯度与参考一致")
 def _(rng):
@@ -82,7 +83,7 @@ def _(rng):
 
 @checks.compare_module("mha_cross_reference",
                        "MultiHeadAttention (cross-attention: queries from x, keys and values from kv) "
-                       "matches the reference (forward and backward)",
+                       "matches the reference (forward and backward)", points=2,
                        cls="MultiHeadAttention", uses=("split_heads", "merge_heads"),
                        zh="交叉注意力（Q 来自 x，K、V 来自 kv）的输出与梯度与参考一致")
 def _(rng):
@@ -102,7 +103,7 @@ def _(rng):
 
 @checks.compare_module("mha_weights_reference",
                        "MultiHeadAttention(need_weights=True) returns (out, probs [B, H, Lq, Lk]): "
-                       "one probability matrix per head",
+                       "one probability matrix per head", points=2,
                        cls="MultiHeadAttention", uses=("split_heads", "merge_heads"),
                        zh="need_weights=True 时返回 (out, probs [B, H, Lq, Lk])：每个头各自的概率")
 def _(rng):
@@ -121,14 +122,14 @@ def _(rng):
 def _params_match(h, want: dict[str, tuple[int, ...]]) -> None:
     params = {name: shape for name, shape, _, _ in h.params()}
     if params != want:
-        fail("parameters differ from the contract",
+        fail("params_match.parameters_differ_contract",
              expected=", ".join(f"{k} {list(v)}" for k, v in sorted(want.items())),
              got=", ".join(f"{k} {list(v)}" for k, v in sorted(params.items())) or "no parameters")
 
 
 @checks.behaviour("mha_structure",
                   "MultiHeadAttention: q_proj, k_proj, v_proj, o_proj are Linear(D, D, bias=bias); "
-                  "ValueError when n_heads does not divide d_model",
+                  "ValueError when n_heads does not divide d_model", points=1,
                   uses=("MultiHeadAttention",),
                   zh="MultiHeadAttention：四个投影均为 Linear(D, D, bias=bias)；D 不能被 H 整除时抛出 ValueError")
 def _(ctx):
@@ -146,7 +147,7 @@ def _(ctx):
 # --- grouped-query attention -------------------------------------------------------------------
 
 
-@checks.compare("repeat_kv_reference", "repeat_kv repeats every kv head in place (0,0,..,1,1,..)",
+@checks.compare("repeat_kv_reference", "repeat_kv repeats every kv head in place (0,0,..,1,1,..)", points=2,
                 fn="repeat_kv", zh="repeat_kv 把每个 K/V 头原地重复（0,0,..,1,1,..）")
 def _(rng):
     yield Case(args=(normal(rng, (2, 3, 4, 5)), 2))
@@ -160,7 +161,7 @@ def _(rng):
 
 @checks.compare_module("gqa_reference",
                        "GroupedQueryAttention matches the reference with the same weights "
-                       "(multi-query, grouped and full kv heads; forward and backward)",
+                       "(multi-query, grouped and full kv heads; forward and backward)", points=4,
                        cls="GroupedQueryAttention", uses=("split_heads", "merge_heads", "repeat_kv"),
                        zh="相同权重下分组查询注意力（多查询、分组、完整 K/V 头）的输出与梯度与参考一致")
 def _(rng):
@@ -180,7 +181,7 @@ def _(rng):
 
 @checks.behaviour("gqa_structure",
                   "GroupedQueryAttention: k_proj, v_proj are Linear(D, n_kv_heads*dh), no bias by default; "
-                  "ValueError for head counts that do not divide",
+                  "ValueError for head counts that do not divide", points=1,
                   uses=("GroupedQueryAttention",),
                   zh="GroupedQueryAttention：k_proj、v_proj 为 Linear(D, n_kv_heads*dh)，默认无偏置；"
                   "头数不能整除时抛出 ValueError")

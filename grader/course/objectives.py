@@ -65,7 +65,7 @@ def _mask_batch(rng: np.random.Generator, B: int, L: int) -> tuple[np.ndarray, n
 
 def _pair(ctx, out, shape) -> tuple[np.ndarray, np.ndarray]:
     if not (isinstance(out, tuple) and len(out) == 2):
-        fail("mask_tokens must return a tuple (inputs, labels)")
+        fail("pair.mask_tokens_return")
     inputs = expect_array(out[0], shape, np.int64, "inputs")
     labels = expect_array(out[1], shape, np.int64, "labels")
     return inputs, labels
@@ -73,7 +73,7 @@ def _pair(ctx, out, shape) -> tuple[np.ndarray, np.ndarray]:
 
 @checks.property("mask_tokens_structure",
                  "mask_tokens: labels hold the original id at selected positions and -100 elsewhere, "
-                 "unselected inputs unchanged, specials never selected, ids not modified",
+                 "unselected inputs unchanged, specials never selected, ids not modified", points=2,
                  uses=("mask_tokens",),
                  zh="mask_tokens：被选中的位置标签为原词，其余为 -100；未选中的输入不变；特殊词从不被选中；不修改 ids")
 def _(ctx):
@@ -87,33 +87,31 @@ def _(ctx):
             generator=generator(7)), ids.shape)
         selected = labels != -100
         if not np.array_equal(labels[selected], ids[selected]):
-            fail("labels must hold the ORIGINAL id at selected positions (not the corrupted input)")
+            fail("mask_tokens_structure.labels_hold_original")
         if not np.array_equal(inputs[~selected], ids[~selected]):
-            fail("a position whose label is -100 (not selected) must keep its original id in inputs; "
-                 "labels must be -100 exactly where the position was not selected")
+            fail("mask_tokens_structure.position_whose_label")
         if (selected & special).any():
-            fail("a special position (special_tokens_mask True) was selected: specials are never masked")
+            fail("mask_tokens_structure.special_position_special")
         if inputs.min() < 0 or inputs.max() >= VOCAB:
-            fail(f"inputs contain ids outside [0, {VOCAB})")
+            fail("mask_tokens_structure.inputs_contain_ids", VOCAB=VOCAB)
         if not selected.any():
-            fail(f"nothing was selected among {int((~special).sum())} candidates at "
-                 f"mlm_probability={p}")
+            fail("mask_tokens_structure.nothing_selected_among", sum=int((~special).sum()), p=p)
     ids, special = _mask_batch(rng, 3, 30)
     ctx.last_input = "mask_tokens(..., mlm_probability=0.0)"
     inputs, labels = _pair(ctx, ctx.call("mask_tokens", ids, MASK_ID, VOCAB, mlm_probability=0.0,
                                          special_tokens_mask=special, generator=generator(1)), ids.shape)
     if (labels != -100).any() or not np.array_equal(inputs, ids):
-        fail("with mlm_probability=0.0 nothing may be selected")
+        fail("mask_tokens_structure.mlm_probability_0")
     ctx.last_input = "mask_tokens(..., mlm_probability=1.0)"
     inputs, labels = _pair(ctx, ctx.call("mask_tokens", ids, MASK_ID, VOCAB, mlm_probability=1.0,
                                          special_tokens_mask=special, generator=generator(2)), ids.shape)
     if not np.array_equal(labels != -100, ~special):
-        fail("with mlm_probability=1.0 every non-special position must be selected")
+        fail("mask_tokens_structure.mlm_probability_1")
     ctx.last_input = "mask_tokens(ids [3, 30], ..., special_tokens_mask=None)"
     inputs, labels = _pair(ctx, ctx.call("mask_tokens", ids, MASK_ID, VOCAB, mlm_probability=1.0,
                                          generator=generator(3)), ids.shape)
     if not (labels != -100).all():
-        fail("without special_tokens_mask, mlm_probability=1.0 must select every position")
+        fail("mask_tokens_structure.without_special_tokens")
 
 
 def _bound(p: float, n: int, sigmas: float = 6.0) -> float:
@@ -122,7 +120,7 @@ def _bound(p: float, n: int, sigmas: float = 6.0) -> float:
 
 @checks.statistical("mask_tokens_statistics",
                     "mask_tokens: 15% of non-special positions selected; of those 80% [MASK], 10% a "
-                    "uniformly random id, 10% unchanged (100,000 positions, 6-sigma bounds)",
+                    "uniformly random id, 10% unchanged (100,000 positions, 6-sigma bounds)", points=4,
                     uses=("mask_tokens",),
                     zh="mask_tokens：非特殊位置有 15% 被选中；其中 80% 换成 [MASK]，10% 换成随机词，10% 不变")
 def _(ctx):
@@ -140,17 +138,15 @@ def _(ctx):
         n_cand, n_sel = int((~special).sum()), int(selected.sum())
         rate = n_sel / n_cand
         if abs(rate - p) > _bound(p, n_cand):
-            fail(f"{rate:.4f} of the non-special positions were selected; expected {p} ± "
-                 f"{_bound(p, n_cand):.4f}")
+            fail("mask_tokens_statistics.rate_4f_non", rate=rate, p=p, p2=_bound(p, n_cand))
         sel_in, sel_orig = inputs[selected], ids[selected]
         got = {"[MASK]": np.mean(sel_in == MASK_ID), "unchanged": np.mean(sel_in == sel_orig),
                "another id": np.mean((sel_in != MASK_ID) & (sel_in != sel_orig))}
         want = {"[MASK]": 0.8 + 0.1 / V, "unchanged": 0.1 + 0.1 / V, "another id": 0.1 * (V - 2) / V}
         for key in want:
             if abs(got[key] - want[key]) > _bound(want[key], n_sel):
-                fail(f"of the selected positions, {got[key]:.4f} became {key}; expected "
-                     f"{want[key]:.4f} ± {_bound(want[key], n_sel):.4f} (80% [MASK], 10% a random id "
-                     "from [0, vocab_size), 10% unchanged)",
+                fail("mask_tokens_statistics.selected_positions_4f", got_=got[key], key=key, want=want[key],
+                     want2=_bound(want[key], n_sel),
                      expected=", ".join(f"{k} {v:.3f}" for k, v in want.items()),
                      got=", ".join(f"{k} {v:.3f}" for k, v in got.items()))
         # random replacements: uniform over [0, V) — every other id appears, none dominates
@@ -158,13 +154,12 @@ def _(ctx):
         counts = np.bincount(other, minlength=V)[:MASK_ID]
         expect = len(other) / (V - 1)   # ids other than the original, roughly uniform
         if counts.min() == 0 or counts.max() > 2 * expect:
-            fail(f"random replacements are not uniform over [0, {V}): counts per id "
-                 f"{counts.tolist()}")
+            fail("mask_tokens_statistics.random_replacements_uniform", V=V, tolist=counts.tolist())
 
 
 @checks.behaviour("mask_tokens_generator",
                   "mask_tokens draws from the generator it is given: the same seed gives the same "
-                  "result, another seed a different one", uses=("mask_tokens",),
+                  "result, another seed a different one", points=1, uses=("mask_tokens",),
                   zh="mask_tokens 使用传入的 generator：相同种子结果相同，不同种子结果不同")
 def _(ctx):
     ids, special = _mask_batch(ctx.rng, 4, 60)
@@ -174,18 +169,16 @@ def _(ctx):
         outs.append(_pair(ctx, ctx.call("mask_tokens", ids, MASK_ID, VOCAB, special_tokens_mask=special,
                                         generator=generator(seed)), ids.shape))
     if not (np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])):
-        fail("two calls with generators of the same seed gave different results: draw every random "
-             "number with generator=generator")
+        fail("mask_tokens_generator.two_calls_generators")
     if np.array_equal(outs[0][1], outs[2][1]) and np.array_equal(outs[0][0], outs[2][0]):
-        fail("generators with different seeds gave the same result: pass generator=generator to "
-             "torch.rand / torch.randint (the global random state must not decide)")
+        fail("mask_tokens_generator.generators_different_seeds")
 
 
 # --- masked_lm_loss -----------------------------------------------------------------------------
 
 
 @checks.compare("masked_lm_loss_reference",
-                "masked_lm_loss matches the reference (mean over labels != -100; 0.0 when none)",
+                "masked_lm_loss matches the reference (mean over labels != -100; 0.0 when none)", points=3,
                 fn="masked_lm_loss", zh="masked_lm_loss 与参考一致（对标签不是 -100 的位置求平均；没有时为 0.0）")
 def _(rng):
     B, L, V = _sizes(rng)
@@ -210,7 +203,7 @@ def _(rng):
 
 @checks.compare("next_token_loss_reference",
                 "next_token_loss matches the reference (logits at t predict ids at t+1; padding "
-                "targets not counted)", fn="next_token_loss",
+                "targets not counted)", points=3, fn="next_token_loss",
                 zh="next_token_loss 与参考一致（位置 t 的 logits 预测第 t+1 个词；padding 不作为目标）")
 def _(rng):
     B, L, V = _sizes(rng)
@@ -232,7 +225,7 @@ def _(rng):
 
 @checks.compare("sft_loss_reference",
                 "sft_loss matches the reference (only response targets, positions >= the prompt "
-                "length, that are real tokens; mean per token)", fn="sft_loss",
+                "length, that are real tokens; mean per token)", points=3, fn="sft_loss",
                 zh="sft_loss 与参考一致（只计算回答部分的真实词，按词平均）")
 def _(rng):
     # the smallest cases have padding, where "response targets" and "real targets" interact
@@ -259,7 +252,7 @@ def _(rng):
 
 @checks.behaviour("losses_behaviour",
                   "the losses return exactly 0.0 (not NaN) when nothing counts, keep the dtype and "
-                  "do not modify their inputs",
+                  "do not modify their inputs", points=1,
                   uses=("masked_lm_loss", "next_token_loss", "sft_loss"),
                   zh="没有被计数的目标时损失恰为 0.0（不是 NaN）；保持 dtype；不修改输入")
 def _(ctx):
@@ -276,7 +269,7 @@ def _(ctx):
             ctx.last_input = f"{fn} on {name} logits [{B}, {L}, {V}]"
             out = expect_array(ctx.call_keep_inputs(fn, *args), (), dtype, f"{fn}(...)")
             if not np.isfinite(out) or out <= 0:
-                fail(f"{fn} gave {float(out)}, expected a positive finite loss")
+                fail("losses_behaviour.fn_out_expected", fn=fn, out=float(out))
     logits = _logits(rng, B, L, V)
     nothing = (("masked_lm_loss", (logits, np.full((B, L), -100, dtype=np.int64)), "all labels -100"),
                ("next_token_loss", (logits, _ids(rng, B, L, V), np.broadcast_to(np.arange(L) == 0, (B, L)).copy()),
@@ -287,7 +280,6 @@ def _(ctx):
         ctx.last_input = f"{fn} with nothing to count ({why})"
         out = expect_array(ctx.call(fn, *args), (), np.float64, f"{fn}(...)")
         if math.isnan(float(out)):
-            fail(f"{fn} returned NaN when nothing is counted ({why}): the mean of no targets must "
-                 "be 0.0 — divide the sum by max(count, 1)")
+            fail("losses_behaviour.fn_returned_nan", fn=fn, why=why)
         if float(out) != 0.0:
-            fail(f"{fn} returned {float(out)} when nothing is counted ({why}); expected exactly 0.0")
+            fail("losses_behaviour.fn_returned_out", fn=fn, out=float(out), why=why)

@@ -40,7 +40,7 @@ def rope_formula(x: np.ndarray, positions: np.ndarray, base: float = 10000.0) ->
 # --- sinusoidal -----------------------------------------------------------------------------------
 
 
-@checks.compare("sinusoidal_reference", "sinusoidal_positions(L, D) matches the reference",
+@checks.compare("sinusoidal_reference", "sinusoidal_positions(L, D) matches the reference", points=2,
                 fn="sinusoidal_positions", zh="sinusoidal_positions(L, D) 与参考一致")
 def _(rng):
     yield Case(args=(5, 4))
@@ -57,7 +57,7 @@ def _(rng):
 
 @checks.property("sinusoidal_properties",
                  "sinusoidal_positions: PE[p, 2i] = sin(p / base^(2i/D)), PE[p, 2i+1] = cos(same), "
-                 "default dtype; ValueError for odd D", uses=("sinusoidal_positions",),
+                 "default dtype; ValueError for odd D", points=2, uses=("sinusoidal_positions",),
                  zh="sinusoidal_positions：PE[p, 2i] = sin(p / base^(2i/D))，PE[p, 2i+1] = cos(同一角度)，"
                  "默认 dtype；D 为奇数时抛出 ValueError")
 def _(ctx):
@@ -71,8 +71,8 @@ def _(ctx):
             bad = np.argwhere(~np.isclose(pe, want, atol=1e-4))[0]
             p, col = int(bad[0]), int(bad[1])
             kind = "sin" if col % 2 == 0 else "cos"
-            fail(f"PE[{p}, {col}] should be {kind}({p} / base^({2 * (col // 2)}/{D})): even columns "
-                 "hold sin, odd columns cos, of the same angle", expected=f"{want[p, col]:.5f}",
+            fail("sinusoidal_properties.pe_p_col", p=p, col=col, kind=kind, value=2 * (col // 2), D=D,
+                 expected=f"{want[p, col]:.5f}",
                  got=f"{pe[p, col]:.5f}")
         ctx.close(pe, want, "sinusoidal_positions")
 
@@ -86,7 +86,7 @@ def _(ctx):
 
 
 @checks.compare_module("learned_positional_reference",
-                       "LearnedPositionalEmbedding(x) = x + weight[:L] (forward and backward)",
+                       "LearnedPositionalEmbedding(x) = x + weight[:L] (forward and backward)", points=2,
                        cls="LearnedPositionalEmbedding",
                        zh="LearnedPositionalEmbedding(x) = x + weight[:L]（前向与反向）")
 def _(rng):
@@ -107,14 +107,14 @@ def _(rng):
 
 @checks.behaviour("learned_positional_behaviour",
                   "LearnedPositionalEmbedding: one parameter `weight` (max_len, D); ValueError when "
-                  "L > max_len", uses=("LearnedPositionalEmbedding",),
+                  "L > max_len", points=1, uses=("LearnedPositionalEmbedding",),
                   zh="LearnedPositionalEmbedding：唯一的参数 weight (max_len, D)；L > max_len 时抛出 ValueError")
 def _(ctx):
     ctx.last_input = "LearnedPositionalEmbedding(max_len=6, d_model=4)"
     h = ctx.new("LearnedPositionalEmbedding", 6, 4)
     params = [(n, s, g) for n, s, g, _ in h.params()]
     if params != [("weight", (6, 4), True)]:
-        fail("expected exactly one trainable parameter `weight` of shape (6, 4)",
+        fail("learned_positional_behaviour.expected_exactly_one",
              got=", ".join(f"{n} {list(s)}" for n, s, _ in params) or "no parameters")
     ctx.last_input = "LearnedPositionalEmbedding(max_len=6, d_model=4) on x [2, 7, 4]"
     h.raises("ValueError", "forward", np.zeros((2, 7, 4)))
@@ -124,7 +124,7 @@ def _(ctx):
 
 
 @checks.compare("rope_reference", "apply_rope matches the reference (default and given positions, "
-                "several heads)", fn="apply_rope",
+                "several heads)", points=4, fn="apply_rope",
                 zh="apply_rope 与参考一致（默认位置与给定位置，多个头）")
 def _(rng):
     yield Case(args=(normal(rng, (3, 4)),))
@@ -141,7 +141,7 @@ def _(rng):
 @checks.property("rope_properties",
                  "apply_rope: rotates feature j with j + d/2 by positions·base^(-2j/d); positions "
                  "default to 0..L-1; lengths kept; q·k depends only on the distance; ValueError for "
-                 "odd d", uses=("apply_rope",),
+                 "odd d", points=3, uses=("apply_rope",),
                  zh="apply_rope：第 j 维与第 j + d/2 维按 positions·base^(-2j/d) 旋转；位置默认 0..L-1；"
                  "长度不变；q·k 只依赖距离；d 为奇数时抛出 ValueError")
 def _(ctx):

@@ -58,6 +58,7 @@ from grader.checks import (
     plain,
     to_wire,
 )
+from grader.messages import msg
 from grader.strategies import normal
 
 checks = Checks("pretrain")
@@ -92,7 +93,7 @@ def _windows(data: np.ndarray, T: int) -> np.ndarray:
 
 def _float(v, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        fail(f"{what} must return a Python float, got {type(v).__name__}",
+        fail("float.what_return_python", what=what, name=type(v).__name__,
              got=type(v).__name__, expected="float (use .item() on a 0-d tensor)")
     return float(v)
 
@@ -102,13 +103,13 @@ def _float(v, what: str) -> float:
 
 def _pair(out, B: int, T: int) -> tuple[np.ndarray, np.ndarray]:
     if not (isinstance(out, tuple) and len(out) == 2):
-        fail("get_batch must return a tuple (x, y)")
+        fail("pair.get_batch_return")
     return (expect_array(out[0], (B, T), np.int64, "x"), expect_array(out[1], (B, T), np.int64, "y"))
 
 
 @checks.property("get_batch_shift",
                  "get_batch: every row of x is a window data[s : s+T] with s in [0, N-T-1], and y is the "
-                 "same window shifted by one (data[s+1 : s+T+1]); data is not modified",
+                 "same window shifted by one (data[s+1 : s+T+1]); data is not modified", points=2,
                  uses=("get_batch",),
                  zh="get_batch：x 的每一行都是窗口 data[s : s+T]（s ∈ [0, N-T-1]），y 是同一窗口错开一位"
                     "（data[s+1 : s+T+1]）；不修改 data")
@@ -122,25 +123,23 @@ def _(ctx):
                           "generator(3))")
         x, y = _pair(ctx.call_keep_inputs("get_batch", data, B, T, generator=generator(3)), B, T)
         if not np.isin(x, data).all() or not np.isin(y, data).all():
-            fail("x and y must hold values of data (token ids), not positions")
+            fail("get_batch_shift.x_y_hold")
         for b in range(B):
             s = int(where[x[b, 0]])
             if s > N - T - 1:
-                fail(f"row {b} starts at offset {s}, but offsets must lie in [0, N - T - 1] = [0, {N - T - 1}] "
-                     "(y needs one token more than x)", got=f"offset {s}")
+                fail("get_batch_shift.row_b_starts", b=b, s=s, value=N - T - 1, got=f"offset {s}")
             if not np.array_equal(x[b], data[s:s + T]):
-                fail(f"x[{b}] is not a contiguous window data[s : s+T] of the data",
+                fail("get_batch_shift.x_b_contiguous", b=b,
                      expected=np.array2string(data[s:s + T]), got=np.array2string(x[b]))
             if not np.array_equal(y[b], data[s + 1:s + T + 1]):
-                why = ("y equals x: y must be shifted by one, the NEXT token at every position"
-                       if np.array_equal(y[b], x[b]) else
-                       "y must be x shifted by one: y[b] = data[s+1 : s+T+1]")
-                fail(why, expected=np.array2string(data[s + 1:s + T + 1]), got=np.array2string(y[b]))
+                why = "y_equals_x" if np.array_equal(y[b], x[b]) else "y_not_shifted"
+                fail(f"get_batch_shift.{why}", expected=np.array2string(data[s + 1:s + T + 1]),
+                     got=np.array2string(y[b]))
 
 
 @checks.statistical("get_batch_offsets",
                     "get_batch: the start offsets are uniform over [0, N-T-1], both ends included "
-                    "(20,000 draws over 40 offsets, every count within 6 standard deviations)",
+                    "(20,000 draws over 40 offsets, every count within 6 standard deviations)", points=2,
                     uses=("get_batch",),
                     zh="get_batch：起点在 [0, N-T-1] 上均匀分布，两端都能取到（40 个起点上 20,000 次抽样，"
                        "每个计数都在 6 个标准差以内）")
@@ -151,7 +150,7 @@ def _(ctx):
     x, _ = _pair(ctx.call("get_batch", data, B, T, generator=generator(11)), B, T)
     starts = x[:, 0]
     if starts.min() < 0 or starts.max() > N - T - 1:
-        fail(f"an offset outside [0, N - T - 1] = [0, {N - T - 1}] was drawn",
+        fail("get_batch_offsets.offset_outside_0", value=N - T - 1,
              got=f"offsets from {starts.min()} to {starts.max()}")
     counts = np.bincount(starts, minlength=K)
     p = 1.0 / K
@@ -162,14 +161,14 @@ def _(ctx):
         edge = (" — the last offset N - T - 1 must be possible too (torch.randint's upper bound is exclusive)"
                 if s == K - 1 and counts[s] == 0 else
                 " — offset 0 must be possible too" if s == 0 and counts[s] == 0 else "")
-        fail(f"offset {s} was drawn {counts[s]} times out of {B}; expected {mean:.0f} ± {bound:.0f} "
-             f"(uniform over the {K} offsets 0..{K - 1}){edge}",
+        fail("get_batch_offsets.offset_s_drawn", s=s, counts=counts[s], B=B, mean=mean, bound=bound, K=K, value=K - 1,
+             edge=edge,
              expected=f"about {mean:.0f} each", got=f"counts from {counts.min()} to {counts.max()}")
 
 
 @checks.behaviour("get_batch_behaviour",
                   "get_batch draws from the generator it is given (same seed, same batch; another seed, "
-                  "another batch); N < T + 1 raises ValueError",
+                  "another batch); N < T + 1 raises ValueError", points=1,
                   uses=("get_batch",),
                   zh="get_batch 使用传入的 generator（相同种子结果相同，不同种子结果不同）；"
                      "N < T + 1 时抛出 ValueError")
@@ -180,11 +179,9 @@ def _(ctx):
         ctx.last_input = f"get_batch(data [300], batch_size=8, context_length=6, generator(seed={seed}))"
         outs.append(_pair(ctx.call("get_batch", data, 8, 6, generator=generator(seed)), 8, 6))
     if not np.array_equal(outs[0][0], outs[1][0]):
-        fail("two calls with generators of the same seed gave different batches: draw the offsets with "
-             "torch.randint(..., generator=generator)")
+        fail("get_batch_behaviour.two_calls_generators")
     if np.array_equal(outs[0][0], outs[2][0]):
-        fail("generators with different seeds gave the same batch: pass generator=generator to torch.randint "
-             "(the global random state must not decide)")
+        fail("get_batch_behaviour.generators_different_seeds")
     for N, T in ((5, 5), (3, 7)):
         ctx.last_input = f"get_batch(data [{N}], batch_size=2, context_length={T})"
         ctx.raises("ValueError", "get_batch", data[:N], 2, T)
@@ -195,7 +192,7 @@ def _(ctx):
 
 @checks.compare("cross_entropy_reference",
                 "cross_entropy matches the reference (any leading dims; logits up to 1e4; float32 and "
-                "float64; exactly 0.0 with no targets)", fn="cross_entropy",
+                "float64; exactly 0.0 with no targets)", points=3, fn="cross_entropy",
                 zh="cross_entropy 与参考一致（任意前置维度；logits 可达 1e4；float32 与 float64；没有目标时恰为 0.0）")
 def _(rng):
     B, T, V = 2, 3, 5
@@ -217,21 +214,19 @@ def _grad_of(ctx, fn: str, args: tuple, wrt: int, upstream: np.ndarray):
                              "upstream": to_wire(upstream), "banned": ctx.banned_for(fn)})
     except StudentError as err:   # the worker's own complaint about a result cut off from autograd
         if err.type == "TypeError" and "does not depend on the inputs through autograd" in err.message:
-            fail(f"{fn}'s result does not depend on the logits through autograd: no gradient reached them "
-                 "(no .item(), numpy or torch.tensor(...) on the way: keep computing with tensors)")
+            fail("grad_of.fn_s_result", fn=fn)
         raise
     if not isinstance(reply, dict) or not isinstance(reply.get("inputs"), list) or not reply["inputs"]:
-        fail("malformed reply")
+        fail("grad_of.malformed_reply")
     grad = plain(reply["inputs"][0])
     if grad is None:
-        fail(f"{fn}'s result does not depend on the logits through autograd: no gradient reached them "
-             "(no .item(), numpy or torch.tensor(...) on the way: keep computing with tensors)")
+        fail("grad_of.fn_s_result", fn=fn)
     return expect_array(grad, args[wrt].shape, args[wrt].dtype, f"gradient of {fn}")
 
 
 @checks.property("cross_entropy_properties",
                  "cross_entropy: finite at logits of 1e4 in float32, differentiable (gradient (softmax - "
-                 "onehot) / N), 0.0 with no targets, dtype kept, inputs not modified",
+                 "onehot) / N), 0.0 with no targets, dtype kept, inputs not modified", points=2,
                  uses=("cross_entropy",),
                  zh="cross_entropy：float32 的 logits 达到 1e4 时仍有限；可求导（梯度为 (softmax - onehot) / N）；"
                     "没有目标时为 0.0；保持 dtype；不修改输入")
@@ -244,10 +239,9 @@ def _(ctx):
         out = expect_array(ctx.call_keep_inputs("cross_entropy", logits, targets), (), dtype, "cross_entropy(...)")
         want = _nll(logits, targets).mean()
         if not np.isfinite(out):
-            fail(f"cross_entropy gave {float(out)} for {name} logits of magnitude {scale:g}: subtract each "
-                 "row's max before exp() (log-sum-exp trick)")
+            fail("cross_entropy_properties.cross_entropy_out", out=float(out), name=name, scale=scale)
         if abs(float(out) - want) > 1e-4 * max(1.0, abs(want)):
-            fail("cross_entropy differs from the mean of -log softmax(logits)[target]",
+            fail("cross_entropy_properties.cross_entropy_differs",
                  expected=f"{want:.6g}", got=f"{float(out):.6g}")
     logits, targets = normal(rng, (2, 3, 5), scale=2.0), rng.integers(0, 5, (2, 3))
     ctx.last_input = "gradient of cross_entropy(logits float64[2, 3, 5], targets [2, 3]) with respect to the logits"
@@ -262,10 +256,9 @@ def _(ctx):
         out = expect_array(ctx.call("cross_entropy", np.zeros((0, 5), dtype), np.zeros((0,), np.int64)), (),
                            dtype, "cross_entropy(...)")
         if math.isnan(float(out)):
-            fail("cross_entropy returned NaN with no targets: the mean of nothing must be 0.0 — divide the "
-                 "sum by max(count, 1)")
+            fail("cross_entropy_properties.cross_entropy_returned")
         if float(out) != 0.0:
-            fail(f"cross_entropy returned {float(out)} with no targets; expected exactly 0.0")
+            fail("cross_entropy_properties.cross_entropy_returned_2", out=float(out))
 
 
 # --- cosine_lr -----------------------------------------------------------------------------------
@@ -282,7 +275,7 @@ def _cosine(step: int, max_lr: float, min_lr: float, warmup: int, total: int) ->
 
 @checks.compare("cosine_lr_reference",
                 "cosine_lr matches the reference (during warmup, at its end, mid-decay, at and after "
-                "total_steps)", fn="cosine_lr",
+                "total_steps)", points=2, fn="cosine_lr",
                 zh="cosine_lr 与参考一致（预热中、预热结束、衰减中途、total_steps 处与之后）")
 def _(rng):
     max_lr = float(rng.uniform(1e-3, 1e-2))
@@ -297,7 +290,7 @@ def _(rng):
 @checks.property("cosine_lr_curve",
                  "cosine_lr follows the whole curve: 0 -> max_lr linearly, cosine down to min_lr at "
                  "total_steps, then min_lr (also without warmup); total_steps < warmup_steps raises ValueError",
-                 uses=("cosine_lr",),
+                 points=1, uses=("cosine_lr",),
                  zh="cosine_lr 的整条曲线正确：从 0 线性升到 max_lr，再按余弦降到 min_lr（total_steps 处），"
                     "之后保持 min_lr（没有预热时也一样）；total_steps < warmup_steps 时抛出 ValueError")
 def _(ctx):
@@ -311,7 +304,8 @@ def _(ctx):
                 where = ("during warmup: max_lr * step / warmup_steps (0 at step 0)" if step < warmup else
                          "from total_steps on: min_lr" if step >= total else
                          "in the decay: min_lr + (max_lr - min_lr) * (1 + cos(pi * progress)) / 2")
-                fail(f"cosine_lr is wrong at step {step} ({where})", expected=f"{want:.6g}", got=f"{got:.6g}")
+                fail("cosine_lr_curve.cosine_lr_wrong", step=step, where=where, expected=f"{want:.6g}",
+                     got=f"{got:.6g}")
     ctx.last_input = "cosine_lr(0, 1e-3, 1e-4, warmup_steps=10, total_steps=5)"
     ctx.raises("ValueError", "cosine_lr", 0, 1e-3, 1e-4, 10, 5)
 
@@ -364,7 +358,7 @@ def _clip_case(ctx, rng, scale_to: float, max_norm: float, dtype=np.float64, eps
 
 @checks.property("clip_grad_norm_value",
                  "clip_grad_norm returns the total norm before clipping and scales every gradient by "
-                 "max_norm / (norm + eps) when the norm exceeds max_norm, and only then",
+                 "max_norm / (norm + eps) when the norm exceeds max_norm, and only then", points=2,
                  uses=("clip_grad_norm",),
                  zh="clip_grad_norm 返回裁剪前的总范数；总范数超过 max_norm 时（且只有这时）把每个梯度乘以 "
                     "max_norm / (norm + eps)")
@@ -378,23 +372,22 @@ def _(ctx):
         if abs(out - norm) > tol.rtol * norm + 1e-12:
             why = ("it looks like the norm after clipping: return the norm from before" if abs(out - max_norm)
                    < 1e-3 * max_norm else "the total norm is sqrt of the sum of every gradient's squares")
-            fail(f"clip_grad_norm returned {out:.6g}; the total gradient norm was {norm:.6g} ({why})",
+            fail("clip_grad_norm_value.clip_grad_norm", out=out, norm=norm, why=why,
                  expected=f"{norm:.6g}", got=f"{out:.6g}")
         factor = max_norm / (norm + (1e-6 if eps is None else eps)) if norm > max_norm else 1.0
         for i, (b, a) in enumerate(zip(before, after)):
             if a is None:
-                fail(f"parameter {i}'s gradient became None: scale the gradients, do not remove them")
+                fail("clip_grad_norm_value.parameter_i_s", i=i)
             want = (b.astype(np.float64) * factor).astype(dtype)
             if norm <= max_norm and not np.array_equal(a, b):
-                fail(f"the total norm {norm:.4g} is below max_norm={max_norm}, yet the gradients changed: "
-                     "scale only when the norm exceeds max_norm (never scale up)",
+                fail("clip_grad_norm_value.total_norm_norm", norm=norm, max_norm=max_norm,
                      expected="the gradients unchanged", got=f"parameter {i}'s gradient scaled")
             ctx.close(a, want, f"parameter {i}'s gradient after clipping", tol=tol)
 
 
 @checks.property("clip_grad_norm_in_place",
                  "clip_grad_norm scales the same gradient tensors in place, reads a generator of "
-                 "parameters only once, and skips parameters without a gradient",
+                 "parameters only once, and skips parameters without a gradient", points=2,
                  uses=("clip_grad_norm",),
                  zh="clip_grad_norm 原地缩放原来的梯度张量；参数的生成器只能读一次；跳过没有梯度的参数")
 def _(ctx):
@@ -404,25 +397,22 @@ def _(ctx):
         factor = 1.0 / (norm + 1e-6)
         for i, (b, a) in enumerate(zip(before, after)):
             if a is not None and np.array_equal(a, b):
-                fail("the gradients were not scaled"
-                     + (": model.parameters() is a generator that can be read only once — make a list "
-                        "first (params = [p for p in parameters if p.grad is not None])" if as_generator else ""),
+                fail("clip_grad_norm_in_place.not_scaled_generator" if as_generator
+                     else "clip_grad_norm_in_place.not_scaled",
                      expected=f"every gradient times {factor:.4g}", got="unchanged")
             if not plist.same(f"{i}.grad", held[i]):
-                fail("p.grad is a new tensor after clipping: scale the existing gradients in place "
-                     "(p.grad.mul_(factor)), as the optimizer and other code may hold them")
+                fail("clip_grad_norm_in_place.p_grad_new")
             ctx.close(held[i].get(""), (b * factor), f"parameter {i}'s gradient after clipping")
         if skip:
             if plist.get("3.grad") is not None:
-                fail("a parameter without a gradient got one: skip parameters whose .grad is None")
+                fail("clip_grad_norm_in_place.parameter_without_gradient")
             if abs(out - norm) > 1e-6 * norm:
-                fail(f"with a parameter that has no gradient, clip_grad_norm returned {out:.6g}; expected "
-                     f"{norm:.6g} (skip it)")
+                fail("clip_grad_norm_in_place.parameter_gradient_clip", out=out, norm=norm)
     ctx.last_input = "clip_grad_norm(parameters none of which has a gradient, max_norm=1.0)"
     plist = _params(ctx, [normal(rng, (3,))])
     out = _float(ctx.call("clip_grad_norm", [plist.sub("0")], 1.0), "clip_grad_norm")
     if out != 0.0:
-        fail(f"clip_grad_norm returned {out} when no parameter has a gradient; expected 0.0")
+        fail("clip_grad_norm_in_place.clip_grad_norm", out=out)
 
 
 # --- AdamW ---------------------------------------------------------------------------------------
@@ -486,36 +476,35 @@ def _run_adamw(ctx, rng, situation: str, groups, hyper: dict, steps: int, dtype=
         for i, s in enumerate(shapes):
             value = expect_array(got.get(str(i)), s, dtype, f"parameter {i}")
             if i in skipped and not np.array_equal(value, prev[str(i)]):
-                fail(f"{situation}: parameter {i} has no gradient at step {step}, yet it changed: skip "
-                     "parameters whose .grad is None (no update, no weight decay, no state)")
+                fail("run_adamw.situation_parameter_i", situation=situation, i=i, step=step)
             tol = F32 if dtype == np.float32 else Tol(rtol=1e-6, atol=1e-9)
             try:
                 ctx.close(value, want[i].astype(dtype), f"parameter {i} after step {step}", tol=tol)
             except CheckFailed as cf:
-                cf.failure.message = f"{situation}: parameter {i} after step {step} differs from torch.optim.AdamW"
+                cf.failure.message = msg("run_adamw.parameter_differs", situation=situation, i=i, step=step)
                 raise
         prev = got
 
 
 @checks.property("adamw_step",
                  "AdamW matches torch.optim.AdamW step for step (defaults, other betas, a large eps, strong "
-                 "weight decay; gradients from 1e-3 to 10; a parameter without a gradient is left alone)",
+                 "weight decay; gradients from 1e-3 to 10; a parameter without a gradient is left alone)", points=4,
                  uses=("AdamW",),
                  zh="AdamW 与 torch.optim.AdamW 逐步一致（默认参数、其他 betas、较大的 eps、较强的权重衰减；"
                     "梯度从 1e-3 到 10；没有梯度的参数保持不变）")
 def _(ctx):
     rng = ctx.rng
-    for situation, hyper in (("with the default hyper-parameters", {}),
-                             ("with betas (0.8, 0.95) and no weight decay",
+    for situation, hyper in ((msg("run_adamw.default"), {}),
+                             (msg("run_adamw.betas"),
                               {"lr": 0.05, "betas": (0.8, 0.95), "weight_decay": 0.0}),
-                             ("with a large eps and strong weight decay",
+                             (msg("run_adamw.large_eps"),
                               {"lr": 0.02, "eps": 1e-2, "weight_decay": 0.5})):
         _run_adamw(ctx, rng, situation, None, hyper, steps=5)
 
 
 @checks.property("adamw_param_groups",
                  "AdamW reads lr and weight_decay from each param group at every step (a schedule changes "
-                 "them), keeps float32 parameters float32, and skips a parameter without a gradient",
+                 "them), keeps float32 parameters float32, and skips a parameter without a gradient", points=2,
                  uses=("AdamW",),
                  zh="AdamW 每一步都从各个 param group 读取 lr 与 weight_decay（学习率调度会修改它们）；"
                     "float32 参数保持 float32；跳过没有梯度的参数")
@@ -523,14 +512,14 @@ def _(ctx):
     rng = ctx.rng
     groups = [([0, 1], {"lr": 0.03}), ([2, 3], {})]
     label = "[{params: p0, p1, lr: 0.03}, {params: p2, p3}]"
-    _run_adamw(ctx, rng, "with a learning rate per param group (no weight decay), changed between steps",
+    _run_adamw(ctx, rng, msg("run_adamw.group_lr"),
                groups, {"lr": 0.01, "weight_decay": 0.0}, steps=5, label=label,
                lr_changes={2: [(0, 0.1)], 4: [(0, 0.0), (1, 0.05)]})
     groups = [([0, 1], {}), ([2, 3], {"weight_decay": 0.3})]
     label = "[{params: p0, p1}, {params: p2, p3, weight_decay: 0.3}]"
-    _run_adamw(ctx, rng, "with a weight decay per param group", groups, {"lr": 0.02, "weight_decay": 0.1},
+    _run_adamw(ctx, rng, msg("run_adamw.group_decay"), groups, {"lr": 0.02, "weight_decay": 0.1},
                steps=5, label=label, no_grad_at={3: [1]})
-    _run_adamw(ctx, rng, "with float32 parameters", None, {"lr": 0.01}, steps=4, dtype=np.float32,
+    _run_adamw(ctx, rng, msg("run_adamw.float32"), None, {"lr": 0.01}, steps=4, dtype=np.float32,
                label="float32 params")
 
 
@@ -560,7 +549,7 @@ def _gpt(ctx, rng):
 @checks.property("perplexity_windows",
                  "perplexity = exp(mean cross-entropy of the model's own logits) over the windows "
                  "data[i*T : i*T+T+1] (last partial window dropped), independent of batch_size; "
-                 "N < T + 1 raises ValueError",
+                 "N < T + 1 raises ValueError", points=3,
                  uses=("perplexity",),
                  zh="perplexity = 模型自身 logits 在窗口 data[i*T : i*T+T+1]（丢掉最后不完整的窗口）上的平均交叉熵"
                     "取 exp，与 batch_size 无关；N < T + 1 时抛出 ValueError")
@@ -583,7 +572,7 @@ def _(ctx):
                     if abs(got - math.log(want)) < 1e-6 * max(1.0, math.log(want)) else
                     "count every predicted token once: windows data[i*T : i*T + T + 1] overlap by one token, "
                     "and the mean runs over all tokens, not over batches")
-            fail(f"perplexity differs from exp of the mean cross-entropy over the windows ({hint})",
+            fail("perplexity_windows.perplexity_differs_exp", hint=hint,
                  expected=f"{want:.6g}", got=f"{got:.6g}")
     for N, T in ((6, 6), (2, 5)):
         ctx.last_input = f"perplexity(MiniGPT, data [{N}], context_length={T}): no window fits"
@@ -610,13 +599,13 @@ def _heldout_perplexity(model, valid: np.ndarray, V: int) -> float:
     logits = np.concatenate([expect_array(model(w[:, :-1]), (len(w), EVAL_CONTEXT, V), what="the model's logits")
                              for w in np.array_split(win, max(1, len(win) // 64))])
     if logits.dtype.kind != "f" or not np.all(np.isfinite(logits)):
-        fail("the trained model's logits must be finite floats (did training diverge?)")
+        fail("heldout_perplexity.trained_model_s")
     return math.exp(_nll(logits, win[:, 1:]).mean())
 
 
 @checks.quality("pretrain_quality",
                 f"pretrain_minigpt reaches held-out perplexity <= {THRESHOLD:.1f} on the shipped corpus "
-                f"(context_length {EVAL_CONTEXT}) within {BUDGET_S} s",
+                f"(context_length {EVAL_CONTEXT}) within {BUDGET_S} s", points=6,
                 uses=("pretrain_minigpt",), timeout=BUDGET_S,
                 zh=f"pretrain_minigpt 在附带语料的留出部分上困惑度不超过 {THRESHOLD:.1f}（context_length "
                    f"{EVAL_CONTEXT}），限时 {BUDGET_S} 秒")
@@ -628,21 +617,19 @@ def _(ctx):
     model = ctx.store("pretrain_minigpt", train, V, seed=0)
     seconds = time.monotonic() - t0
     if not (isinstance(model.info, dict) and model.info.get("module")):
-        fail("pretrain_minigpt must return the trained MiniGPT (an nn.Module)",
+        fail("pretrain_quality.pretrain_minigpt_return",
              got=str(model.info.get("type") if isinstance(model.info, dict) else model.info))
     ppl = _heldout_perplexity(model, valid, V)
     ctx.reached(ppl, THRESHOLD, "held-out perplexity", "留出困惑度", seconds, BUDGET_S, higher_is_better=False)
     if not ppl <= THRESHOLD:
-        fail(f"held-out perplexity {ppl:.2f} is above {THRESHOLD:.1f}: is the loss going down? (targets "
-             "shifted by one, the optimizer stepping, clipping the gradients, a learning rate neither 0 nor "
-             "too small, enough steps)",
+        fail("pretrain_quality.held_out_perplexity", ppl=ppl, THRESHOLD=THRESHOLD,
              expected=f"<= {THRESHOLD:.1f} (the reference: about 5.5; a bigram model: 7.5; untrained: above 1e6)",
              got=f"{ppl:.2f} after {seconds:.0f} s")
 
 
 @checks.behaviour("pretrain_structure",
                   "pretrain_minigpt returns a MiniGPT of the requested size (vocab_size, max_len, d_model, "
-                  "n_heads, n_layers), even for a few steps",
+                  "n_heads, n_layers), even for a few steps", points=1,
                   uses=("pretrain_minigpt",), timeout=BUDGET_S,
                   zh="pretrain_minigpt 返回指定大小的 MiniGPT（vocab_size、max_len、d_model、n_heads、n_layers），"
                      "只训练几步也一样")
@@ -650,26 +637,25 @@ def _(ctx):
     _, _, V = corpus()
     model = _short_run(ctx)
     if not (isinstance(model.info, dict) and model.info.get("type") == "MiniGPT"):
-        fail("pretrain_minigpt must return the MiniGPT it trained",
+        fail("pretrain_structure.pretrain_minigpt_return",
              got=str(model.info.get("type") if isinstance(model.info, dict) else model.info))
     sd = model.state_dict()
     D, ML, N = SMALL["d_model"], SMALL["max_len"], SMALL["n_layers"]
     for key, shape in (("tok_emb.weight", (V, D)), ("pos_emb.weight", (ML, D))):
         if key not in sd or np.shape(sd[key]) != shape:
-            fail(f"the returned model's {key} should have shape {shape}: build MiniGPT(vocab_size, max_len, "
-                 "d_model, n_heads, n_layers) from the arguments",
+            fail("pretrain_structure.returned_model_s_2", key=key, shape=shape,
                  expected=str(shape), got=str(np.shape(sd[key])) if key in sd else "missing")
     blocks = {k.split(".")[1] for k in sd if k.startswith("blocks.")}
     if len(blocks) != N:
-        fail(f"the returned model has {len(blocks)} blocks; n_layers={N} was asked for")
+        fail("pretrain_structure.returned_model_blocks", blocks=len(blocks), N=N)
     heads = model.get("blocks.0.attn.n_heads")
     if heads != SMALL["n_heads"]:
-        fail(f"the returned model's attention has {heads} heads; n_heads={SMALL['n_heads']} was asked for")
+        fail("pretrain_structure.returned_model_s", heads=heads, SMALL=SMALL['n_heads'])
 
 
 @checks.behaviour("pretrain_seed",
                   "pretrain_minigpt follows its seed: the same seed gives the same model, another seed "
-                  "another one", uses=("pretrain_minigpt",), timeout=BUDGET_S,
+                  "another one", points=1, uses=("pretrain_minigpt",), timeout=BUDGET_S,
                   zh="pretrain_minigpt 遵循 seed：相同的 seed 得到相同的模型，不同的 seed 得到不同的模型")
 def _(ctx):
     _, valid, _ = corpus()
@@ -678,7 +664,6 @@ def _(ctx):
     outs = [expect_array(_short_run(ctx, 3, seed, **sizes)(ids), what="logits") for seed in (1, 1, 2)]
     ctx.last_input = "pretrain_minigpt(..., steps=3, seed=s) on 4,000 tokens for s = 1, 1, 2; logits on 4 x 16 ids"
     if not np.array_equal(outs[0], outs[1]):
-        fail("two runs with seed=1 gave different models: seed everything from `seed` (torch.manual_seed(seed) "
-             "for the initialisation, a torch.Generator seeded with it for get_batch)")
+        fail("pretrain_seed.two_runs_seed")
     if np.array_equal(outs[0], outs[2]):
-        fail("seed=1 and seed=2 gave exactly the same model: the seed is ignored")
+        fail("pretrain_seed.seed_1_seed")

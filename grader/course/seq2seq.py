@@ -141,7 +141,7 @@ def _model(ctx, init: dict, state: dict[str, np.ndarray] | None = None) -> Handl
 
 @checks.behaviour("transformer_structure",
                   "MiniTransformer has the contract's submodules: src_emb, tgt_emb, one shared pos_emb, "
-                  "encoder (EncoderBlocks), enc_ln, decoder (Seq2SeqDecoderBlocks), dec_ln, proj",
+                  "encoder (EncoderBlocks), enc_ln, decoder (Seq2SeqDecoderBlocks), dec_ln, proj", points=1,
                   uses=("MiniTransformer",),
                   zh="MiniTransformer 的子模块符合约定：src_emb、tgt_emb、共享的 pos_emb、encoder（EncoderBlock）、"
                      "enc_ln、decoder（Seq2SeqDecoderBlock）、dec_ln、proj")
@@ -159,7 +159,7 @@ def _(ctx):
             wrong = sorted(k for k in set(want) & set(got) if got[k] != want[k])
             tied = " (proj is its own nn.Linear with a bias, not tied to tgt_emb)" \
                 if "proj.weight" in missing and not extra else ""
-            fail(f"MiniTransformer's parameters differ from the contract{tied}",
+            fail("transformer_structure.minitransformer_s_parameters", tied=tied,
                  expected=(f"missing: {', '.join(missing[:6])}" if missing else "")
                  + (f"  shapes: {', '.join(f'{k} {list(want[k])}' for k in wrong[:4])}" if wrong else ""),
                  got=(f"unexpected: {', '.join(extra[:6])}" if extra else "")
@@ -168,13 +168,13 @@ def _(ctx):
             info = h.sub(attr).info
             kind = info.get("type") if isinstance(info, dict) else info
             if kind != cls:
-                fail(f"MiniTransformer.{attr.replace('.0', '[0]')} is a {kind}, expected a {cls} "
-                     "(from the blocks exercise)")
+                fail("transformer_structure.minitransformer_value_kind", value=attr.replace('.0', '[0]'), kind=kind,
+                     cls=cls)
 
 
 @checks.compare_module("encode_reference",
                        "MiniTransformer.encode matches the reference with the same weights (memory and "
-                       "gradients; padded source keys masked)",
+                       "gradients; padded source keys masked)", points=3,
                        cls="MiniTransformer", method="encode",
                        zh="相同权重下 MiniTransformer.encode 的输出与梯度与参考一致（源句 padding 作为键被屏蔽）")
 def _(rng):
@@ -190,7 +190,7 @@ def _(rng):
 
 @checks.compare_module("decode_reference",
                        "MiniTransformer.decode matches the reference with the same weights (hidden states, "
-                       "memory and parameter gradients; padded memory keys masked)",
+                       "memory and parameter gradients; padded memory keys masked)", points=3,
                        cls="MiniTransformer", method="decode",
                        zh="相同权重下 MiniTransformer.decode 的输出、对 memory 与参数的梯度与参考一致"
                           "（memory 的 padding 被屏蔽）")
@@ -210,7 +210,7 @@ def _(rng):
 
 @checks.compare_module("transformer_reference",
                        "MiniTransformer (encode, decode, proj) matches the reference with the same weights "
-                       "(logits and gradients, padded sources)",
+                       "(logits and gradients, padded sources)", points=3,
                        cls="MiniTransformer",
                        zh="相同权重下 MiniTransformer 的 logits 与梯度与参考一致（源句带 padding）")
 def _(rng):
@@ -228,7 +228,7 @@ def _(rng):
 
 @checks.property("transformer_padding",
                  "source padding is invisible: the ids at padded source positions never change the logits, "
-                 "and a padded row equals the same source alone", uses=("MiniTransformer",),
+                 "and a padded row equals the same source alone", points=2, uses=("MiniTransformer",),
                  zh="源句的 padding 不可见：padding 位置的 id 不影响 logits，带 padding 的行与单独输入同一源句时相同")
 def _(ctx):
     made: dict[tuple, Handle] = {}
@@ -251,9 +251,7 @@ def _(ctx):
         other = np.where(mask, src, (src + 1 + rng.integers(0, 10, size=src.shape)) % 11)
         out2 = expect_array(h(other, tgt, mask), (B, Lt, 7), np.float64, "logits")
         if not np.allclose(out2, out, rtol=1e-9, atol=1e-9):
-            fail("changing the source ids at padded positions changed the logits: mask the padded source "
-                 "positions as keys (src_mask[:, None, None, :]) in the encoder's self-attention AND in the "
-                 "decoder's cross-attention",
+            fail("transformer_padding.changing_source_ids",
                  got=f"max change {float(np.abs(out2 - out).max()):.3g}")
         for b in range(B):
             n = int(mask[b].sum())
@@ -266,7 +264,7 @@ def _(ctx):
 
 @checks.behaviour("max_len_checks",
                   "sources or targets longer than max_len raise ValueError (encode, decode, forward); "
-                  "exactly max_len works", uses=("MiniTransformer",),
+                  "exactly max_len works", points=1, uses=("MiniTransformer",),
                   zh="源句或目标句长度超过 max_len 时抛出 ValueError（encode、decode、forward）；"
                      "恰好等于 max_len 时正常")
 def _(ctx):
@@ -376,8 +374,7 @@ def _greedy_case(ctx, kind: str, tries: int = 16):
         if kind == "padded" and np.array_equal(_free_run(ctx, h, src, None, bos, ML, Vt)[0], run):
             continue  # the mask changes nothing here: it could not show that it is passed on
         return h, init, src, mask, bos, run, picked
-    fail("could not find a model on which greedy decoding was checkable: does MiniTransformer's "
-         "output depend on its inputs?")
+    fail("greedy_case.could_find_model")
 
 
 def _check_translation(ctx, h, src, mask, bos, eos, max_new, want, what: str) -> None:
@@ -389,11 +386,11 @@ def _check_translation(ctx, h, src, mask, bos, eos, max_new, want, what: str) ->
     got = expect_array(ctx.call("greedy_translate", h, src, bos, eos, max_new, **kwargs), None,
                        what="greedy_translate output")
     if got.dtype.kind not in "iu":
-        fail(f"greedy_translate returned {got.dtype}; token ids are torch.long")
+        fail("check_translation.greedy_translate_returned", dtype=got.dtype)
     if got.ndim != 2 or got.shape[0] != want.shape[0]:
-        fail(f"greedy_translate output: shape {list(got.shape)}, expected {list(want.shape)}")
+        fail("check_translation.greedy_translate_output", shape=list(got.shape), shape2=list(want.shape))
     if not (got[:, 0] == bos).all():
-        fail("the translation must start with bos_id in column 0",
+        fail("check_translation.translation_start_bos",
              expected=np.array2string(want[:, 0]), got=np.array2string(got[:, 0]))
     if got.shape[1] != want.shape[1]:
         n_got, n_want = got.shape[1] - 1, want.shape[1] - 1
@@ -403,7 +400,7 @@ def _check_translation(ctx, h, src, mask, bos, eos, max_new, want, what: str) ->
             why = f"every row had produced eos_id after {n_want} steps: stop then"
         else:
             why = "stop only when EVERY row has produced eos_id (or after max_new_tokens), not before"
-        fail(f"{what}: {n_got} new tokens, expected {n_want}: {why}",
+        fail("check_translation.what_n_new", what=what, n_got=n_got, n_want=n_want, why=why,
              expected=f"shape {list(want.shape)}", got=f"shape {list(got.shape)}")
     bad = np.argwhere(got != want)
     if len(bad):
@@ -413,12 +410,13 @@ def _check_translation(ctx, h, src, mask, bos, eos, max_new, want, what: str) ->
                if done else
                f"token {t} of row {r} is not the argmax of the model's logits at the last position given "
                "the tokens so far" + ("" if mask is None else " (with src_mask passed to encode and decode)"))
-        fail(f"{what}: {why}", expected=np.array2string(want[r]), got=np.array2string(got[r]))
+        fail("check_translation.what_why", what=what, why=why, expected=np.array2string(want[r]),
+             got=np.array2string(got[r]))
 
 
 @checks.property("greedy_translate_eos",
                  "greedy_translate takes the argmax at every step, fills finished rows with eos_id and stops "
-                 "once every row has produced it (or after max_new_tokens)",
+                 "once every row has produced it (or after max_new_tokens)", points=3,
                  uses=("greedy_translate", "MiniTransformer"),
                  zh="greedy_translate 每一步取 argmax，已结束的行填 eos_id，"
                     "所有行都生成 eos_id 后（或达到 max_new_tokens）停止")
@@ -437,7 +435,7 @@ def _(ctx):
 
 @checks.property("greedy_translate_padding",
                  "greedy_translate on right-padded sources passes src_mask on: the same tokens as the "
-                 "model's own forward with that mask", uses=("greedy_translate", "MiniTransformer"),
+                 "model's own forward with that mask", points=2, uses=("greedy_translate", "MiniTransformer"),
                  zh="greedy_translate 处理带 padding 的源句时传递 src_mask：与模型带同一掩码的前向结果一致")
 def _(ctx):
     for _ in range(2):
@@ -448,7 +446,7 @@ def _(ctx):
 
 @checks.behaviour("greedy_translate_behaviour",
                   "greedy_translate: max_new_tokens > max_len raises ValueError, 0 gives the BOS column, "
-                  "src is not modified", uses=("greedy_translate",),
+                  "src is not modified", points=1, uses=("greedy_translate",),
                   zh="greedy_translate：max_new_tokens > max_len 时抛出 ValueError，为 0 时只返回 BOS 列，不修改 src")
 def _(ctx):
     h, init, src, _, bos, run, (eos, first) = _greedy_case(ctx, "all")
@@ -460,7 +458,7 @@ def _(ctx):
     got = expect_array(ctx.call_keep_inputs("greedy_translate", h, src, bos, eos, 0), (src.shape[0], 1),
                        what="greedy_translate output with max_new_tokens=0")
     if not (got == bos).all():
-        fail("with max_new_tokens=0 the output is the BOS column alone", got=np.array2string(got[:, 0]))
+        fail("greedy_translate_behaviour.max_new_tokens", got=np.array2string(got[:, 0]))
     ctx.last_input = f"greedy_translate(model, src {list(src.shape)}, bos_id={bos}, eos_id={eos}, max_new_tokens={ML})"
     ctx.call_keep_inputs("greedy_translate", h, src, bos, eos, ML)
 
@@ -495,14 +493,14 @@ def _translate(model: Handle, src: np.ndarray, mask: np.ndarray, bos: int, steps
     for t in range(steps):
         logits = expect_array(model(src, out, mask), (B, t + 1, V), what="model(src, tgt, src_mask) logits")
         if logits.dtype.kind != "f" or not np.isfinite(logits).all():
-            fail("the trained model's logits must be finite floats")
+            fail("translate.trained_model_s")
         out = np.concatenate([out, logits[:, -1].argmax(-1)[:, None]], axis=1)
     return out[:, 1:]
 
 
 @checks.quality("train_seq2seq_quality",
                 f"train_seq2seq learns to reverse sequences: exact match >= {THRESHOLD:.2f} on 500 held-out "
-                f"sources, trained within {BUDGET_S} s",
+                f"sources, trained within {BUDGET_S} s", points=6,
                 uses=("train_seq2seq", "MiniTransformer"), timeout=BUDGET_S,
                 zh=f"train_seq2seq 学会倒序：在 500 个留出源句上完全匹配率至少 {THRESHOLD:.2f}，训练限时 {BUDGET_S} 秒")
 def _(ctx):
@@ -535,14 +533,14 @@ def _(ctx):
         else:
             why = ("does the decoder read [bos] + y and learn to predict y + [eos] (shifted by one), with the "
                    "source padding masked? Is the loss going down?")
-        fail(f"exact-match accuracy {acc:.3f} is below {THRESHOLD:.2f}: {why}",
+        fail("train_seq2seq_quality.exact_match_accuracy", acc=acc, THRESHOLD=THRESHOLD, why=why,
              expected=f">= {THRESHOLD:.2f} (reference: about 0.99; untrained: 0.0)",
              got=f"{acc:.3f} in {elapsed:.1f} s ({ended:.2f} of the translations end with eos_id)")
 
 
 @checks.behaviour("train_seq2seq_seed",
                   "train_seq2seq follows its seed: the same seed gives the same model, another seed another one",
-                  uses=("train_seq2seq",), timeout=BUDGET_S,
+                  points=1, uses=("train_seq2seq",), timeout=BUDGET_S,
                   zh="train_seq2seq 遵循 seed：相同的 seed 得到相同的模型，不同的 seed 得到不同的模型")
 def _(ctx):
     config, splits = task()
@@ -557,7 +555,6 @@ def _(ctx):
         runs.append(expect_array(model(src, tgt, mask), None, what="model(src, tgt, src_mask) logits"))
     ctx.last_input = "train_seq2seq(first 128 training pairs, ..., epochs=1, seed=s) for s = 1, 1, 2"
     if runs[0].shape != runs[1].shape or not np.array_equal(runs[0], runs[1]):
-        fail("two runs with seed=1 gave different models: seed everything from `seed` "
-             "(torch.manual_seed(seed) for the initialisation, a torch.Generator for the batch order)")
+        fail("train_seq2seq_seed.two_runs_seed")
     if runs[0].shape == runs[2].shape and np.array_equal(runs[0], runs[2]):
-        fail("seed=1 and seed=2 gave exactly the same model: the seed is ignored")
+        fail("train_seq2seq_seed.seed_1_seed")

@@ -23,6 +23,7 @@ from typing import Any
 
 from grader.host.sandbox import Sandbox
 from grader.host.staging import private_dir, remove_tree, sweep_uid, write_stage
+from grader.messages import msg
 from grader.protocol import wire
 from grader.worker.procs import kill_descendants, set_subreaper
 
@@ -242,19 +243,19 @@ class Worker:
             self.sock.sendall(struct.pack("<Q", len(blob)) + blob)
             reply = self._recv(timeout)
         except TimeoutError:
-            self._die("timeout", f"no answer within {timeout:g} s (an infinite loop, or far too slow)")
+            self._die("timeout", msg("worker.no_answer", timeout=timeout))
         except (EOFError, ConnectionError, OSError) as exc:
             status = self.zygote.kill(self.pid)
             self._die("crashed", describe_exit(status, exc))
         except wire.WireError as exc:
-            self._die("error", f"the worker sent something that is not plain data ({exc})")
+            self._die("error", msg("worker.not_plain_data", exc=str(exc)))
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
-            self._die("error", "the worker sent a malformed reply")
+            self._die("error", msg("worker.malformed_reply"))
         if reply["ok"]:
             return reply.get("value")
         err = reply.get("error")
         if not isinstance(err, dict):
-            self._die("error", "the worker sent a malformed error")
+            self._die("error", msg("worker.malformed_error"))
         frames = err.get("frames") if isinstance(err.get("frames"), list) else []
         raise StudentError(
             type=str(err.get("type", "Error"))[:100],
@@ -312,7 +313,7 @@ class Worker:
             with contextlib.suppress(OSError):
                 self.sock.close()
             self.zygote.kill(self.pid)
-            self.dead = WorkerLost("error", "worker closed")
+            self.dead = WorkerLost("error", msg("worker.closed"))
         if self._tail is None:
             self._tail = self.output_tail()
         remove_tree(self.stage)
@@ -324,17 +325,16 @@ class Worker:
 
 def describe_exit(status: int | None, exc: BaseException | None = None) -> str:
     if status is None:
-        return "the worker process ended without answering"
+        return msg("worker.ended")
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
             name = signal.Signals(sig).name
         except ValueError:
             name = str(sig)
-        extra = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (killed: out of memory or CPU time?)",
-                 "SIGXCPU": " (CPU time limit)"}.get(name, "")
-        return f"the worker process was killed by signal {sig}, {name}{extra}"
+        if name in ("SIGSEGV", "SIGKILL", "SIGXCPU"):
+            return msg(f"worker.killed_{name.lower()}", sig=sig, name=name)
+        return msg("worker.killed", sig=sig, name=name)
     if os.WIFEXITED(status):
-        return (f"the worker process exited with code {os.WEXITSTATUS(status)} "
-                "(sys.exit or os._exit in your code?)")
-    return "the worker process ended without answering"
+        return msg("worker.exited", code=os.WEXITSTATUS(status))
+    return msg("worker.ended")

@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.messages import msg
+
 MAX_FILE_BYTES = 4 << 20
 MAX_SUBMISSION_BYTES = 16 << 20
 MAX_FILES = 200
@@ -46,7 +48,7 @@ def read_submission(folder: Path) -> Staged:
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        staged.error = f"the submission folder cannot be opened ({exc.strerror or exc})"
+        staged.error = msg("staging.cannot_open", why=str(exc.strerror or exc))
         return staged
     try:
         names = sorted(n for n in os.listdir(fd) if n.endswith(".py"))
@@ -55,31 +57,30 @@ def read_submission(folder: Path) -> Staged:
             try:
                 st = os.lstat(name, dir_fd=fd)
             except OSError as exc:
-                staged.refused[name] = f"cannot be read ({exc.strerror})"
+                staged.refused[name] = msg("staging.unreadable", why=str(exc.strerror))
                 continue
             if stat.S_ISLNK(st.st_mode):
-                staged.refused[name] = "is a symbolic link: only regular files are graded"
+                staged.refused[name] = msg("staging.symlink")
                 continue
             if not stat.S_ISREG(st.st_mode):
-                staged.refused[name] = "is not a regular file: only regular files are graded"
+                staged.refused[name] = msg("staging.not_regular")
                 continue
             total += st.st_size
             if total > MAX_SUBMISSION_BYTES:
-                staged.error = (f"the submission's .py files add up to more than the {MAX_SUBMISSION_BYTES >> 20} "
-                                "MiB allowed: remove large files from the folder")
+                staged.error = msg("staging.too_much", mib=MAX_SUBMISSION_BYTES >> 20)
                 staged.files.clear()
                 return staged
             if st.st_size > MAX_FILE_BYTES:
-                staged.refused[name] = f"is larger than {MAX_FILE_BYTES >> 20} MiB"
+                staged.refused[name] = msg("staging.too_large", mib=MAX_FILE_BYTES >> 20)
                 continue
             try:
                 f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
             except OSError as exc:
-                staged.refused[name] = f"cannot be read ({exc.strerror})"
+                staged.refused[name] = msg("staging.unreadable", why=str(exc.strerror))
                 continue
             try:
                 if not stat.S_ISREG(os.fstat(f).st_mode):  # swapped for something else meanwhile
-                    staged.refused[name] = "is not a regular file: only regular files are graded"
+                    staged.refused[name] = msg("staging.not_regular")
                     continue
                 data = b""
                 while len(data) <= MAX_FILE_BYTES:
@@ -90,11 +91,11 @@ def read_submission(folder: Path) -> Staged:
             finally:
                 os.close(f)
             if len(data) > MAX_FILE_BYTES:
-                staged.refused[name] = f"is larger than {MAX_FILE_BYTES >> 20} MiB"
+                staged.refused[name] = msg("staging.too_large", mib=MAX_FILE_BYTES >> 20)
                 continue
             staged.files[name] = data
         if len(names) > MAX_FILES:
-            staged.refused["(more files)"] = f"only the first {MAX_FILES} modules are read"
+            staged.refused["(more files)"] = msg("staging.too_many", n=MAX_FILES)
     finally:
         os.close(fd)
     return staged
