@@ -195,6 +195,8 @@ def describe_value(v: Any, name: str = "", depth: int = 0) -> str:
 
 def describe_case(fn: str, case: Case) -> str:
     text = _describe_call(fn, case)
+    if isinstance(case.label, Msg):  # the case's name, in the report's language
+        return msg("case.labelled", label=case.label, text=text)
     return f"{case.label} — {text}" if case.label else text
 
 

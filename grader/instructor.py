@@ -679,7 +679,7 @@ zh = "x.mean(dim=dim, keepdim=True) 保留该维度，于是可以与 x 广播�
 '''
 
 RESERVED = {"grader", "torch", "numpy", "hypothesis", "click", "rich", "tests", "exercises", "solutions",
-            "mistakes", "conftest"}
+            "mistakes", "conftest", "engine", "report"}  # the last two: catalogs of their own
 
 
 @click.command("new")

@@ -467,7 +467,7 @@ def case_key(case: dict) -> bytes:
     """A case's inputs as bytes (its position and label left out), to recognise equal cases."""
     from grader.protocol import wire
 
-    return wire.encode({k: v for k, v in case.items() if k not in ("order", "label")})
+    return wire.encode({k: v for k, v in case.items() if k not in ("order", "label", "label_id", "label_scope")})
 
 
 def drawn_entries(check: Check, rng: Any, seed: int, fixed: list[dict]) -> list[dict]:

@@ -34,62 +34,14 @@ from grader.messages import localise
 
 FIELD_LIMIT = 4000  # characters of one untrusted field kept in a report
 
-TEXT: dict[str, dict[str, str]] = {
-    "en": {
-        "not_started": "not started", "start_here": "start here", "input": "smallest failing input",
-        "expected": "expected", "got": "got", "your_code": "your code", "hint": "hint",
-        "next": "next", "all_done": "all exercises pass: well done",
-        "hidden": "hidden check", "hidden_failed": "{n} hidden check(s) failed",
-        "fix_first": "fix {dep} first (this exercise builds on it)", "output": "your program printed",
-        "score": "score", "grader_error": "grader error (not your fault; tell the course staff)",
-        "not_implemented": "not implemented yet",
-        "nothing_graded": "nothing was graded: tell the course staff (this is not a problem with your code)",
-        "rejected": "submission rejected, not graded", "not_graded": "not graded",
-        "grade_hint": "grade hint {ex}",
-        "caused_by": "fix {dep} first ({by} builds on it)",
-        "checks_not_graded": "{n} checks not graded until the file imports",
-        # the CI formats
-        "report": "Grading report", "exercise": "exercise", "max": "max", "status": "status",
-        "checks": "checks", "failed_checks": "{n} failed", "diagnosis": "likely mistake",
-        "hidden_name": "hidden check {i} of {ex}", "hidden_summary": "{ex}: {n} hidden check(s), {failed} failed",
-        "passed": "passed", "failed": "failed", "error": "error", "message": "message",
-        "mode": "mode", "seed": "seed", "sandbox": "sandbox", "versions": "versions", "time": "time",
-        "hidden_check_failed": "hidden check failed", "not_graded_title": "Submission: not graded",
-        "failures": "what to fix", "passing_folded": "{n} check(s) pass ({points} points)",
-        "heat_caption": "{tensor}{shape}: rows = axis -2 ({rows}), columns = axis -1 ({cols})",
-        "heat_shape": " of shape {shape}",
-        "heat_legend": "darker = larger; ! = nan or inf",
-        # statuses, as badges
-        "status_error": "error", "status_timeout": "timeout", "status_crashed": "crashed",
-        "status_skipped": "skipped", "status_withheld": "withheld",
-    },
-    "zh": {
-        "not_started": "尚未开始", "start_here": "从这里开始", "input": "最小的失败输入",
-        "expected": "期望", "got": "实际", "your_code": "你的代码", "hint": "提示",
-        "next": "下一步", "all_done": "所有练习均已通过，做得好",
-        "hidden": "隐藏检查", "hidden_failed": "{n} 个隐藏检查未通过",
-        "fix_first": "请先修好 {dep}（本练习依赖它）", "output": "你的程序输出",
-        "score": "得分", "grader_error": "评分器错误（不是你的问题，请告知课程助教）",
-        "not_implemented": "尚未实现",
-        "nothing_graded": "没有评分：请告知课程助教（这不是你的代码的问题）",
-        "rejected": "提交被拒绝，未评分", "not_graded": "未评分",
-        "grade_hint": "grade hint {ex}",
-        "caused_by": "请先修好 {dep}（{by} 依赖它）",
-        "checks_not_graded": "{n} 个检查未评分（文件能导入后才评分）",
-        "report": "评分报告", "exercise": "练习", "max": "满分", "status": "状态",
-        "checks": "检查", "failed_checks": "{n} 个未通过", "diagnosis": "可能的错误",
-        "hidden_name": "{ex} 的隐藏检查 {i}", "hidden_summary": "{ex}：{n} 个隐藏检查，{failed} 个未通过",
-        "passed": "通过", "failed": "未通过", "error": "误差", "message": "信息",
-        "mode": "模式", "seed": "种子", "sandbox": "沙箱", "versions": "版本", "time": "用时",
-        "hidden_check_failed": "隐藏检查未通过", "not_graded_title": "提交：未评分",
-        "failures": "需要修改的地方", "passing_folded": "{n} 个检查通过（{points} 分）",
-        "heat_caption": "{tensor}{shape}：行 = 倒数第 2 维（{rows}），列 = 最后一维（{cols}）",
-        "heat_shape": "（形状 {shape}）",
-        "heat_legend": "颜色越深数值越大；! = nan 或 inf",
-        "status_error": "出错", "status_timeout": "超时", "status_crashed": "崩溃",
-        "status_skipped": "跳过", "status_withheld": "暂不计分",
-    },
-}
+def _report_words() -> dict[str, dict[str, str]]:
+    """The report's own words, one catalog per language (``grader/course/i18n/<lang>/report.toml``)."""
+    from grader.messages import LANGS, catalog
+
+    return {lang: dict(catalog(lang, "report")) for lang in LANGS}
+
+
+TEXT: dict[str, dict[str, str]] = _report_words()
 
 SYMBOL = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "crashed": "☠", "skipped": "-",
           "withheld": "○"}

@@ -47,6 +47,7 @@ from grader.checks import (
     plain,
     to_wire,
 )
+from grader.messages import msg
 from grader.strategies import normal
 
 checks = Checks("alignment")
@@ -105,8 +106,9 @@ def _(rng):
     yield Case(args=(_conversation(rng, 1),), kwargs={"add_generation_prompt": True})
     yield Case(args=(_conversation(rng, 4),), kwargs={"add_generation_prompt": bool(rng.random() < 0.5)})
     yield Case(args=([{"role": "user", "content": "a {b} c"}, {"role": "assistant", "content": "词向量"}],),
-               label="content with braces and Chinese characters")
-    yield Case(args=([],), kwargs={"add_generation_prompt": True}, label="no messages, generation prompt only")
+               label=msg("format_chat_reference.case_content_braces_chinese_characters"))
+    yield Case(args=([],), kwargs={"add_generation_prompt": True},
+               label=msg("format_chat_reference.case_no_messages_generation_prompt"))
 
 
 @checks.behaviour("format_chat_behaviour",
@@ -145,18 +147,19 @@ def _(ctx):
                 fn="build_sft_example",
                 zh="build_sft_example 与参考一致（每轮三次 encode；只在助手的内容与 <|end|> 上有标签）")
 def _(rng):
-    yield Case(args=(_conversation(rng, 2), char_encoder(_vocab(rng))), label="one user turn, one assistant turn")
+    yield Case(args=(_conversation(rng, 2), char_encoder(_vocab(rng))),
+               label=msg("build_sft_example_reference.case_one_user_turn_one"))
     yield Case(args=(_conversation(rng, 4, system=True), char_encoder(_vocab(rng))),
-               label="a system turn and two exchanges")
+               label=msg("build_sft_example_reference.case_system_turn_two_exchanges"))
     yield Case(args=([{"role": "user", "content": "hi!"}, {"role": "assistant", "content": ""}],
-                     char_encoder(_vocab(rng))), label="an empty assistant answer: only <|end|> is labelled")
+                     char_encoder(_vocab(rng))),
+                     label=msg("build_sft_example_reference.case_empty_assistant_answer_only"))
     yield Case(args=(_conversation(rng, 3), char_encoder(_vocab(rng))))
     crossing = _vocab(rng, extra=("<|end|>\n", "!<|end|>"))
     yield Case(args=([{"role": "user", "content": "sort: dbf"}, {"role": "assistant", "content": "bdf"},
                       {"role": "user", "content": "hi!"}, {"role": "assistant", "content": "hello"}],
                      char_encoder(crossing)),
-               label="an encoder with tokens \"<|end|>\\n\" and \"!<|end|>\" that straddle the pieces: "
-                     "encode each turn's three pieces separately")
+               label=msg("build_sft_example_reference.case_encoder_tokens_end_n"))
     yield Case(args=(_conversation(rng, 5, system=True), char_encoder(_vocab(rng))))
 
 
@@ -222,10 +225,11 @@ def _examples(rng: np.random.Generator, lengths: list[int], V: int = 20) -> list
                 zh="collate 与参考一致（向右补 pad_id；padding 处 labels 为 -100，mask 为 False）")
 def _(rng):
     yield Case(args=(_examples(rng, [5, 2, 7]), 0))
-    yield Case(args=(_examples(rng, [3, 6]), int(rng.integers(2, 20))), label="a nonzero pad_id")
-    yield Case(args=(_examples(rng, [4, 4, 4, 4]), 1), label="all the same length: no padding")
+    yield Case(args=(_examples(rng, [3, 6]), int(rng.integers(2, 20))),
+               label=msg("collate_reference.case_nonzero_pad_id"))
+    yield Case(args=(_examples(rng, [4, 4, 4, 4]), 1), label=msg("collate_reference.case_all_same_length_no"))
     yield Case(args=(_examples(rng, [1, 6, 3]), int(rng.integers(2, 20))))
-    yield Case(args=(_examples(rng, [6]), 0), label="one example")
+    yield Case(args=(_examples(rng, [6]), 0), label=msg("collate_reference.case_one_example"))
 
 
 # --- sequence_logprob ------------------------------------------------------------------------------
@@ -265,11 +269,11 @@ def _(rng):
     yield Case(args=(noncontig(logits), ids, labels))
     B, L, V = _sizes(rng)
     logits, ids, _ = _lp_batch(rng, B, L, V)
-    yield Case(args=(logits, ids, ids.copy()), label="every label counts (labels[:, 0] is still never a target)")
+    yield Case(args=(logits, ids, ids.copy()), label=msg("sequence_logprob_reference.case_every_label_counts_labels"))
     B, L, V = _sizes(rng)
     logits, ids, labels = _lp_batch(rng, B, L, V)
     labels[1] = -100
-    yield Case(args=(logits, ids, labels), label="row 1 counts nothing: its log-probability is 0.0")
+    yield Case(args=(logits, ids, labels), label=msg("sequence_logprob_reference.case_row_1_counts_nothing"))
     B, L, V = _sizes(rng)
     yield Case(args=_lp_batch(rng, B, L, V, np.float32))
 
@@ -376,7 +380,8 @@ def _(rng):
     yield Case(args=(*_logps(rng, 4), 2.0))
     yield Case(args=_logps(rng, int(rng.integers(3, 7)), np.float32), kwargs={"beta": 0.25})
     pc, pr, rc, rr = _logps(rng, 3)
-    yield Case(args=(pc + 400.0, pr - 400.0, rc, rr), kwargs={"beta": 1.0}, label="large differences")
+    yield Case(args=(pc + 400.0, pr - 400.0, rc, rr), kwargs={"beta": 1.0},
+               label=msg("dpo_loss_reference.case_large_differences"))
 
 
 @checks.property("dpo_loss_gradients",
@@ -426,10 +431,11 @@ def _(rng):
     yield Case(args=(normal(rng, (6,), scale=2.0), 3), kwargs={"normalize_std": False})
     rewards = normal(rng, (8,))
     rewards[2:4] = 1.5
-    yield Case(args=(rewards, 2), label="a group whose rewards are equal gets 0")
-    yield Case(args=(normal(rng, (5,)), 1), label="groups of one answer: advantage 0, not NaN")
+    yield Case(args=(rewards, 2), label=msg("group_advantages_reference.case_group_whose_rewards_are"))
+    yield Case(args=(normal(rng, (5,)), 1), label=msg("group_advantages_reference.case_groups_one_answer_advantage"))
     yield Case(args=(normal(rng, (9,), np.float32, 3.0), 3), kwargs={"eps": 0.01})
-    yield Case(args=(rng.integers(0, 2, size=10).astype(np.float64), 5), label="0/1 rewards")
+    yield Case(args=(rng.integers(0, 2, size=10).astype(np.float64), 5),
+               label=msg("group_advantages_reference.case_0_1_rewards"))
 
 
 @checks.behaviour("group_advantages_behaviour",
@@ -481,7 +487,7 @@ def _(rng):
     yield Case(args=_ppo(rng, 4, 5), kwargs={"clip_eps": 0.1})
     yield Case(args=_ppo(rng, 2, 7, np.float32))
     logp, old, adv, mask = _ppo(rng, 3, 4)
-    yield Case(args=(logp, old, adv, np.zeros_like(mask)), label="no token masked in: 0.0")
+    yield Case(args=(logp, old, adv, np.zeros_like(mask)), label=msg("ppo_clip_loss_reference.case_no_token_masked_0"))
     yield Case(args=_ppo(rng, 5, 3), kwargs={"clip_eps": 0.3})
 
 
@@ -654,11 +660,9 @@ def _(ctx):
     ctx.reached(acc, THRESHOLD, "held-out preference accuracy", "留出偏好准确率", took, BUDGET_S, digits=3)
     result = f"{acc:.3f} in {took:.1f} s (pass mark {THRESHOLD:.2f}, budget {BUDGET_S} s)"
     if acc < THRESHOLD:
-        why = ("most pairs get the same implicit reward for both answers: did the policy train at all (is the "
-               "returned model the trained copy)?" if ties > 0.5 else
-               "the policy prefers the REJECTED answers: are chosen and rejected (or policy and reference) the "
-               "right way round in the loss?" if wrong > 0.5 else
-               "is the loss going down? Are the sequence log-probabilities summed over the answer tokens only?")
+        why = (msg("dpo_train_quality.why_most_pairs_get") if ties > 0.5 else
+               msg("dpo_train_quality.why_policy_prefers_rejected") if wrong > 0.5 else
+               msg("dpo_train_quality.why_loss_going_down"))
         fail("dpo_train_quality.dpo_trained_policy", why=why,
              expected=f">= {THRESHOLD:.2f} (reference: about 0.99 in 1-3 s; before training: 0.00)",
              got=result)

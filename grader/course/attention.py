@@ -209,8 +209,13 @@ def _(ctx):
             missing = [k for k in want if k not in params]
             extra = [k for k in params if k not in want]
             wrong = [k for k in want if k in params and params[k] != want[k]]
-            detail = (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}" if extra
-                      else f"{wrong[0]} has shape {list(params[wrong[0]])}, expected {list(want[wrong[0]])}")
+            if missing:
+                detail = msg("self_attention_structure.detail_missing_missing", missing=", ".join(missing))
+            elif extra:
+                detail = msg("self_attention_structure.detail_unexpected_extra", extra=", ".join(extra))
+            else:
+                detail = msg("self_attention_structure.detail_wrong_shape_params", wrong=wrong[0],
+                             params=list(params[wrong[0]]), want=list(want[wrong[0]]))
             fail("self_attention_structure.parameters_differ_contract", detail=detail,
                  expected=", ".join(f"{k} {list(v)}" for k, v in want.items()),
                  got=", ".join(f"{k} {list(v)}" for k, v in params.items()) or "no parameters")

@@ -11,6 +11,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.checks import Case, Checks, fail, noncontig
+from grader.messages import msg
 from grader.strategies import normal
 
 checks = Checks("ffn")
@@ -50,7 +51,7 @@ def _(rng):
     x[0, 1] = 0.0
     x[1, rng.integers(0, 4)] = 0.0
     yield Case(init={"d_model": D, "d_ff": F, "activation": "relu"}, args=(x,), wrt=(0,), zeros=("up.bias",),
-               label="relu at exactly 0")
+               label=msg("feedforward_reference.case_relu_exactly_0"))
 
 
 @checks.behaviour("feedforward_structure",

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.checks import Checks, expect_array, fail
+from grader.messages import msg
 
 checks = Checks("finetune")
 
@@ -232,9 +233,9 @@ def _(ctx):
     lora = 4 * L * r * (D + D)
     head = D * C + C
     if n != lora + head:
-        why = ("only the head is trainable: apply_lora to the attention projections" if n == head else
-               "everything is trainable: the pretrained weights must be frozen" if n > 10 * (lora + head) else
-               "LoRA on the wrong layers, or with the wrong r?")
+        why = (msg("finetune_lora_targets.why_only_head_trainable") if n == head else
+               msg("finetune_lora_targets.why_everything_trainable_pretrained") if n > 10 * (lora + head) else
+               msg("finetune_lora_targets.why_lora_wrong_layers"))
         fail("finetune_lora_targets.wrong_number_trainable", why=why,
              expected=f"{lora + head} = LoRA 4 projections × {L} blocks × r·(D + D) = {lora}, + head {head}",
              got=str(n))

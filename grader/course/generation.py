@@ -402,12 +402,12 @@ def _top_p_case(rng: np.random.Generator, B: int, V: int, scale: float, dtype=np
                 "entries, float64 and float32)", points=3, fn="top_p_filter",
                 zh="top_p_filter 与参考一致（无并列的 logits，部分为 -inf，float64 与 float32）")
 def _(rng):
-    yield Case(args=(np.array([[2.0, 1.0, 0.5, -1.0, 0.1]]), 0.8), label="one row")
+    yield Case(args=(np.array([[2.0, 1.0, 0.5, -1.0, 0.1]]), 0.8), label=msg("top_p_reference.case_one_row"))
     yield _top_p_case(rng, 3, 7, 1.5)
     yield _top_p_case(rng, 4, 9, 3.0, cut=3)
     yield _top_p_case(rng, 2, 11, 0.7)
     yield _top_p_case(rng, 3, 6, 2.0, dtype=np.float32)
-    yield Case(args=(normal(rng, (2, 8), scale=2.0), 1.0), label="top_p = 1")
+    yield Case(args=(normal(rng, (2, 8), scale=2.0), 1.0), label=msg("top_p_reference.case_top_p_1"))
 
 
 @checks.property("top_p_properties",
@@ -489,12 +489,14 @@ def _np_penalty(z: np.ndarray, ids: np.ndarray, penalty: float) -> np.ndarray:
                 "penalties above and below 1)", points=2, fn="repetition_penalty",
                 zh="repetition_penalty 与参考一致（正负 logits、重复出现的 id、大于和小于 1 的惩罚系数）")
 def _(rng):
-    yield Case(args=(np.array([[2.0, -1.0, 0.5, -0.25]]), np.array([[0, 1]]), 2.0), label="one row")
+    yield Case(args=(np.array([[2.0, -1.0, 0.5, -0.25]]), np.array([[0, 1]]), 2.0),
+               label=msg("repetition_penalty_reference.case_one_row"))
     for B, V, L, penalty in ((3, 7, 5, 1.3), (2, 10, 8, 2.0), (4, 6, 3, 0.7)):
         yield Case(args=(normal(rng, (B, V), scale=2.0), _ids(rng, V, B, L), penalty))
     z = normal(rng, (3, 8), scale=2.0).astype(np.float32)
     yield Case(args=(z, _ids(rng, 8, 3, 6), 1.5))
-    yield Case(args=(normal(rng, (2, 5)), np.zeros((2, 0), dtype=np.int64), 1.8), label="no ids")
+    yield Case(args=(normal(rng, (2, 5)), np.zeros((2, 0), dtype=np.int64), 1.8),
+               label=msg("repetition_penalty_reference.case_no_ids"))
 
 
 @checks.behaviour("repetition_penalty_behaviour",
@@ -553,7 +555,8 @@ def _check_greedy(ctx, model: Handle, out: np.ndarray, L0: int, V: int, penalty:
         if bad.any():
             b = int(np.argmax(bad))
             fail("check_greedy.row_b_new", b=b, value=t + 1 - L0, value2=t + 1, what=what,
-                 value3=' (penalised)' if penalty != 1.0 else '', z=int(np.argmax(z[b])), out=int(out[b, t + 1]),
+                 value3=msg("check_greedy.penalised") if penalty != 1.0 else "", z=int(np.argmax(z[b])),
+                 out=int(out[b, t + 1]),
                  expected=f"token {int(np.argmax(z[b]))} (logit {best[b]:.4f})",
                  got=f"token {int(out[b, t + 1])} (logit {chosen[b]:.4f})")
 

@@ -403,7 +403,7 @@ def _gpt2_config(files: dict[str, bytes], init: dict) -> None:
              "n_head": init["n_heads"], "n_layer": init["n_layers"], "n_inner": init.get("d_ff") or 4 * D}
     for key, want in sizes.items():
         if config.get(key) != want:
-            why = " (GPT-2's default is 4·n_embd; the model's d_ff is block.ffn.up.out_features)" \
+            why = msg("gpt2_config.why_gpt_2_s") \
                 if key == "n_inner" else ""
             fail("gpt2_config.config_json_key", key=key, key2=config.get(key), want=want, why=why)
 

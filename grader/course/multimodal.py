@@ -36,6 +36,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.checks import Case, Checks, Handle, expect_array, fail, noncontig, plain, to_wire
+from grader.messages import msg
 from grader.strategies import normal
 
 checks = Checks("multimodal")
@@ -175,9 +176,10 @@ def _clip_numpy(img: np.ndarray, txt: np.ndarray, s: float) -> tuple[float, np.n
                 zh="clip_loss 与参考一致（行归一化、exp(logit_scale)、行与列交叉熵的平均）")
 def _(rng):
     yield Case(args=(_emb(rng, 4, 6), _emb(rng, 4, 6), float(np.log(1 / 0.07))))
-    yield Case(args=(_emb(rng, 3, 5), _emb(rng, 3, 5), np.array(1.3)), label="logit_scale as a 0-dim tensor")
+    yield Case(args=(_emb(rng, 3, 5), _emb(rng, 3, 5), np.array(1.3)),
+               label=msg("clip_loss_reference.case_logit_scale_as_0"))
     yield Case(args=(_emb(rng, 6, 2), _emb(rng, 6, 2), 0.0))
-    yield Case(args=(_emb(rng, 1, 4), _emb(rng, 1, 4), 2.0), label="one pair: the loss is 0")
+    yield Case(args=(_emb(rng, 1, 4), _emb(rng, 1, 4), 2.0), label=msg("clip_loss_reference.case_one_pair_loss_0"))
     yield Case(args=(_emb(rng, 5, 7, np.float32), _emb(rng, 5, 7, np.float32), 2.5))
     B, D = int(rng.integers(2, 9)), int(rng.integers(2, 9))
     yield Case(args=(_emb(rng, B, D), _emb(rng, B, D), float(rng.uniform(-1.0, 3.0))))

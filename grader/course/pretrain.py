@@ -199,11 +199,11 @@ def _(rng):
     yield Case(args=(normal(rng, (B, T, V), scale=2.0), rng.integers(0, V, (B, T))))
     yield Case(args=(noncontig(normal(rng, (4, 7), scale=3.0)), rng.integers(0, 7, (4,))))
     yield Case(args=(normal(rng, (3, 6), scale=1e4), rng.integers(0, 6, (3,))),
-               label="cross_entropy(logits [3, 6] of magnitude 1e4, targets [3]): exp() would overflow")
+               label=msg("cross_entropy_reference.case_cross_entropy_logits_3"))
     yield Case(args=(normal(rng, (2, 4, 6), np.float32, scale=2.0), rng.integers(0, 6, (2, 4))))
     yield Case(args=(normal(rng, (2, 2, 3, 4)), rng.integers(0, 4, (2, 2, 3))))
     yield Case(args=(np.zeros((0, 5)), np.zeros((0,), dtype=np.int64)),
-               label="cross_entropy(logits [0, 5], targets [0]): no targets")
+               label=msg("cross_entropy_reference.case_cross_entropy_logits_0"))
 
 
 def _grad_of(ctx, fn: str, args: tuple, wrt: int, upstream: np.ndarray):
@@ -301,9 +301,9 @@ def _(ctx):
             got = _float(ctx.call("cosine_lr", step, max_lr, min_lr, warmup, total), "cosine_lr")
             want = _cosine(step, max_lr, min_lr, warmup, total)
             if abs(got - want) > 1e-9 * max(1.0, abs(want)):
-                where = ("during warmup: max_lr * step / warmup_steps (0 at step 0)" if step < warmup else
-                         "from total_steps on: min_lr" if step >= total else
-                         "in the decay: min_lr + (max_lr - min_lr) * (1 + cos(pi * progress)) / 2")
+                where = (msg("cosine_lr_curve.where_during_warmup_max") if step < warmup else
+                         msg("cosine_lr_curve.where_total_steps_min") if step >= total else
+                         msg("cosine_lr_curve.where_decay_min_lr"))
                 fail("cosine_lr_curve.cosine_lr_wrong", step=step, where=where, expected=f"{want:.6g}",
                      got=f"{got:.6g}")
     ctx.last_input = "cosine_lr(0, 1e-3, 1e-4, warmup_steps=10, total_steps=5)"
@@ -370,8 +370,8 @@ def _(ctx):
         out, norm, before, after, _, _ = _clip_case(ctx, rng, scale_to, max_norm, dtype, eps)
         tol = F32 if dtype == np.float32 else F64
         if abs(out - norm) > tol.rtol * norm + 1e-12:
-            why = ("it looks like the norm after clipping: return the norm from before" if abs(out - max_norm)
-                   < 1e-3 * max_norm else "the total norm is sqrt of the sum of every gradient's squares")
+            why = (msg("clip_grad_norm_value.why_looks_like_norm") if abs(out - max_norm)
+                   < 1e-3 * max_norm else msg("clip_grad_norm_value.why_total_norm_sqrt"))
             fail("clip_grad_norm_value.clip_grad_norm", out=out, norm=norm, why=why,
                  expected=f"{norm:.6g}", got=f"{out:.6g}")
         factor = max_norm / (norm + (1e-6 if eps is None else eps)) if norm > max_norm else 1.0
@@ -568,10 +568,9 @@ def _(ctx):
                           f"context_length={T}{args}): {len(win)} windows")
         got = _float(ctx.call_keep_inputs("perplexity", model, data, T, **kwargs), "perplexity")
         if not abs(got - want) <= 1e-6 * want:
-            hint = ("it looks like the mean cross-entropy itself: perplexity is exp of it"
+            hint = (msg("perplexity_windows.hint_looks_like_mean")
                     if abs(got - math.log(want)) < 1e-6 * max(1.0, math.log(want)) else
-                    "count every predicted token once: windows data[i*T : i*T + T + 1] overlap by one token, "
-                    "and the mean runs over all tokens, not over batches")
+                    msg("perplexity_windows.hint_count_every_predicted"))
             fail("perplexity_windows.perplexity_differs_exp", hint=hint,
                  expected=f"{want:.6g}", got=f"{got:.6g}")
     for N, T in ((6, 6), (2, 5)):

@@ -35,6 +35,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.checks import Case, Checks, Handle, expect_array, fail
+from grader.messages import msg
 from grader.strategies import normal
 
 checks = Checks("seq2seq")
@@ -395,21 +396,20 @@ def _check_translation(ctx, h, src, mask, bos, eos, max_new, want, what: str) ->
     if got.shape[1] != want.shape[1]:
         n_got, n_want = got.shape[1] - 1, want.shape[1] - 1
         if n_got > max_new:
-            why = "never more than max_new_tokens new tokens"
+            why = msg("check_translation.why_never_more_max")
         elif n_got > n_want:
-            why = f"every row had produced eos_id after {n_want} steps: stop then"
+            why = msg("check_translation.why_every_row_had", n_want=n_want)
         else:
-            why = "stop only when EVERY row has produced eos_id (or after max_new_tokens), not before"
+            why = msg("check_translation.why_stop_only_every")
         fail("check_translation.what_n_new", what=what, n_got=n_got, n_want=n_want, why=why,
              expected=f"shape {list(want.shape)}", got=f"shape {list(got.shape)}")
     bad = np.argwhere(got != want)
     if len(bad):
         r, t = (int(v) for v in bad[0])
         done = bool((want[r, 1:t] == eos).any())
-        why = (f"row {r} had already produced eos_id={eos}: a finished row continues with eos_id only"
-               if done else
-               f"token {t} of row {r} is not the argmax of the model's logits at the last position given "
-               "the tokens so far" + ("" if mask is None else " (with src_mask passed to encode and decode)"))
+        why = (msg("check_translation.why_row_r_had", r=r, eos=eos) if done else
+               msg("check_translation.why_not_argmax" if mask is None else "check_translation.why_not_argmax_mask",
+                   t=t, r=r))
         fail("check_translation.what_why", what=what, why=why, expected=np.array2string(want[r]),
              got=np.array2string(got[r]))
 
@@ -526,13 +526,11 @@ def _(ctx):
         read = np.concatenate([np.full((len(out), 1), bos), out[:, :-1]], axis=1)  # the decoder's inputs
         repeats = float(np.mean(out == read))
         if repeats > 0.5:
-            why = ("the model mostly repeats the token it has just read: is the target the decoder input "
-                   "shifted by one (input [bos] + y, target y + [eos])?")
+            why = (msg("train_seq2seq_quality.why_model_mostly_repeats"))
         elif ended < 0.05:
-            why = ("almost no translation ever ends with eos_id: does every training target end with [eos]?")
+            why = (msg("train_seq2seq_quality.why_almost_translation_ever"))
         else:
-            why = ("does the decoder read [bos] + y and learn to predict y + [eos] (shifted by one), with the "
-                   "source padding masked? Is the loss going down?")
+            why = (msg("train_seq2seq_quality.why_decoder_read_bos"))
         fail("train_seq2seq_quality.exact_match_accuracy", acc=acc, THRESHOLD=THRESHOLD, why=why,
              expected=f">= {THRESHOLD:.2f} (reference: about 0.99; untrained: 0.0)",
              got=f"{acc:.3f} in {elapsed:.1f} s ({ended:.2f} of the translations end with eos_id)")

@@ -199,7 +199,7 @@ def _(rng):
     yield Case(args=("".join(_pick(rng, known, 10)), vocab))
     yield Case(args=("".join(_pick(rng, known + ["龙", "🤗", "Z"], 12)), vocab))
     yield Case(args=("<pad>" + "".join(_pick(rng, known, 5)) + "<bos>", vocab),
-               label="special strings inside the text")
+               label=msg("encode_chars_reference.case_special_strings_inside_text"))
     yield Case(args=("", _char_vocab(rng)))
 
 
@@ -211,7 +211,7 @@ def _(rng):
     n = len(vocab)
     yield Case(args=([int(i) for i in rng.integers(4, n, size=9)], vocab))
     ids = [int(i) for i in rng.integers(0, n, size=12)]
-    yield Case(args=([2, *ids, 3, 0, 0], vocab), label="<bos> ... <eos> <pad> <pad>")
+    yield Case(args=([2, *ids, 3, 0, 0], vocab), label=msg("decode_chars_reference.case_bos_eos_pad_pad"))
     yield Case(args=([], vocab))
 
 
@@ -373,23 +373,26 @@ def _(rng):
     toy = layout(TOY_MERGES, [])
     words = ["abc", " abc", " ab", "bcd", " bcd", "dd", " dd", "ddd", "abab", " a", "中", "中中", "ddbcdd", " bcdbcd"]
     yield Case(args=(" ".join(_pick(rng, words, 8)), toy, TOY_MERGES),
-               label="a small merge list: rank, not position or frequency")
+               label=msg("bpe_encode_reference.case_small_merge_list_rank"))
     overlap = layout(OVERLAP_MERGES, [])
     runs = [" " + "a" * int(n) for n in rng.integers(1, 9, size=4)]
-    yield Case(args=("".join(runs), overlap, OVERLAP_MERGES), label="runs of one byte: 'aaaaa'")
+    yield Case(args=("".join(runs), overlap, OVERLAP_MERGES),
+               label=msg("bpe_encode_reference.case_runs_one_byte_aaaaa"))
     vocab, merges, sp = corpus_bpe(int(rng.integers(40, 120)), specials=False)
-    yield Case(args=(_mixed_text(rng, 14), vocab, merges), label="merges learned on the corpus (a prefix)")
+    yield Case(args=(_mixed_text(rng, 14), vocab, merges),
+               label=msg("bpe_encode_reference.case_merges_learned_corpus_prefix"))
     data = corpus()
     start = int(rng.integers(0, len(data["heldout"]) - 200))
     vocab, merges, sp = corpus_bpe(int(rng.integers(150, 300)))
     yield Case(args=(data["heldout"][start:start + 160] + "<|endoftext|>  x<|sep|>", vocab, merges),
-               kwargs={"special_tokens": sp}, label="held-out text with special tokens")
+               kwargs={"special_tokens": sp}, label=msg("bpe_encode_reference.case_held_out_text_special"))
     toy_sp = layout(TOY_MERGES, TOY_SPECIALS)
     text = "".join(_pick(rng, ["<s>", "<s>!", "</s>", "abc", " a", "!", "<", "s>"], 10))
-    yield Case(args=(text, toy_sp, TOY_MERGES, TOY_SPECIALS), label="overlapping special tokens: '<s>' and '<s>!'")
+    yield Case(args=(text, toy_sp, TOY_MERGES, TOY_SPECIALS),
+               label=msg("bpe_encode_reference.case_overlapping_special_tokens_s"))
     vocab, merges, sp = corpus_bpe(int(rng.integers(40, 300)))
     yield Case(args=("<|endoftext|>" + _mixed_text(rng, 6), vocab, merges),
-               kwargs={"special_tokens": []}, label="special_tokens=[]: '<|endoftext|>' is ordinary text")
+               kwargs={"special_tokens": []}, label=msg("bpe_encode_reference.case_special_tokens_endoftext_ordinary"))
 
 
 @checks.compare("bpe_decode_reference",
@@ -400,15 +403,16 @@ def _(rng):
     vocab, merges, sp = corpus_bpe(int(rng.integers(100, 300)))
     n0 = 258
     ids = [int(i) for i in rng.integers(n0, len(vocab), size=8)]
-    yield Case(args=(ids, vocab), label="merged tokens")
+    yield Case(args=(ids, vocab), label=msg("bpe_decode_reference.case_merged_tokens"))
     zh = "中文模型"
     cut = list("中".encode())[:int(rng.integers(1, 3))]
-    yield Case(args=([*cut, 32, *cut], vocab), label="ids that cut a Chinese character in half")
+    yield Case(args=([*cut, 32, *cut], vocab), label=msg("bpe_decode_reference.case_ids_that_cut_chinese"))
     whole = list(zh.encode())
-    yield Case(args=([*whole[:4], 256, *whole[4:], 257], vocab), label="specials inside a character's bytes")
+    yield Case(args=([*whole[:4], 256, *whole[4:], 257], vocab),
+               label=msg("bpe_decode_reference.case_specials_inside_character_s"))
     partial = [i for i in range(n0, len(vocab)) if vocab[i][:1] >= b"\xe0" and len(vocab[i]) <= 2] or [228]
     yield Case(args=(_pick(rng, partial, 3) + list("🤗".encode())[:3] + [int(rng.integers(97, 123))], vocab),
-               label="incomplete characters and an emoji cut short")
+               label=msg("bpe_decode_reference.case_incomplete_characters_emoji_cut"))
     yield Case(args=([], vocab))
 
 
