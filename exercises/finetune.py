@@ -63,7 +63,7 @@ def finetune_classifier(
     num_labels: int,
     r: int = 4,
     alpha: float = 8.0,
-    epochs: int = 10,
+    epochs: int = 5,
     lr: float = 5e-3,
     seed: int = 0,
 ) -> nn.Module:

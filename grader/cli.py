@@ -231,12 +231,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
     given = submission
     submission, reference, mode = _resolve_paths(submission, reference, mode)
     failure.mode = mode
-    from grader.discover import find_modules, not_graded
-    from grader.host.pool import GraderError
     from grader.host.sandbox import SandboxUnavailable, choose
-    from grader.metadata import load_exercises
-    from grader.reports import make_console, render_exercise
-    from grader.runner import Runner
     from grader.sanitize import clean
 
     try:
@@ -245,6 +240,31 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
     except SandboxUnavailable as err:
         raise GraderFailed(clean(f"refused to grade: {err}")) from None
     failure.sandbox = sandbox.level
+    zygote = None
+    if not watch:
+        from grader.host.pool import Zygote
+
+        # the zygote's import of torch is most of a short run: start it before the grader's own imports
+        zygote = Zygote(sandbox)
+    try:
+        return _grade_with(selected, given, submission, reference, mode, seed, fmts, output, output_dir,
+                           fail_under, lang, max_examples, memory, sandbox, watch, staff, jobs, verbose,
+                           zygote, failure)
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
+def _grade_with(selected, given, submission, reference, mode, seed, fmts, output, output_dir, fail_under,
+                lang, max_examples, memory, sandbox, watch, staff, jobs, verbose, zygote,
+                failure: _FailureReport) -> int:
+    from grader.discover import find_modules, not_graded
+    from grader.host.pool import GraderError
+    from grader.metadata import load_exercises
+    from grader.reports import make_console, render_exercise
+    from grader.runner import Runner
+    from grader.sanitize import clean
+
     to_terminal = fmts == ("rich",) and output is None and output_dir is None
     console = make_console()
     hints = all_hints()
@@ -280,7 +300,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
                           sandbox=sandbox, console=console, lang=lang, hints=hints, staff=staff)
     try:
         runner = Runner(submission, selected, mode=mode, reference=reference, seed=seed,
-                        sandbox=sandbox, memory=memory << 20, max_examples=max_examples,
+                        sandbox=sandbox, zygote=zygote, memory=memory << 20, max_examples=max_examples,
                         progress=progress, jobs=jobs)
         if to_terminal and console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

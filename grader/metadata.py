@@ -7,9 +7,10 @@ import importlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from grader.checks import Check, Checks
+if TYPE_CHECKING:  # grader.checks (numpy, the worker pool) is imported when checks are needed
+    from grader.checks import Check, Checks
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,8 +7,12 @@ own code is a grader error, kept apart from the student's score.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import platform
+import re
+import sys
 import threading
 import time
 import traceback
@@ -263,8 +267,8 @@ class Runner:
                         self.progress("done", done[self.exercises[shown].id])
                     shown += 1
 
-        # longest first keeps both threads busy until the end
-        order = sorted(self.exercises, key=lambda e: -e.timeout)
+        # longest first (by the reference's measured grading time) keeps both threads busy until the end
+        order = sorted(self.exercises, key=lambda e: -expected_seconds(e))
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             for fut in [pool.submit(one, ex) for ex in order]:
                 fut.result()
@@ -279,11 +283,13 @@ class Runner:
             f = Failure(msg("runner.refused", refused=refused))
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
         try:
-            worker = self.zygote.spawn(self.staged.files, self.limits)
+            preload = preload_for(self.staged.files, name)
+            worker = self.zygote.spawn(self.staged.files, self.limits | {"preload": preload})
         except GraderError as err:  # the grader's own failure: recorded, the report is still written
             text = msg("runner.no_worker", err=str(err))
             self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
             return None, CheckResult("import", "import", "skipped", 0, 0, message=text, failure=Failure(text))
+        warming = self._warm(ex)
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
@@ -297,7 +303,27 @@ class Runner:
             text = msg("runner.importing", exercise=ex.id, lost=lost.message)
             return worker, CheckResult("import", "import", lost.status, 0, 0, message=text,
                                        failure=Failure(text))
+        finally:
+            if warming is not None:
+                warming.join()
         return worker, None
+
+    def _warm(self, ex: Exercise) -> threading.Thread | None:
+        """While the worker imports the student's module, the exercise's check module may import
+        what its checks will need here (its ``warm()``; hf: transformers, several seconds). Not
+        with ``--jobs 1`` (Gradescope's 768 MB): the two imports' transient peaks would add up."""
+        warm = getattr(sys.modules.get(f"grader.course.{ex.id}"), "warm", None)
+        if not callable(warm) or self.jobs < 2:
+            return None
+
+        def run() -> None:
+            self._torch_ready()
+            with contextlib.suppress(Exception):  # a failure shows again in the check that needs it
+                warm()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
 
     def grade_exercise(self, ex: Exercise) -> ExerciseResult:
         with scope(ex.id):  # the exercise's message catalog first (grader/messages.py)
@@ -510,7 +536,8 @@ class Runner:
                     from grader.host.sandbox import Sandbox as _Sandbox
 
                     self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
-            worker = self._mistake_zygote.spawn(self.mistakes.submission_files(ex.id, name), self.limits)
+            files = self.mistakes.submission_files(ex.id, name)
+            worker = self._mistake_zygote.spawn(files, self.limits | {"preload": preload_for(files, f"{ex.id}.py")})
             with self._mistake_lock:
                 self._mistake_workers[key] = worker
             try:
@@ -706,6 +733,31 @@ def withhold_points(checks: list[Check], results: list[CheckResult]) -> None:
                 res.withheld = msg("runner.withheld" if not shown else "runner.withheld_one" if len(shown) == 1
                                    else "runner.withheld_some", used=used, shown=", ".join(shown))
                 break
+
+
+@functools.lru_cache(maxsize=1)
+def _measured() -> dict[str, float]:
+    """Seconds each exercise took to grade on the reference (grader/course/durations.json,
+    written by ``python bench/durations.py``): the order in which --jobs threads take them."""
+    import json
+
+    try:
+        raw = json.loads((Path(__file__).resolve().parent / "course" / "durations.json").read_text())
+        return {str(k): float(v) for k, v in raw.get("seconds", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def expected_seconds(ex: Exercise) -> float:
+    """How long ``ex`` should take: measured, else a tenth of its check timeout."""
+    return _measured().get(ex.id, ex.timeout / 10)
+
+
+def preload_for(files: dict[str, bytes], name: str) -> list[str]:
+    """What the zygote should import before forking this exercise's worker: torch._dynamo
+    when the module uses a torch optimizer (any torch.optim.Optimizer imports it, ~1 s; done
+    once in the zygote, every later worker of the run starts with it)."""
+    return ["torch._dynamo"] if re.search(rb"optim|Optimizer", files.get(name, b"")) else []
 
 
 def _import_torch() -> None:

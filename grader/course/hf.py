@@ -77,6 +77,15 @@ def _transformers() -> Any:
     return transformers
 
 
+def warm() -> None:
+    """Import transformers here while the worker imports the student's module (which imports
+    peft, so transformers too): the runner calls this in a thread during that load, and the
+    two imports (several seconds each) overlap instead of adding up."""
+    t = _transformers()
+    for name in ("BertConfig", "BertModel", "GPT2LMHeadModel", "AutoConfig", "AutoTokenizer"):
+        getattr(t, name)
+
+
 # --- the shipped tokenizer -----------------------------------------------------------------------
 
 

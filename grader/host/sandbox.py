@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import secrets
 import shutil
@@ -81,7 +82,11 @@ class Sandbox:
         for pkg in WORKER_PACKAGES:
             (lib / pkg).mkdir(exist_ok=True)
             for f in sorted((GRADER_DIR / pkg).glob("*.py")):
-                shutil.copy(f, lib / pkg / f.name)
+                shutil.copy2(f, lib / pkg / f.name)  # the same mtime: the compiled copy below stays valid
+                cached = Path(importlib.util.cache_from_source(str(f)))
+                if cached.is_file():  # the zygote (which writes no bytecode) need not compile it again
+                    (lib / pkg / "__pycache__").mkdir(exist_ok=True)
+                    shutil.copy2(cached, lib / pkg / "__pycache__" / cached.name)
         for p in [lib.parent, *lib.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
         return lib.parent

@@ -83,6 +83,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
         op = req.get("op") if isinstance(req, dict) else None
         if op == "spawn":
             spawned += 1
+            _preload(req.get("preload"), str(req.get("scratch") or ""))
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # the worker
@@ -122,6 +123,32 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     for path in scratches.values():
         _remove(path)
     os._exit(0)  # skip interpreter teardown (torch's is slow); nothing is left to flush
+
+
+# torch modules that are slow to import (torch._dynamo: ~1 s, imported by every
+# torch.optim.Optimizer's __init__ and step): imported once here when a spawn asks for them,
+# so that every later worker starts with them
+PRELOADABLE = ("torch._dynamo",)
+
+
+def _preload(names: object, scratch: str) -> None:
+    import importlib
+
+    wanted = [n for n in (names if isinstance(names, list) else ()) if n in PRELOADABLE and n not in sys.modules]
+    if not wanted:
+        return
+    # importing torch._dynamo makes torch's compile cache folder: in the run folder (removed with
+    # it), not in a shared temporary folder; the workers then choose their own again
+    own = "TORCHINDUCTOR_CACHE_DIR" not in os.environ and bool(scratch)
+    if own:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(os.path.dirname(scratch), "torchinductor")
+    try:
+        for name in wanted:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+    finally:
+        if own:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
 
 
 def _kill_and_reap(pid: int) -> int | None:
@@ -425,7 +452,7 @@ class Server:
         fn = self._resolve(req["target"])
         args = self._arg(req.get("args", []))
         kwargs = self._arg(req.get("kwargs", {}))
-        self.torch.manual_seed(int(req.get("seed", 0)))
+        self.torch.default_generator.manual_seed(int(req.get("seed", 0)))  # = torch.manual_seed on CPU
         with self._banned(req.get("banned", [])):
             return fn(*args, **kwargs), args, kwargs
 
@@ -455,7 +482,7 @@ class Server:
         params = dict(owner.named_parameters()) if isinstance(owner, torch.nn.Module) else {}
         for p in params.values():
             p.grad = None
-        torch.manual_seed(int(req.get("seed", 0)))
+        torch.default_generator.manual_seed(int(req.get("seed", 0)))
         with self._banned(req.get("banned", [])):
             out = fn(*call_args, **kwargs)
             outs = out if isinstance(out, (tuple, list)) else (out,)
