@@ -425,8 +425,9 @@ def banned_check(exercise) -> Check:
         if stubbed:
             fail("banned_check.stubbed_implemented_yet", stubbed=stubbed[0], not_implemented=True)
 
-    return Check("banned_apis", "uses no banned API (" + ", ".join(exercise.banned) + ")",
-                 "banned", tuple(exercise.banned), run=run, points=exercise.banned_points)
+    names = ", ".join(exercise.banned)
+    return Check("banned_apis", f"uses no banned API ({names})", "banned", tuple(exercise.banned), run=run,
+                 points=exercise.banned_points, title_zh=f"没有使用被禁止的 API（{names}）")
 
 
 def _raises_not_implemented(node: ast.AST | None) -> bool:
