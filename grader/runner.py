@@ -283,7 +283,7 @@ class Runner:
             f = Failure(msg("runner.refused", refused=refused))
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
         try:
-            preload = preload_for(self.staged.files, name)
+            preload = preload_for(self.staged.files, name) if self.jobs >= 2 else []  # --jobs 1: memory first
             worker = self.zygote.spawn(self.staged.files, self.limits | {"preload": preload})
         except GraderError as err:  # the grader's own failure: recorded, the report is still written
             text = msg("runner.no_worker", err=str(err))
@@ -537,7 +537,8 @@ class Runner:
 
                     self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
             files = self.mistakes.submission_files(ex.id, name)
-            worker = self._mistake_zygote.spawn(files, self.limits | {"preload": preload_for(files, f"{ex.id}.py")})
+            preload = preload_for(files, f"{ex.id}.py") if self.jobs >= 2 else []
+            worker = self._mistake_zygote.spawn(files, self.limits | {"preload": preload})
             with self._mistake_lock:
                 self._mistake_workers[key] = worker
             try:
@@ -756,7 +757,8 @@ def expected_seconds(ex: Exercise) -> float:
 def preload_for(files: dict[str, bytes], name: str) -> list[str]:
     """What the zygote should import before forking this exercise's worker: torch._dynamo
     when the module uses a torch optimizer (any torch.optim.Optimizer imports it, ~1 s; done
-    once in the zygote, every later worker of the run starts with it)."""
+    once in the zygote, every later worker of the run starts with it). Not with ``--jobs 1``
+    (Gradescope's memory-bound runs): the zygote would hold it (~25 MiB at the run's peak)."""
     return ["torch._dynamo"] if re.search(rb"optim|Optimizer", files.get(name, b"")) else []
 
 
