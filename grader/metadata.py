@@ -131,7 +131,7 @@ def validate(exercises: list[Exercise]) -> list[str]:
         if "checks" in ex.raw_keys:
             problems.append(f"{ex.id}: course.toml's `checks` table is gone: give each check points= in its "
                             "decorator (banned_apis: banned_points)")
-        total = sum(ex.checks_points.values())
+        total = sum(c.points or 0 for c in checks)
         if total != ex.points:
             problems.append(f"{ex.id}: check points add up to {total}, points = {ex.points}")
     return problems

@@ -121,11 +121,11 @@ def rejected_result(exercises: list[Exercise], reason: str, *, mode: str, seed: 
     message = msg("runner.rejected", reason=reason)
     results = []
     for ex in exercises:
-        checks = [CheckResult(c.id, c.title, "failed", 0.0, float(ex.checks_points.get(c.id, 0)), kind=c.kind,
+        checks = [CheckResult(c.id, c.title, "failed", 0.0, float(c.points or 0), kind=c.kind,
                               uses=list(c.uses), message=message, failure=Failure(message),
                               hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
                   for c in ex.checks()]
-        results.append(ExerciseResult(ex.id, ex.title, 0.0, float(sum(ex.checks_points.values())), checks,
+        results.append(ExerciseResult(ex.id, ex.title, 0.0, sum(c.max_score for c in checks), checks,
                                       file=f"exercises/{ex.id}.py", after=ex.after, rejected=reason))
     return RunResult(score=0.0, max_score=sum(r.max_score for r in results), mode=mode, seed=seed,
                      sandbox=sandbox, versions=versions(sandbox), exercises=results, seconds=seconds,
@@ -352,7 +352,7 @@ class Runner:
         output = ""
         error = import_fail.raw_message if import_fail is not None else ""
         for check in checks:
-            points = float(ex.checks_points.get(check.id, 0))
+            points = float(check.points or 0)
             res = CheckResult(check.id, check.title, "failed", 0.0, points, kind=check.kind,
                               uses=list(check.uses), hidden=check.id in ex.hidden,
                               title_zh=check.title_zh)
@@ -405,7 +405,7 @@ class Runner:
         withhold_points(checks, results)
         self._close_mistake_workers(ex.id)
         return ExerciseResult(ex.id, ex.title, sum(r.score for r in results),
-                              float(sum(ex.checks_points.values())), results,
+                              sum(r.max_score for r in results), results,
                               file=f"exercises/{ex.id}.py", output=output[-4000:],
                               seconds=round(time.monotonic() - start, 3), after=ex.after, error=error)
 
@@ -416,11 +416,11 @@ class Runner:
         names = ", ".join(shlex.quote(r) for r in missing)
         message = msg("runner.not_installed", names=names,
                       requires=" ".join(shlex.quote(r) for r in ex.requires))
-        results = [CheckResult(c.id, c.title, "skipped", 0.0, float(ex.checks_points.get(c.id, 0)),
+        results = [CheckResult(c.id, c.title, "skipped", 0.0, float(c.points or 0),
                                kind=c.kind, uses=list(c.uses), message=message, failure=Failure(message),
                                hidden=c.id in ex.hidden, title_zh=c.title_zh, raw_message=message)
                    for c in checks]
-        return ExerciseResult(ex.id, ex.title, 0.0, float(sum(ex.checks_points.values())), results,
+        return ExerciseResult(ex.id, ex.title, 0.0, sum(r.max_score for r in results), results,
                               file=f"exercises/{ex.id}.py", seconds=round(time.monotonic() - start, 3),
                               after=ex.after)
 

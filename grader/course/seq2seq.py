@@ -468,8 +468,13 @@ def _(ctx):
 
 @lru_cache(maxsize=1)
 def task() -> tuple[dict[str, int], dict[str, list[tuple[list[int], list[int]]]]]:
-    """(config, {"train": pairs, "test": pairs}), read without pickle."""
-    with np.load(DATA, allow_pickle=False) as f:
+    """The shipped task (read once)."""
+    return read_task(DATA)
+
+
+def read_task(path: Path) -> tuple[dict[str, int], dict[str, list[tuple[list[int], list[int]]]]]:
+    """(config, {"train": pairs, "test": pairs}), read without pickle (make_seq2seq_data.py too)."""
+    with np.load(path, allow_pickle=False) as f:
         config = {k[len("config/"):]: int(f[k]) for k in f.files if k.startswith("config/")}
         splits = {}
         for name in ("train", "test"):
