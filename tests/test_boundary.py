@@ -435,9 +435,9 @@ def _uid_course(tmp_path: Path) -> tuple[Path, dict[str, str], list[str]]:
         if p != Path("/"):
             os.chmod(p, os.stat(p).st_mode | 0o711)
     prefix: list[str] = []
-    home = Path(sys.prefix)
-    closed = next((p for p in [*home.parents[::-1], home] if p != Path("/") and not os.stat(p).st_mode & 0o001),
-                  None)
+    # the folder others cannot enter: the interpreter's own installation (a virtualenv's base
+    # Python included, whose standard library the worker reads), then the virtualenv's
+    closed, home = _closed_folder()
     if closed is not None:
         if shutil.which("unshare") is None:
             pytest.skip("the Python installation is closed to others and `unshare` is missing")
@@ -448,6 +448,18 @@ def _uid_course(tmp_path: Path) -> tuple[Path, dict[str, str], list[str]]:
                   f'mkdir -p {closed / inner} && mount --bind {real / inner} {closed / inner} && exec "$@"')
         prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
     return course, env, prefix
+
+
+def _closed_folder() -> tuple[Path | None, Path]:
+    """(the outermost folder of the Python installation that other users cannot enter, that
+    installation): the base installation of a virtualenv first (the worker reads its standard
+    library), then the virtualenv; (None, sys.prefix) when others can read both."""
+    for home in dict.fromkeys([Path(sys.base_prefix), Path(sys.prefix)]):
+        found = next((p for p in [*home.parents[::-1], home] if p != Path("/") and not os.stat(p).st_mode & 0o001),
+                     None)
+        if found is not None:
+            return found, home
+    return None, Path(sys.prefix)
 
 
 @needs_root
@@ -507,8 +519,7 @@ def test_require_sandbox_says_exactly_why(tmp_path):
     cmd = [sys.executable, "-m", "grader.cli", "masking", "--submission", str(sub), "--reference",
            str(SOLUTIONS), "--sandbox", "uid", "--format", "json", "--output", str(tmp_path / "r.json")]
     # make the uid level impossible: a worker uid cannot read this interpreter's folder
-    closed = next((p for p in Path(sys.prefix).parents if p != Path("/") and not os.stat(p).st_mode & 0o001),
-                  None)
+    closed, _home = _closed_folder()
     if closed is None:
         pytest.skip("the interpreter is readable by others here: the uid level would run")
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
