@@ -7,12 +7,9 @@ own code is a grader error, kept apart from the student's score.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import platform
-import re
-import sys
 import threading
 import time
 import traceback
@@ -32,7 +29,7 @@ from grader.checks import (
     budget_message,
     plain,
 )
-from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote
+from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote, preload_for
 from grader.host.sandbox import Sandbox
 from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
 from grader.kinds import kind_of, name_by_verdict, nameable, verdict
@@ -283,13 +280,12 @@ class Runner:
             f = Failure(msg("runner.refused", refused=refused))
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
         try:
-            preload = preload_for(self.staged.files, name) if self.jobs >= 2 else []  # --jobs 1: memory first
+            preload = preload_for(self.staged.files, name)
             worker = self.zygote.spawn(self.staged.files, self.limits | {"preload": preload})
         except GraderError as err:  # the grader's own failure: recorded, the report is still written
             text = msg("runner.no_worker", err=str(err))
             self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
             return None, CheckResult("import", "import", "skipped", 0, 0, message=text, failure=Failure(text))
-        warming = self._warm(ex)
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:
@@ -303,27 +299,7 @@ class Runner:
             text = msg("runner.importing", exercise=ex.id, lost=lost.message)
             return worker, CheckResult("import", "import", lost.status, 0, 0, message=text,
                                        failure=Failure(text))
-        finally:
-            if warming is not None:
-                warming.join()
         return worker, None
-
-    def _warm(self, ex: Exercise) -> threading.Thread | None:
-        """While the worker imports the student's module, the exercise's check module may import
-        what its checks will need here (its ``warm()``; hf: transformers, several seconds). Not
-        with ``--jobs 1`` (Gradescope's 768 MB): the two imports' transient peaks would add up."""
-        warm = getattr(sys.modules.get(f"grader.course.{ex.id}"), "warm", None)
-        if not callable(warm) or self.jobs < 2:
-            return None
-
-        def run() -> None:
-            self._torch_ready()
-            with contextlib.suppress(Exception):  # a failure shows again in the check that needs it
-                warm()
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        return thread
 
     def grade_exercise(self, ex: Exercise) -> ExerciseResult:
         with scope(ex.id):  # the exercise's message catalog first (grader/messages.py)
@@ -537,7 +513,7 @@ class Runner:
 
                     self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
             files = self.mistakes.submission_files(ex.id, name)
-            preload = preload_for(files, f"{ex.id}.py") if self.jobs >= 2 else []
+            preload = preload_for(files, f"{ex.id}.py")
             worker = self._mistake_zygote.spawn(files, self.limits | {"preload": preload})
             with self._mistake_lock:
                 self._mistake_workers[key] = worker
@@ -752,14 +728,6 @@ def _measured() -> dict[str, float]:
 def expected_seconds(ex: Exercise) -> float:
     """How long ``ex`` should take: measured, else a tenth of its check timeout."""
     return _measured().get(ex.id, ex.timeout / 10)
-
-
-def preload_for(files: dict[str, bytes], name: str) -> list[str]:
-    """What the zygote should import before forking this exercise's worker: torch._dynamo
-    when the module uses a torch optimizer (any torch.optim.Optimizer imports it, ~1 s; done
-    once in the zygote, every later worker of the run starts with it). Not with ``--jobs 1``
-    (Gradescope's memory-bound runs): the zygote would hold it (~25 MiB at the run's peak)."""
-    return ["torch._dynamo"] if re.search(rb"optim|Optimizer", files.get(name, b"")) else []
 
 
 def _import_torch() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import socket
@@ -172,7 +173,9 @@ class Zygote:
         if len(msg) != 8 or len(fds) != 1:
             raise GraderError("could not start a worker: bad reply from the zygote")
         (pid,) = struct.unpack("<q", msg)
-        return Worker(self, pid, socket.socket(fileno=fds[0]), output, stage, uid)
+        worker = Worker(self, pid, socket.socket(fileno=fds[0]), output, stage, uid)
+        worker.limits = dict(limits)
+        return worker
 
     def kill(self, pid: int) -> int | None:
         """Kill a worker (and everything it started); return its wait status if known."""
@@ -229,6 +232,7 @@ class Worker:
         self.output = output
         self.stage = stage
         self.uid = uid
+        self.limits: dict = {}  # what it was started with (an oracle beside it gets the same)
         self.dead: WorkerLost | None = None
         self._tail: str | None = None
 
@@ -338,3 +342,16 @@ def describe_exit(status: int | None, exc: BaseException | None = None) -> str:
     if os.WIFEXITED(status):
         return msg("worker.exited", code=os.WEXITSTATUS(status))
     return msg("worker.ended")
+
+
+def preload_for(files: dict[str, bytes], name: str) -> list[str]:
+    """What the zygote should import before forking this exercise's worker (done once in the
+    zygote; every later worker of the run starts with it, its pages shared):
+    - peft (with transformers, torch._dynamo, safetensors) when the module imports peft or
+      transformers: several seconds, and ~150 MiB a worker would otherwise hold privately;
+    - torch._dynamo when the module uses a torch optimizer (any torch.optim.Optimizer imports
+      it, ~1 s)."""
+    text = files.get(name, b"")
+    if re.search(rb"^\s*(from|import)\s+(peft|transformers)\b", text, re.M):
+        return ["torch._dynamo", "peft", "safetensors.torch"]
+    return ["torch._dynamo"] if re.search(rb"optim|Optimizer", text) else []
