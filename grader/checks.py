@@ -34,11 +34,12 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from grader.host.pool import StudentError, Worker, WorkerLost
+from grader.host.pool import StudentError, Worker, WorkerLost, preload_for
 from grader.messages import Msg, msg
 from grader.messages import scope as message_scope
 from grader.protocol.values import CharEncoder, materialize
@@ -585,6 +586,33 @@ class Handle:
                                  "banned": self.ctx.banned_for(self.scope)})
 
 
+ORACLES = Path(__file__).resolve().parent / "course" / "oracles"
+
+
+class Oracle:
+    """A worker running one trusted oracle module (:meth:`Ctx.oracle`). Its errors are the
+    library's answer to what the student's code returned (StudentError: type and message);
+    so is its death (StudentError "OracleLost": what the student's data made the library do,
+    e.g. exhaust its memory), never a death of the student's worker."""
+
+    def __init__(self, ctx: Ctx, worker: Worker, module: str) -> None:
+        self.ctx, self.worker, self.module = ctx, worker, module
+
+    def request(self, req: dict) -> Any:
+        timeout = self.ctx.timeout
+        if self.ctx.deadline is not None:
+            timeout = max(0.1, min(timeout, self.ctx.deadline - time.monotonic()))
+        try:
+            return self.worker.request(req, timeout)
+        except WorkerLost as lost:
+            raise StudentError("OracleLost", lost.message) from None
+
+    def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` in the oracle; arrays come back as numpy."""
+        return plain(self.request({"op": "call", "target": {"module": self.module, "attr": fn},
+                                   "args": to_wire(list(args)), "kwargs": to_wire(kwargs), "banned": []}))
+
+
 class Ctx:
     """What check code may use: the student's worker, the reference (official mode only),
     a seeded rng, hypothesis settings and helpers that turn mismatches into failures."""
@@ -680,6 +708,25 @@ class Ctx:
             yield
         finally:
             self.request({"op": "call", "target": {"torch": "set_num_threads"}, "args": [1], "kwargs": {}})
+
+    @contextlib.contextmanager
+    def oracle(self, name: str) -> Iterator[Oracle]:
+        """A worker of its own running the trusted module ``grader/course/oracles/<name>.py``
+        and nothing else, forked from the same zygote as the student's (so what that zygote
+        imported, e.g. transformers, is shared, not imported again here): for libraries the
+        grading process should not load, run on what the student's code returned. Closed
+        when the block ends."""
+        source = (ORACLES / f"{name}.py").read_bytes()
+        module = f"oracle_{name}"
+        files = {f"{module}.py": source}
+        zygote = self.worker.zygote
+        worker = zygote.spawn(files, self.worker.limits | {"preload": preload_for(files, f"{module}.py")})
+        try:
+            oracle = Oracle(self, worker, module)
+            oracle.request({"op": "load", "module": module})
+            yield oracle
+        finally:
+            worker.close()
 
     def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` of the student's module; arrays come back as numpy (checked tensors)."""

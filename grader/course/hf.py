@@ -35,9 +35,7 @@ Tolerances: F64 (grader/checks.py); the models are float64.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -63,27 +61,9 @@ NO_TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")  # None in confi
 VALUE_ERRORS = {"ValueError", "NoMatchingPeftModuleError"}
 
 
-# --- the Hugging Face libraries (trusted side, imported on first use) ------------------------------
-
-
-def _transformers() -> Any:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    return transformers
-
-
-def warm() -> None:
-    """Import transformers here while the worker imports the student's module (which imports
-    peft, so transformers too): the runner calls this in a thread during that load, and the
-    two imports (several seconds each) overlap instead of adding up."""
-    t = _transformers()
-    for name in ("BertConfig", "BertModel", "GPT2LMHeadModel", "AutoConfig", "AutoTokenizer"):
-        getattr(t, name)
+# --- the Hugging Face libraries ------------------------------------------------------------------
+# BertModel, from_pretrained and AutoTokenizer run in an oracle worker (grader/course/oracles/hf.py,
+# `ctx.oracle("hf")`): the grading process never imports transformers.
 
 
 # --- the shipped tokenizer -----------------------------------------------------------------------
@@ -241,13 +221,9 @@ def _bert_sources(n_layers: int) -> dict[str, str | None]:
     return src
 
 
-def _bert_config(init: dict) -> Any:
-    t = _transformers()
-    return t.BertConfig(vocab_size=init["vocab_size"], hidden_size=init["d_model"],
-                        num_hidden_layers=init["n_layers"], num_attention_heads=init["n_heads"],
-                        intermediate_size=init.get("d_ff") or 4 * init["d_model"],
-                        max_position_embeddings=init["max_len"], type_vocab_size=1, hidden_act="gelu",
-                        layer_norm_eps=1e-5, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+def _bert_config(init: dict) -> dict:
+    """The sizes BertModel is built with (the oracle's BertConfig)."""
+    return {k: init.get(k) for k in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len")}
 
 
 def _bert_export(ctx, rng: np.random.Generator, d_ff: bool) -> tuple[dict, dict, Handle, dict]:
@@ -307,38 +283,34 @@ def _(ctx):
                  zh="用 to_hf_bert_state_dict 加载的 transformers.BertModel 给出与 MiniBERT.encode 相同的"
                     "隐藏状态（float64，右侧 padding）")
 def _(ctx):
-    import torch
-
     rng = ctx.rng
-    for d_ff in (True, False):
-        init, _, h, got = _bert_export(ctx, rng, d_ff)
-        bert = _transformers().BertModel(_bert_config(init), add_pooling_layer=False).double().eval()
-        want_keys = set(bert.state_dict())
-        state = {k: v for k, v in got.items() if k not in BERT_BUFFERS}
-        missing, extra = sorted(want_keys - set(state)), sorted(set(state) - want_keys)
-        if missing or extra:
-            fail("bert_hidden_states.strict_refuses", missing=", ".join(missing[:3]) or "-",
-                 extra=", ".join(extra[:3]) or "-")
-        tensors = {}
-        for k, v in state.items():
-            if not isinstance(v, np.ndarray) or v.dtype.kind != "f":
-                fail("bert_hidden_states.k_expected_float", k=k, name=type(v).__name__)
-            tensors[k] = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64))
-        try:
-            bert.load_state_dict(tensors, strict=True)
-        except RuntimeError as err:
-            fail("bert_hidden_states.load_refuses", err=str(err).split("\n\t", 1)[-1][:200])
-        B, L = 3, init["max_len"]
-        ids, mask = _padded(rng, init["vocab_size"], B, L)
-        mask[1, L // 2:] = False
-        case = f"ids [{B}, {L}], right padding, lengths {mask.sum(1).tolist()}"
-        ctx.last_input += f"; {case}"
-        with torch.no_grad():
-            hf = bert(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask).long())
-        ours = expect_array(h.call("encode", ids, mask), (B, L, init["d_model"]), np.float64,
-                            "MiniBERT.encode")
-        _close(hf.last_hidden_state.numpy()[mask], ours[mask], "last_hidden_state at the real tokens",
-               msg("bert_hidden_states.bertmodel_s_last"), ctx.last_input)
+    with ctx.oracle("hf") as hf:
+        for d_ff in (True, False):
+            init, _, h, got = _bert_export(ctx, rng, d_ff)
+            config = _bert_config(init)
+            want_keys = set(hf.call("bert_keys", config))
+            state = {k: v for k, v in got.items() if k not in BERT_BUFFERS}
+            missing, extra = sorted(want_keys - set(state)), sorted(set(state) - want_keys)
+            if missing or extra:
+                fail("bert_hidden_states.strict_refuses", missing=", ".join(missing[:3]) or "-",
+                     extra=", ".join(extra[:3]) or "-")
+            for k, v in state.items():
+                if not isinstance(v, np.ndarray) or v.dtype.kind != "f":
+                    fail("bert_hidden_states.k_expected_float", k=k, name=type(v).__name__)
+            B, L = 3, init["max_len"]
+            ids, mask = _padded(rng, init["vocab_size"], B, L)
+            mask[1, L // 2:] = False
+            try:
+                theirs = hf.call("bert_hidden_states", config, state, ids, mask)
+            except StudentError as err:  # load_state_dict(strict=True) refused it
+                fail("bert_hidden_states.load_refuses", err=err.message.split("\n\t", 1)[-1][:200])
+            case = f"ids [{B}, {L}], right padding, lengths {mask.sum(1).tolist()}"
+            ctx.last_input += f"; {case}"
+            ours = expect_array(h.call("encode", ids, mask), (B, L, init["d_model"]), np.float64,
+                                "MiniBERT.encode")
+            theirs = expect_array(theirs, (B, L, init["d_model"]), np.float64, "BertModel's last_hidden_state")
+            _close(theirs[mask], ours[mask], "last_hidden_state at the real tokens",
+                   msg("bert_hidden_states.bertmodel_s_last"), ctx.last_input)
 
 
 # --- export_pretrained ------------------------------------------------------------------------------
@@ -361,21 +333,9 @@ def _export(ctx, rng: np.random.Generator, specials: bool, d_ff: bool = True) ->
     return init, h, files
 
 
-class _Folder:
-    """The returned files written into a temporary folder: only JSON and model.safetensors."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.tmp = tempfile.TemporaryDirectory(prefix="grader-hf-")
-        self.path = Path(self.tmp.name)
-        for name, blob in files.items():
-            if WRITABLE.fullmatch(name):
-                (self.path / name).write_bytes(blob)
-
-    def __enter__(self) -> Path:
-        return self.path
-
-    def __exit__(self, *exc: Any) -> None:
-        self.tmp.cleanup()
+def _writable(files: dict[str, bytes]) -> dict[str, bytes]:
+    """What the oracle writes into its folder: only JSON and model.safetensors."""
+    return {name: blob for name, blob in files.items() if WRITABLE.fullmatch(name)}
 
 
 def _json(files: dict[str, bytes], name: str) -> dict:
@@ -450,27 +410,26 @@ def _(ctx):
     for name in ("tokenizer.json", "tokenizer_config.json"):
         _json(files, name)
     _check_safetensors(files, init)
-    t = _transformers()
-    with _Folder(files) as folder:
-        config = t.AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    with ctx.oracle("hf") as hf:
+        try:
+            config = hf.call("config_token_ids", _writable(files), list(NO_TOKEN_IDS))
+        except StudentError as err:
+            fail("export_model.cannot_load", type=err.type, err=err.message.strip().split("\n")[0][:200])
     for key in NO_TOKEN_IDS:
-        if getattr(config, key, None) is not None:
-            fail("export_files.loaded_config_key", key=key, config=getattr(config, key))
+        if config.get(key) is not None:
+            fail("export_files.loaded_config_key", key=key, config=config.get(key))
 
 
-def _load_model(files: dict[str, bytes], init: dict) -> Any:
-    import torch
-
+def _run_model(hf: Any, files: dict[str, bytes], init: dict, ids: np.ndarray, prompt: np.ndarray,
+               n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exported folder loaded by AutoModelForCausalLM.from_pretrained in the oracle: its
+    logits on ``ids`` and its greedy continuation of ``prompt``."""
     _gpt2_config(files, init)
     _check_safetensors(files, init)
-    t = _transformers()
-    with _Folder(files) as folder:
-        try:  # in float64, the weights' dtype (transformers 4 would load float32 by default)
-            model = t.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True,
-                                                           trust_remote_code=False, dtype=torch.float64)
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
-            fail("export_model.cannot_load", type=type(err).__name__, err=str(err).strip().split("\n")[0][:200])
-    return model.eval()
+    try:
+        return hf.call("causal_lm", _writable(files), ids, prompt, n)
+    except StudentError as err:
+        fail("export_model.cannot_load", type=err.type, err=err.message.strip().split("\n")[0][:200])
 
 
 @checks.property("export_model",
@@ -480,29 +439,25 @@ def _load_model(files: dict[str, bytes], init: dict) -> Any:
                  zh="AutoModelForCausalLM.from_pretrained 可离线加载导出的文件夹；logits 与 MiniGPT 相同，"
                     "贪心 generate 与 MiniGPT.generate 生成相同的词")
 def _(ctx):
-    import torch
-
     rng = ctx.rng
-    for d_ff in (True, False):
-        init, h, files = _export(ctx, rng, specials=False, d_ff=d_ff)
-        hf = _load_model(files, init)
-        V, ML = init["vocab_size"], init["max_len"]
-        ids = rng.integers(0, V, size=(2, ML)).astype(np.int64)
-        with torch.no_grad():
-            logits = hf(input_ids=torch.from_numpy(ids)).logits.numpy()
-        ours = expect_array(h(ids), (2, ML, V), np.float64, "MiniGPT logits")
-        _close(logits, ours, "logits", msg("export_model.loaded_model_s"),
-               ctx.last_input + f"; ids [2, {ML}]")
-        L0 = int(rng.integers(1, 4))
-        prompt = rng.integers(0, V, size=(3, L0)).astype(np.int64)
-        n = ML - L0
-        with torch.no_grad():
-            out = hf.generate(torch.from_numpy(prompt), attention_mask=torch.ones(3, L0, dtype=torch.long),
-                              max_new_tokens=n, do_sample=False, num_beams=1).numpy()
-        want = expect_array(h.call("generate", prompt, n), (3, ML), np.int64, "MiniGPT.generate")
-        if out.shape != want.shape or not np.array_equal(out, want):
-            fail("export_model.greedy_generate_loaded", L0=L0, n=n, expected=np.array2string(want[0]),
-                 got=np.array2string(out[0]))
+    with ctx.oracle("hf") as hf:
+        for d_ff in (True, False):
+            init, h, files = _export(ctx, rng, specials=False, d_ff=d_ff)
+            V, ML = init["vocab_size"], init["max_len"]
+            ids = rng.integers(0, V, size=(2, ML)).astype(np.int64)
+            L0 = int(rng.integers(1, 4))
+            prompt = rng.integers(0, V, size=(3, L0)).astype(np.int64)
+            n = ML - L0
+            logits, out = _run_model(hf, files, init, ids, prompt, n)
+            logits = expect_array(logits, (2, ML, V), np.float64, "the loaded model's logits")
+            ours = expect_array(h(ids), (2, ML, V), np.float64, "MiniGPT logits")
+            _close(logits, ours, "logits", msg("export_model.loaded_model_s"),
+                   ctx.last_input + f"; ids [2, {ML}]")
+            out = np.asarray(out)
+            want = expect_array(h.call("generate", prompt, n), (3, ML), np.int64, "MiniGPT.generate")
+            if out.shape != want.shape or not np.array_equal(out, want):
+                fail("export_model.greedy_generate_loaded", L0=L0, n=n, expected=np.array2string(want[0]),
+                     got=np.array2string(out[0]))
 
 
 def _regexes(tree: Any) -> list[Any]:
@@ -520,18 +475,17 @@ def _regexes(tree: Any) -> list[Any]:
     return found
 
 
-def _load_tokenizer(files: dict[str, bytes]) -> Any:
+def _round_trips(hf: Any, files: dict[str, bytes], texts: list[str]) -> list[tuple[list[int], str]]:
+    """AutoTokenizer.from_pretrained on the exported folder, in the oracle: (ids, decoded) per text."""
     tree = _json(files, "tokenizer.json")
     _json(files, "tokenizer_config.json")
     for pattern in _regexes(tree):
         if pattern != SPLIT_PATTERN:
             fail("load_tokenizer.tokenizer_json_regular", pattern=str(pattern)[:60], SPLIT_PATTERN=SPLIT_PATTERN)
-    t = _transformers()
-    with _Folder(files) as folder:
-        try:
-            return t.AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
-        except Exception as err:  # noqa: BLE001 - whatever the files make the loader raise
-            fail("same_encoding.cannot_load", type=type(err).__name__, err=str(err).strip().split("\n")[0][:200])
+    try:
+        return hf.call("tokenizer_round_trips", _writable(files), texts)
+    except StudentError as err:
+        fail("same_encoding.cannot_load", type=err.type, err=err.message.strip().split("\n")[0][:200])
 
 
 def _tokens(ids: list[int], vocab: dict[int, bytes]) -> str:
@@ -539,15 +493,13 @@ def _tokens(ids: list[int], vocab: dict[int, bytes]) -> str:
     return "[" + ", ".join(repr(s) for s in shown) + (", …]" if len(ids) > 8 else "]")
 
 
-def _same_encoding(tok: Any, text: str, want: list[int], data: TokenizerData, mode: str) -> None:
-    got = list(tok.encode(text))
+def _same_encoding(got: list[int], back: str, text: str, want: list[int], data: TokenizerData, mode: str) -> None:
     if got != want:
         k = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
         fail("same_encoding.exported_tokenizer_encodes", text=text[:40], value='…' if len(text) > 40 else '', mode=mode,
              k=k,
              expected=f"{want[k:k + 8]} = {_tokens(want[k:], data.vocab)}",
              got=f"{got[k:k + 8]} = {_tokens(got[k:], data.vocab)}")
-    back = tok.decode(got, clean_up_tokenization_spaces=False)
     if back != text:
         fail("same_encoding.exported_tokenizer_decode", text=text[:40], expected=repr(text[:60]), got=repr(back[:60]))
 
@@ -563,12 +515,13 @@ def _(ctx):
     rng = ctx.rng
     for specials in (False, True):
         _, _, files = _export(ctx, rng, specials=specials)
-        tok = _load_tokenizer(files)
         mode = f"special_tokens={data.specials}" if specials else "special_tokens=[]"
         fixed = data.special_texts if specials else data.plain_texts
         drawn = [compose(rng, data, int(rng.integers(1, 12)), specials) for _ in range(20)]
-        for text, want in fixed + drawn:
-            _same_encoding(tok, text, want, data, mode)
+        with ctx.oracle("hf") as hf:
+            answers = _round_trips(hf, files, [text for text, _ in fixed + drawn])
+        for (text, want), (got, back) in zip(fixed + drawn, answers):
+            _same_encoding(list(got), back, text, want, data, mode)
 
 
 # --- peft_lora ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import socket
@@ -67,10 +68,13 @@ class Zygote:
 
     live: set[int] = set()  # zygotes of this process still in use
 
-    def __init__(self, sandbox: Sandbox, start_timeout: float = 120.0, trusted: bool = False) -> None:
+    def __init__(self, sandbox: Sandbox, start_timeout: float = 120.0, trusted: bool = False,
+                 fork: bool = False) -> None:
         set_subreaper()
         self.sandbox = sandbox
         self.trusted = trusted
+        # a trusted zygote may be forked from this process instead of started afresh (see _fork)
+        self._fork = fork and trusted and sandbox.level == "process" and hasattr(os, "fork")
         self.tmp = private_dir("grader-mistakes-" if trusted else "grader-run-",
                                0o711 if sandbox.separate_uids and not trusted else 0o700)
         self.start_timeout = start_timeout
@@ -86,9 +90,17 @@ class Zygote:
         lib = self.tmp / "lib"
         if not lib.exists():
             lib = sandbox.install_worker(self.tmp)
+        env = sandbox.environment(sandbox.inside(lib, self.tmp))
+        if self._fork:
+            self._fork = False  # once: a restart (a dead zygote) starts a fresh process
+            self.proc = _forked_zygote(theirs, sandbox.worker_flags(), env, self.tmp / "zygote.err")
+            theirs.close()
+            Zygote.live.add(self.proc.pid)
+            self.ctl_file = self.ctl.makefile("rwb")
+            self._ready = False
+            return
         cmd = sandbox.command([sys.executable, "-m", "grader.worker", str(theirs.fileno()),
                                *sandbox.worker_flags()], self.tmp)
-        env = sandbox.environment(sandbox.inside(lib, self.tmp))
         with open(self.tmp / "zygote.err", "wb") as err_file:
             self.proc = subprocess.Popen(
                 cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
@@ -172,7 +184,9 @@ class Zygote:
         if len(msg) != 8 or len(fds) != 1:
             raise GraderError("could not start a worker: bad reply from the zygote")
         (pid,) = struct.unpack("<q", msg)
-        return Worker(self, pid, socket.socket(fileno=fds[0]), output, stage, uid)
+        worker = Worker(self, pid, socket.socket(fileno=fds[0]), output, stage, uid)
+        worker.limits = dict(limits)
+        return worker
 
     def kill(self, pid: int) -> int | None:
         """Kill a worker (and everything it started); return its wait status if known."""
@@ -218,6 +232,74 @@ class Zygote:
         remove_tree(self.tmp)
 
 
+class _Forked:
+    """A child of this process, with the part of ``subprocess.Popen`` that Zygote uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere
+                self.returncode = -1
+                return self.returncode
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if end is not None and time.monotonic() > end:
+                raise subprocess.TimeoutExpired(f"zygote {self.pid}", timeout or 0)
+            time.sleep(0.01)
+        assert self.returncode is not None
+        return self.returncode
+
+
+def _forked_zygote(theirs: socket.socket, flags: list[str], env: dict[str, str], err: Path) -> _Forked:
+    """A trusted zygote forked from this process, which has imported torch already: its pages
+    (torch's ~150 MiB of private memory, the grader's modules) stay shared with this process
+    instead of being made again by a second interpreter. Called from the main thread before
+    any other thread runs (a fork copies only the calling thread), after ``gc.freeze()`` so
+    that neither side's collections write to what they share. The child keeps only its
+    control socket, takes the sandbox's environment (no secrets) and runs the zygote loop;
+    it never returns into the grader."""
+    import gc
+
+    gc.freeze()
+    fd = theirs.fileno()
+    err_fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    pid = os.fork()
+    if pid == 0:  # the trusted zygote
+        code = 70
+        try:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(err_fd, 2)
+            os.dup2(fd, 3)
+            os.closerange(4, 1 << 16)
+            os.environ.clear()
+            os.environ.update(env)
+            os.chdir("/")
+            from grader.worker.server import zygote_main
+
+            zygote_main(3, list(flags))
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - the child must never return into the grader
+            with contextlib.suppress(BaseException):
+                os.write(2, f"trusted zygote failed: {type(exc).__name__}: {exc}\n".encode()[:2000])
+        finally:
+            os._exit(code)
+    os.close(err_fd)
+    return _Forked(pid)
+
+
 class Worker:
     """One forked worker holding one exercise's student code."""
 
@@ -229,6 +311,7 @@ class Worker:
         self.output = output
         self.stage = stage
         self.uid = uid
+        self.limits: dict = {}  # what it was started with (an oracle beside it gets the same)
         self.dead: WorkerLost | None = None
         self._tail: str | None = None
 
@@ -338,3 +421,16 @@ def describe_exit(status: int | None, exc: BaseException | None = None) -> str:
     if os.WIFEXITED(status):
         return msg("worker.exited", code=os.WEXITSTATUS(status))
     return msg("worker.ended")
+
+
+def preload_for(files: dict[str, bytes], name: str) -> list[str]:
+    """What the zygote should import before forking this exercise's worker (done once in the
+    zygote; every later worker of the run starts with it, its pages shared):
+    - peft (with transformers, torch._dynamo, safetensors) when the module imports peft or
+      transformers: several seconds, and ~150 MiB a worker would otherwise hold privately;
+    - torch._dynamo when the module uses a torch optimizer (any torch.optim.Optimizer imports
+      it, ~1 s)."""
+    text = files.get(name, b"")
+    if re.search(rb"^\s*(from|import)\s+(peft|transformers)\b", text, re.M):
+        return ["torch._dynamo", "peft", "safetensors.torch"]
+    return ["torch._dynamo"] if re.search(rb"optim|Optimizer", text) else []

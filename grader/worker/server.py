@@ -16,6 +16,7 @@ import builtins
 import contextlib
 import ctypes
 import functools
+import gc
 import os
 import signal
 import socket
@@ -84,6 +85,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
         if op == "spawn":
             spawned += 1
             _preload(req.get("preload"), str(req.get("scratch") or ""))
+            gc.freeze()  # what the zygote holds stays shared: a worker's collections never write to it
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # the worker
@@ -128,7 +130,7 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
 # torch modules that are slow to import (torch._dynamo: ~1 s, imported by every
 # torch.optim.Optimizer's __init__ and step): imported once here when a spawn asks for them,
 # so that every later worker starts with them
-PRELOADABLE = ("torch._dynamo",)
+PRELOADABLE = ("torch._dynamo", "peft", "safetensors.torch")
 
 
 def _preload(names: object, scratch: str) -> None:
@@ -142,6 +144,12 @@ def _preload(names: object, scratch: str) -> None:
     own = "TORCHINDUCTOR_CACHE_DIR" not in os.environ and bool(scratch)
     if own:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(os.path.dirname(scratch), "torchinductor")
+    # the Hugging Face libraries fix their cache folder and offline flag when imported: a
+    # folder nobody can make, and offline (no network at run time), for every later worker
+    os.environ.setdefault("HF_HOME", "/nonexistent/huggingface")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         for name in wanted:
             with contextlib.suppress(Exception):

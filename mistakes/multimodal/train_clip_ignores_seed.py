@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 
-def train_clip(images, captions, vocab_size, embed_dim=32, pad_id=0, epochs=25, lr=4e-3, seed=0):
+def train_clip(images, captions, vocab_size, embed_dim=32, pad_id=0, epochs=8, lr=1e-2, seed=0):
     n, channels, size = images.shape[0], images.shape[1], images.shape[-1]
     image_encoder = ImageEncoder(size, channels, embed_dim).to(images.dtype)  # noqa: F821
     text_encoder = TextEncoder(vocab_size, embed_dim, pad_id).to(images.dtype)  # noqa: F821
