@@ -290,9 +290,10 @@ def _(ctx):
 
 
 def _free_run(ctx, h: Handle, src: np.ndarray, mask: np.ndarray | None, bos: int, steps: int,
-              V: int) -> tuple[np.ndarray, float]:
+              V: int, until_differs: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """``steps`` greedy tokens per row from the model's own forward, never stopping; and the
-    smallest gap between the two largest logits on the way."""
+    smallest gap between the two largest logits on the way. With ``until_differs`` (another
+    run), stop at the first step whose tokens differ from it (enough to tell the runs apart)."""
     B = src.shape[0]
     prefix = np.full((B, 1), bos, dtype=np.int64)
     gap = np.inf
@@ -302,6 +303,8 @@ def _free_run(ctx, h: Handle, src: np.ndarray, mask: np.ndarray | None, bos: int
         top2 = np.sort(logits, axis=-1)[:, -2:]
         gap = min(gap, float((top2[:, 1] - top2[:, 0]).min()))
         prefix = np.concatenate([prefix, logits.argmax(-1)[:, None]], axis=1)
+        if until_differs is not None and not np.array_equal(prefix[:, t + 1], until_differs[:, t]):
+            break
     return prefix[:, 1:], gap
 
 
@@ -373,7 +376,7 @@ def _greedy_case(ctx, kind: str, tries: int = 16):
         picked = _pick_eos(run, bos, every_row=kind == "all")
         if picked is None or gap <= NEAR_TIE:
             continue
-        if kind == "padded" and np.array_equal(_free_run(ctx, h, src, None, bos, ML, Vt)[0], run):
+        if kind == "padded" and np.array_equal(_free_run(ctx, h, src, None, bos, ML, Vt, until_differs=run)[0], run):
             continue  # the mask changes nothing here: it could not show that it is passed on
         return h, init, src, mask, bos, run, picked
     fail("greedy_case.could_find_model")
