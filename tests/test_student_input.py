@@ -37,15 +37,30 @@ class LyingWorker:
     """A worker whose student code broke the protocol: every reply is plain data of the wrong shape."""
 
     dead = None
+    limits: dict = {}
 
     def __init__(self, k: int, stride: int) -> None:
         self.k, self.stride, self.n = k, stride, 0
+        self.zygote = LyingZygote(k, stride)
+
+    def close(self) -> None:
+        pass
 
     def request(self, req: dict, timeout: float):
         self.n += 1
         if self.n > 300:
             raise WorkerLost("timeout", "enough")
         return GARBAGE[(self.k * (1 + self.n % 3) + self.n * self.stride) % len(GARBAGE)]
+
+
+class LyingZygote:
+    """Its oracle workers (``ctx.oracle``) lie the same way."""
+
+    def __init__(self, k: int, stride: int) -> None:
+        self.k, self.stride = k, stride
+
+    def spawn(self, files: dict, limits: dict) -> LyingWorker:
+        return LyingWorker(self.k + 1, self.stride)
 
 
 def test_malformed_params_reply_fails_the_check():

@@ -288,7 +288,9 @@ def _(ctx):
         for d_ff in (True, False):
             init, _, h, got = _bert_export(ctx, rng, d_ff)
             config = _bert_config(init)
-            want_keys = set(hf.call("bert_keys", config))
+            keys = hf.call("bert_keys", config)
+            _answer(isinstance(keys, list) and all(isinstance(k, str) for k in keys))
+            want_keys = set(keys)
             state = {k: v for k, v in got.items() if k not in BERT_BUFFERS}
             missing, extra = sorted(want_keys - set(state)), sorted(set(state) - want_keys)
             if missing or extra:
@@ -331,6 +333,12 @@ def _export(ctx, rng: np.random.Generator, specials: bool, d_ff: bool = True) ->
         fail("export.export_pretrained_return",
              got=got)
     return init, h, files
+
+
+def _answer(ok: bool) -> None:
+    """The oracle's answer has the form its function returns (it always has: a check of it)."""
+    if not ok:
+        fail("hf_oracle.bad_answer")
 
 
 def _writable(files: dict[str, bytes]) -> dict[str, bytes]:
@@ -415,6 +423,7 @@ def _(ctx):
             config = hf.call("config_token_ids", _writable(files), list(NO_TOKEN_IDS))
         except StudentError as err:
             fail("export_model.cannot_load", type=err.type, err=err.message.strip().split("\n")[0][:200])
+    _answer(isinstance(config, dict))
     for key in NO_TOKEN_IDS:
         if config.get(key) is not None:
             fail("export_files.loaded_config_key", key=key, config=config.get(key))
@@ -427,9 +436,11 @@ def _run_model(hf: Any, files: dict[str, bytes], init: dict, ids: np.ndarray, pr
     _gpt2_config(files, init)
     _check_safetensors(files, init)
     try:
-        return hf.call("causal_lm", _writable(files), ids, prompt, n)
+        answer = hf.call("causal_lm", _writable(files), ids, prompt, n)
     except StudentError as err:
         fail("export_model.cannot_load", type=err.type, err=err.message.strip().split("\n")[0][:200])
+    _answer(isinstance(answer, (list, tuple)) and len(answer) == 2)
+    return answer[0], answer[1]
 
 
 @checks.property("export_model",
@@ -453,7 +464,7 @@ def _(ctx):
             ours = expect_array(h(ids), (2, ML, V), np.float64, "MiniGPT logits")
             _close(logits, ours, "logits", msg("export_model.loaded_model_s"),
                    ctx.last_input + f"; ids [2, {ML}]")
-            out = np.asarray(out)
+            out = expect_array(out, None, None, "the loaded model's generate")
             want = expect_array(h.call("generate", prompt, n), (3, ML), np.int64, "MiniGPT.generate")
             if out.shape != want.shape or not np.array_equal(out, want):
                 fail("export_model.greedy_generate_loaded", L0=L0, n=n, expected=np.array2string(want[0]),
@@ -483,9 +494,13 @@ def _round_trips(hf: Any, files: dict[str, bytes], texts: list[str]) -> list[tup
         if pattern != SPLIT_PATTERN:
             fail("load_tokenizer.tokenizer_json_regular", pattern=str(pattern)[:60], SPLIT_PATTERN=SPLIT_PATTERN)
     try:
-        return hf.call("tokenizer_round_trips", _writable(files), texts)
+        answer = hf.call("tokenizer_round_trips", _writable(files), texts)
     except StudentError as err:
         fail("same_encoding.cannot_load", type=err.type, err=err.message.strip().split("\n")[0][:200])
+    _answer(isinstance(answer, list) and len(answer) == len(texts) and all(
+        isinstance(a, (list, tuple)) and len(a) == 2 and isinstance(a[0], (list, tuple))
+        and all(type(i) is int for i in a[0]) and isinstance(a[1], str) for a in answer))
+    return answer
 
 
 def _tokens(ids: list[int], vocab: dict[int, bytes]) -> str:
