@@ -190,8 +190,8 @@ def train_seq2seq(
     d_model: int = 64,
     n_heads: int = 4,
     n_layers: int = 2,
-    epochs: int = 6,
-    lr: float = 4e-3,
+    epochs: int = 3,
+    lr: float = 6e-3,
     seed: int = 0,
 ) -> MiniTransformer:
     """Train a MiniTransformer on (source, target) pairs / 在句对上训练 MiniTransformer.

@@ -176,6 +176,11 @@ class Runner:
         self.limits = {"memory": memory, "cpu_seconds": 900, "processes": 64}  # per worker
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
+        # exercises whose worker needs the zygote to import the Hugging Face libraries first
+        self._heavy = {ex.id for ex in exercises if "peft" in preload_for(self.staged.files, f"{ex.id}.py")}
+        self._light_started = threading.Event()  # a worker of another exercise has been forked
+        if all(ex.id in self._heavy for ex in exercises):
+            self._light_started.set()
         self._mistake_lock = threading.Lock()
         self.rejected = self.staged.error  # why nothing can be graded (too large, unreadable folder)
         self.seed = seed if seed is not None else (
@@ -240,7 +245,7 @@ class Runner:
         them (~150 MiB) only for the end of the run, not beside every later exercise's
         training (``--jobs 1`` is the memory-bound setting: Gradescope's 768 MB). Results
         and progress keep the course order."""
-        heavy = {ex.id for ex in self.exercises if "peft" in preload_for(self.staged.files, f"{ex.id}.py")}
+        heavy = self._heavy
         order = [ex for ex in self.exercises if ex.id not in heavy] + \
             [ex for ex in self.exercises if ex.id in heavy]
         done: dict[str, ExerciseResult] = {}
@@ -297,15 +302,25 @@ class Runner:
         refused = self.staged.error or (msg("runner.refused_file", name=name, why=self.staged.refused[name])
                                         if name in self.staged.refused else "")
         if refused:
+            if ex.id not in self._heavy:
+                self._light_started.set()
             f = Failure(msg("runner.refused", refused=refused))
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
+        preload = preload_for(self.staged.files, name)
+        heavy = ex.id in self._heavy
+        if heavy and self.jobs > 1:
+            # the zygote imports peft (seconds) before forking this worker and can fork no other
+            # meanwhile: let another thread get its first worker before that, not wait behind it
+            self._light_started.wait(timeout=30)
         try:
-            preload = preload_for(self.staged.files, name)
             worker = self.zygote.spawn(self.staged.files, self.limits | {"preload": preload})
         except GraderError as err:  # the grader's own failure: recorded, the report is still written
             text = msg("runner.no_worker", err=str(err))
             self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
             return None, CheckResult("import", "import", "skipped", 0, 0, message=text, failure=Failure(text))
+        finally:
+            if not heavy:
+                self._light_started.set()
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:

@@ -242,8 +242,8 @@ def train_seq2seq(
     d_model: int = 64,
     n_heads: int = 4,
     n_layers: int = 2,
-    epochs: int = 6,
-    lr: float = 4e-3,
+    epochs: int = 3,
+    lr: float = 6e-3,
     seed: int = 0,
 ) -> MiniTransformer:
     """Train a MiniTransformer on (source, target) pairs / 在句对上训练 MiniTransformer.
@@ -293,7 +293,8 @@ def train_seq2seq(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MiniTransformer(src_vocab, tgt_vocab, max(ls, lt), d_model, n_heads, n_layers)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+        # fused: one kernel per step for all parameters (~1 ms instead of ~3.5 ms a step here)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, fused=True)
         steps = epochs * -(-n // BATCH_SIZE)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
         gen = torch.Generator().manual_seed(seed)

@@ -4,9 +4,12 @@ Run from the repository root:
 
     python grader/data/make_pretrain_data.py             # writes grader/data/pretrain.npz
     python grader/data/make_pretrain_data.py --measure   # baselines and the reference's run
+    python grader/data/make_pretrain_data.py --measure --variants   # also other (and broken) loops
 
 The corpus is a seeded synthetic language with structure at three distances (so that a
-small Transformer beats any n-gram model only if its attention learns something):
+small Transformer beats any n-gram model only if its attention learns something). The
+language (``draw_stream``) lives in grader/course/pretrain.py, whose quality check draws
+fresh held-out text from it in official mode; this script imports it:
 
 - 48 ids: 0 = "." (end of sentence), 1 = "the", 2 = "a" (singular only), 3 = "some"
   (plural only), 4-7 four adjectives, 8-39 nouns (4 topics x 4 nouns x singular/plural:
@@ -29,13 +32,15 @@ a forward filter over the topic; ``--measure`` prints that floor next to the bas
 
 File contents (np.savez_compressed, plain arrays, load with np.load(allow_pickle=False)):
     train      uint8 [120000]   token ids of the training stream
-    valid      uint8 [16385]    held-out stream (drawn after train, same process)
+    valid      uint8 [4097]     held-out stream (drawn after train, same process): 256
+                                windows of 16 (+1) at the check's context_length 16
     vocab_size 0-d int64, 48
     seed       0-d int64
 
 Measured with ``--measure`` (2-core CPU shared with other jobs, torch 2.13,
-torch.set_num_threads(1)), held-out perplexity at context_length 32 (windows as in
-``perplexity``): see the numbers recorded in grader/course/pretrain.py.
+torch.set_num_threads(1), CPU seconds from time.process_time()), held-out perplexity at
+context_length 16 (windows as in ``perplexity``): see the numbers recorded in
+grader/course/pretrain.py.
 """
 
 from __future__ import annotations
@@ -51,48 +56,36 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "pretrain.npz"
 
 SEED = 20240715
-N_TRAIN, N_VALID = 120_000, 16_385           # valid: 512 windows of 32 (+1) at context 32
-N_TOPICS, N_NOUNS, N_VERBS, N_ADJ = 4, 4, 4, 4
-DOT, THE, A, SOME = 0, 1, 2, 3
-ADJ0, NOUN0, VERB0 = 4, 8, 40
-VOCAB = VERB0 + 2 * N_VERBS                    # 48
-P_ADJ = (0.5, 0.3, 0.2)                        # 0, 1, 2 adjectives before a noun
-P_STAY = 0.8                                   # the topic survives a sentence boundary
+N_TRAIN = 120_000
+# The language itself lives with the checks, which draw fresh held-out text from it in
+# official mode (grader/course/pretrain.py); this script only uses it.
+sys.path.insert(0, str(ROOT))
+from grader.course.pretrain import (  # noqa: E402
+    ADJ0,
+    DOT,
+    EVAL_CONTEXT,
+    N_ADJ,
+    N_NOUNS,
+    N_TOPICS,
+    N_VERBS,
+    NOUN0,
+    P_ADJ,
+    P_STAY,
+    SOME,
+    THE,
+    VERB0,
+    VOCAB,
+    A,
+    draw_stream,
+    noun_id,
+    topic_verbs,
+    verb_id,
+)
 
-
-def noun_id(topic: int, noun: int, plural: int) -> int:
-    return NOUN0 + 2 * (N_NOUNS * topic + noun) + plural
-
-
-def verb_id(verb: int, plural: int) -> int:
-    return VERB0 + 2 * verb + plural
-
-
-def topic_verbs(topic: int) -> tuple[int, int]:
-    return topic, (topic + 1) % N_VERBS
-
-
-def _noun_phrase(rng: np.random.Generator, topic: int, out: list[int]) -> int:
-    plural = int(rng.integers(2))
-    det = THE if rng.random() < 0.5 else (SOME if plural else A)
-    out.append(det)
-    out.extend(ADJ0 + rng.integers(N_ADJ, size=rng.choice(3, p=P_ADJ)))
-    out.append(noun_id(topic, int(rng.integers(N_NOUNS)), plural))
-    return plural
-
-
-def draw_stream(rng: np.random.Generator, n: int, topic: int | None = None) -> np.ndarray:
-    """At least n tokens of the language (cut to exactly n), as uint8."""
-    topic = int(rng.integers(N_TOPICS)) if topic is None else topic
-    out: list[int] = []
-    while len(out) < n:
-        plural = _noun_phrase(rng, topic, out)
-        out.append(verb_id(topic_verbs(topic)[int(rng.integers(2))], plural))
-        _noun_phrase(rng, topic, out)
-        out.append(DOT)
-        if rng.random() >= P_STAY:
-            topic = int(rng.choice([t for t in range(N_TOPICS) if t != topic]))
-    return np.asarray(out[:n], dtype=np.uint8)
+N_VALID = 256 * EVAL_CONTEXT + 1               # 256 windows of 16 (+1) at context 16
+__all__ = ["A", "ADJ0", "DOT", "N_ADJ", "N_NOUNS", "N_TOPICS", "N_VERBS", "NOUN0", "P_ADJ", "P_STAY", "SOME",
+           "THE", "VERB0", "VOCAB", "draw_stream", "noun_id", "topic_verbs", "verb_id", "build", "load",
+           "measure"]
 
 
 def build(path: Path = OUT) -> None:
@@ -195,7 +188,60 @@ def ngram_perplexity(train: np.ndarray, valid: np.ndarray, n: int, alpha: float 
     return float(np.exp(nll / (len(valid) - n + 1)))
 
 
-def measure(path: Path = OUT, seeds=(0, 1, 2)) -> None:
+def train_variant(pretrain, train, vocab: int, seed: int = 0, *, steps: int = 100, lr: float = 1e-2,
+                  batch: int = 16, T: int = EVAL_CONTEXT, warmup: int = 30, betas=(0.8, 0.99), wd: float = 0.1,
+                  clip: float | None = 1.0, embed_std: float | None = 64 ** -0.5, zero_grad: bool = True,
+                  shift: bool = True):
+    """The reference's loop with every choice a parameter (the defaults are the reference's
+    own, at max_len = T): what other choices, and some broken ones, reach."""
+    import torch
+    from models import MiniGPT
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        model = MiniGPT(vocab, T, 64, 4, 2)
+        if embed_std is not None:
+            with torch.no_grad():
+                model.tok_emb.weight.normal_(0.0, embed_std)
+                model.pos_emb.weight.normal_(0.0, embed_std)
+        opt = pretrain.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=wd)
+        model.train()
+        for step in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = pretrain.cosine_lr(step, lr, lr / 10, min(warmup, steps), steps)
+            x, y = pretrain.get_batch(train, batch, T, generator=gen)
+            loss = pretrain.cross_entropy(model(x), y if shift else x)
+            if zero_grad:
+                opt.zero_grad()
+            loss.backward()
+            if clip is not None:
+                pretrain.clip_grad_norm(model.parameters(), clip)
+            opt.step()
+    return model.eval()
+
+
+VARIANTS = {                                   # name: train_variant's keyword arguments
+    "10 steps": {"steps": 10},
+    "20 steps": {"steps": 20},
+    "40 steps": {"steps": 40},
+    "200 steps": {"steps": 200},
+    "batch 32": {"batch": 32},
+    "context 32 (a model of max_len >= 32)": {"T": 32},
+    "torch's AdamW betas (0.9, 0.999)": {"betas": (0.9, 0.999), "steps": 150},
+    "no weight decay": {"wd": 0.0},
+    "no warmup": {"warmup": 0},
+    "no clipping": {"clip": None},
+    "lr 3e-3, 300 steps": {"lr": 3e-3, "steps": 300},
+    "N(0, 1) embeddings, 100 steps": {"embed_std": None},
+    "N(0, 1) embeddings, 300 steps, torch's betas (the earlier reference)": {"embed_std": None, "steps": 300,
+                                                                             "betas": (0.9, 0.999)},
+    "broken: no zero_grad": {"zero_grad": False},
+    "broken: y = x (no shift)": {"shift": False},
+}
+
+
+def measure(path: Path = OUT, seeds=range(5), variants: bool = False) -> None:
     import torch
 
     sys.path.insert(0, str(ROOT / "solutions"))
@@ -203,29 +249,50 @@ def measure(path: Path = OUT, seeds=(0, 1, 2)) -> None:
     from models import MiniGPT
 
     torch.set_num_threads(1)
+    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])     # imports torch._dynamo: not timed
     train, valid, vocab = load(path)
-    print(f"train {len(train)} tokens, valid {len(valid)}, vocab {vocab}")
+    T = EVAL_CONTEXT
+    print(f"train {len(train)} tokens, valid {len(valid)} ({(len(valid) - 1) // T} windows of {T}), vocab {vocab}")
     fresh = draw_stream(np.random.default_rng(1), 200_000)
     print(f"optimal (exact filter, whole past): perplexity {np.exp(optimal_nll(fresh).mean()):.3f}")
     for n in (1, 2, 3, 4):
         print(f"{n}-gram (add-0.1): held-out perplexity {ngram_perplexity(train, valid, n):.3f}")
-    T = 32
-    v = torch.from_numpy(valid)
+    tr, v = torch.from_numpy(train), torch.from_numpy(valid)
+    others = [torch.from_numpy(draw_stream(np.random.default_rng([s, 0x9E7A]), len(valid)).astype(np.int64))
+              for s in range(5)]                # as official mode draws held-out text, 5 run seeds
     for seed in seeds:
-        t0 = time.perf_counter()
-        model = pretrain.pretrain_minigpt(torch.from_numpy(train), vocab, seed=seed)
-        dt = time.perf_counter() - t0
-        print(f"seed {seed}: reference pretrain_minigpt: held-out perplexity "
-              f"{pretrain.perplexity(model, v, T):.3f} in {dt:.1f} s")
-    torch.manual_seed(0)
-    print(f"untrained MiniGPT: {pretrain.perplexity(MiniGPT(vocab, 64, 64, 4, 2), v, T):.3f}")
+        t0 = time.process_time()
+        model = pretrain.pretrain_minigpt(tr, vocab, max_len=T, seed=seed)
+        t1 = time.process_time()
+        ppl = pretrain.perplexity(model, v, T)
+        t2 = time.process_time()
+        fresh_ppl = [pretrain.perplexity(model, o, T) for o in others]
+        print(f"seed {seed}: reference pretrain_minigpt(max_len={T}): held-out perplexity {ppl:.3f} "
+              f"(fresh held-out text: {min(fresh_ppl):.3f}-{max(fresh_ppl):.3f}); "
+              f"{t1 - t0:.2f} s of CPU to train, {t2 - t1:.3f} s to evaluate")
+    same = train_variant(pretrain, tr, vocab, 0)
+    ref = pretrain.pretrain_minigpt(tr, vocab, max_len=T, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(), ref.state_dict().values()))
+    for seed in range(3):
+        torch.manual_seed(seed)
+        print(f"untrained MiniGPT (seed {seed}): {pretrain.perplexity(MiniGPT(vocab, T, 64, 4, 2), v, T):.3g}; "
+              f"with N(0, 1/64) embeddings: "
+              f"{pretrain.perplexity(train_variant(pretrain, tr, vocab, seed, steps=1), v, T):.1f}")
+    if not variants:
+        return
+    for name, kwargs in VARIANTS.items():
+        t0 = time.process_time()
+        ppl = [pretrain.perplexity(train_variant(pretrain, tr, vocab, seed, **kwargs), v, T) for seed in range(3)]
+        dt = (time.process_time() - t0) / 3
+        print(f"{name}: {min(ppl):.2f}-{max(ppl):.2f} (seeds 0-2), {dt:.2f} s of CPU each")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", action="store_true", help="only measure the existing file")
+    parser.add_argument("--variants", action="store_true", help="also train other (and broken) loops")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     if not args.measure:
         build(args.out)
-    measure(args.out)
+    measure(args.out, variants=args.variants)

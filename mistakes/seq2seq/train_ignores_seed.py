@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 
 def train_seq2seq(pairs, src_vocab, tgt_vocab, bos_id, eos_id, pad_id=0, d_model=64, n_heads=4,
-                  n_layers=2, epochs=6, lr=4e-3, seed=0):
+                  n_layers=2, epochs=3, lr=6e-3, seed=0):
     n = len(pairs)
     ls = max(len(x) for x, _ in pairs)
     lt = max(len(y) for _, y in pairs) + 1
@@ -22,7 +22,7 @@ def train_seq2seq(pairs, src_vocab, tgt_vocab, bos_id, eos_id, pad_id=0, d_model
         dec_out[i, :len(y) + 1] = torch.tensor([*y, eos_id])
     src_mask = src != pad_id
     model = MiniTransformer(src_vocab, tgt_vocab, max(ls, lt), d_model, n_heads, n_layers)  # noqa: F821
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, fused=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * -(-n // 64), pct_start=0.1)
     for _ in range(epochs):
         for idx in torch.randperm(n).split(64):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 
 def train_seq2seq(pairs, src_vocab, tgt_vocab, bos_id, eos_id, pad_id=0, d_model=64, n_heads=4,
-                  n_layers=2, epochs=6, lr=4e-3, seed=0):
+                  n_layers=2, epochs=3, lr=6e-3, seed=0):
     n = len(pairs)
     ls = max(len(x) for x, _ in pairs)
     lt = max(len(y) for _, y in pairs) + 1
