@@ -282,7 +282,7 @@ def dpo_train(
     chosen: Batch,
     rejected: Batch,
     beta: float = 0.1,
-    epochs: int = 4,
+    epochs: int = 2,
     lr: float = 3e-3,
     seed: int = 0,
 ) -> MiniGPT:

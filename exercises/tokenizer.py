@@ -149,7 +149,7 @@ def train_bpe(text: str, vocab_size: int,
         (vocab: dict id -> bytes, merges: list of (left, right) byte pairs in the order learned).
 
     Within a time budget the grader states: a few hundred merges on a corpus of about
-    50 KB must take seconds, not minutes (count pairs over the DISTINCT chunks, with weights).
+    20 KB must take seconds, not minutes (count pairs over the DISTINCT chunks, with weights).
 
     从 256 个字节出发，每一步把出现次数最多的相邻 pair 合并成新 token（次数相同取 (left, right)
     按字节串比较最大的那个），直到词表大小达到 vocab_size。特殊 token 不参与统计与合并。

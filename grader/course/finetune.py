@@ -4,18 +4,20 @@ The task (``grader/data/finetune.npz``, built by ``grader/data/make_finetune_dat
 here with ``np.load(allow_pickle=False)``): a synthetic language of 40 ids, four topics of
 seven words plus nine function words; the label of a sentence (4 classes) is the topic with
 the most words in it. A MiniBERT (D=32, 2 layers, 2 heads, max_len 16) was pre-trained on
-it by mask filling. 512 labelled training and 512 held-out sentences.
+it by mask filling. 256 labelled training and 512 held-out sentences.
 
 Local mode scores on the shipped held-out sentences. Official mode never does: their labels
 ship with the student release, so a submission could look them up. It scores on 512
 sentences drawn afresh from the same language with the run's seed (none equal to a shipped
 one), which only a classifier that learned the task gets right.
 
-Measured on one CPU core (see the builder's docstring): the reference (5 epochs) reaches
-0.955-0.973 held-out accuracy (seeds 0-3; 0.934-0.961 on sentences drawn afresh as in official
-mode) in 0.6 s of CPU, 10 epochs 0.965-0.975 in 1.2 s; other reasonable choices ([CLS] pooling,
-lr 1e-3 for 20 epochs) 0.93-0.98; a random head on the same encoder 0.05-0.34 (chance 0.25). The pass
-mark is 0.80 within 60 s (a generous budget: the grading machine may be slow or busy).
+Measured in CPU time on one thread (see the builder's docstring): the reference (4 epochs at
+lr 1e-2 over the 256 training sentences) reaches 0.920-0.947 held-out accuracy (seeds 0-4;
+0.926-0.955 on sentences drawn afresh as in official mode) in 0.19 s of CPU (the former
+default, 5 epochs over 512 sentences, 0.36 s); other reasonable choices ([CLS] pooling, 5 epochs
+at lr 5e-3, 10 epochs at lr 5e-3) 0.88-0.95; one epoch 0.59-0.74; a random head on the same
+encoder 0.06-0.31 (chance 0.25). The pass mark is 0.80 within 60 s (a generous budget: the
+grading machine may be slow or busy).
 
 The student's MiniBERT (exercise `models`) is built in the worker and loaded with the
 checkpoint, so this exercise needs `models`, `heads` and `lora` to work.
@@ -153,7 +155,7 @@ def _(ctx):
     config, _, data = task()
     test_ids, test_mask, test_labels, held_out = held_out_set(ctx)
     bert = _pretrained(ctx)
-    ctx.last_input = ("finetune_classifier(pretrained MiniBERT, 512 training sentences [512, 16], num_labels=4, "
+    ctx.last_input = ("finetune_classifier(pretrained MiniBERT, 256 training sentences [256, 16], num_labels=4, "
                       f"default r, alpha, epochs, lr, seed=0); accuracy on {held_out}")
     t0 = time.monotonic()
     clf = ctx.store("finetune_classifier", bert, data["train_ids"], data["train_mask"], data["train_labels"],
@@ -164,7 +166,7 @@ def _(ctx):
     ctx.reached(acc, THRESHOLD, "held-out accuracy", "留出集准确率", seconds, BUDGET_S)
     if acc < THRESHOLD:
         fail("finetune_quality.fine_tuned_classifier",
-             expected=f">= {THRESHOLD:.2f} (reference: about 0.96; an untrained head: about 0.25)",
+             expected=f">= {THRESHOLD:.2f} (reference: about 0.94; an untrained head: about 0.25)",
              got=f"{acc:.3f}")
 
 
