@@ -575,3 +575,42 @@ def test_allowlist_never_takes_the_cwd_or_tmp(monkeypatch, tmp_path):
         sandbox.allowlist.cache_clear()
     for bad in (Path("/tmp"), tmp_path, Path.home(), ROOT):
         assert bad not in paths, (bad, paths)
+
+
+@needs_bwrap
+def test_a_virtualenv_inside_the_course_folder_runs_and_shows_nothing_else(tmp_path):
+    """README's setup (`python -m venv .venv` in the course folder, then an editable install):
+    the sandbox mounts that environment's interpreter files although they lie inside the
+    checkout, and nothing else of the checkout: a submission scanning the sandbox finds no
+    solutions, mistakes, snapshots or reference code, and the reference grades in full."""
+    from tests.envs import clean_env, make_venv, rmtree, venv_parent
+
+    parent = venv_parent(tmp_path)
+    course = parent / "course"
+    try:
+        for name in ("grader", "solutions", "mistakes", "exercises"):
+            shutil.copytree(ROOT / name, course / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(ROOT / "pyproject.toml", course / "pyproject.toml")
+        py = make_venv(course / ".venv")
+        purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 capture_output=True, text=True, check=True, env=clean_env()).stdout.strip()
+        Path(purelib, "__editable__course.pth").write_text(f"{course}\n")  # what `pip install -e .` does
+        attack = SCAN + textwrap.dedent('''
+            def causal_mask(L, device=None):
+                found, n = _scan()
+                raise RuntimeError("found " + ", ".join(found[:5]) if found else f"found nothing in {n} files")
+            ''')
+        sub = submission_from_reference(tmp_path, {"masking": attack})
+        out = tmp_path / "r.json"
+        run = subprocess.run([str(py), "-m", "grader.cli", "masking", "attention", "--submission", str(sub),
+                              "--mode", "local", "--format", "json", "--output", str(out)],
+                             cwd=course, env=clean_env(), capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        report = json.loads(out.read_text())
+        assert report["sandbox"] == "bwrap" and not report["grader_errors"], report["grader_errors"]
+        exs = {e["id"]: e for e in report["exercises"]}
+        masking = {c["name"]: c for c in exs["masking"]["checks"]}
+        assert "found nothing" in masking["causal_mask_pattern"]["message"], masking["causal_mask_pattern"]["message"]
+        assert exs["attention"]["score"] == exs["attention"]["max_score"] > 0
+    finally:
+        rmtree(parent)

@@ -201,11 +201,13 @@ def interpreter_paths() -> list[Path]:
         if any(q.is_relative_to(pre) for pre in prefixes) or q.name in ("site-packages", "dist-packages"):
             paths.add(q)
     roots = [r.resolve() for r in _course_roots([])]
+    venv = _own_venv(roots)
     keep = []
     for p in paths:
         if not p.exists() or p == Path("/"):
             continue
-        if any(p == r or p.is_relative_to(r) for r in roots):
+        in_venv = venv is not None and p.is_relative_to(venv)
+        if not in_venv and any(p == r or p.is_relative_to(r) for r in roots):
             continue  # the course checkout (editable installs put it on sys.path)
         if p.is_dir() and any(r.is_relative_to(p) for r in roots) and "site-packages" not in str(p):
             continue  # a folder holding the course (e.g. a cwd above it)
@@ -214,6 +216,20 @@ def interpreter_paths() -> list[Path]:
             continue  # another checkout of a course (an editable install elsewhere)
         keep.append(p)
     return _outermost(keep)
+
+
+def _own_venv(roots: list[Path]) -> Path | None:
+    """The virtual environment the grader runs in, when it is a folder of its own (README's
+    ``python -m venv .venv`` inside the course folder): its interpreter files are mounted
+    although they lie inside the checkout, and nothing else of the checkout is."""
+    if sys.prefix == sys.base_prefix:
+        return None
+    venv = Path(sys.prefix).resolve()
+    if not (venv / "pyvenv.cfg").is_file() or any(venv == r or r.is_relative_to(venv) for r in roots):
+        return None
+    if (venv / "solutions").is_dir() or (venv / "grader").is_dir() or (venv / "mistakes").is_dir():
+        return None
+    return venv
 
 
 def _outermost(paths: list[Path]) -> list[Path]:
