@@ -278,6 +278,9 @@ def _forked_zygote(theirs: socket.socket, flags: list[str], env: dict[str, str],
         code = 70
         try:
             os.setsid()
+            # a fresh interpreter's handlers, not the grading process's (a batch pool's SIGTERM)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             null = os.open(os.devnull, os.O_RDWR)
             os.dup2(null, 0)
             os.dup2(null, 1)
