@@ -140,11 +140,21 @@ def test_allowlist_root_shows_nothing_of_the_host(zygote, tmp_path):
     srv2.listen(1)
     paths = [str(outside / "solutions" / "attention.py"), str(ROOT / "grader" / "course" / "attention.py"),
              str(ROOT / "grader" / "course" / "snapshots"), str(ROOT / "grader" / "data"),
-             str(ROOT / "solutions"), str(ROOT / "build"), str(ROOT), "/etc/passwd", "/home", "/var",
+             str(ROOT / "solutions"), str(ROOT / "build"), "/etc/passwd", "/home", "/var",
              "/run/grader", "/root/.cache", "/root/.ssh"]
+    # README's setup puts the virtualenv inside the course folder: then that folder exists in
+    # the sandbox, holding the virtualenv alone
+    venv = Path(sys.prefix).resolve()
+    inside = sys.prefix != sys.base_prefix and venv.is_relative_to(ROOT.resolve())
+    allowed = {venv.relative_to(ROOT.resolve()).parts[0]} if inside else set()
+    if not inside:
+        paths.append(str(ROOT))
     attack = HOST_FILES + textwrap.dedent(f'''
         def causal_mask(L, device=None):
             got = _try_all({paths!r}, [{sock_path!r}], {abstract!r})
+            there = sorted(os.listdir({str(ROOT)!r})) if os.path.isdir({str(ROOT)!r}) else []
+            if set(there) - {allowed!r}:
+                got.append({str(ROOT)!r} + " holding " + ",".join(there))
             raise RuntimeError("reached " + ", ".join(got) if got else "reached nothing; top: "
                                + ",".join(sorted(os.listdir("/"))))
         ''')
