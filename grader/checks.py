@@ -599,9 +599,7 @@ class Oracle:
         self.ctx, self.worker, self.module = ctx, worker, module
 
     def request(self, req: dict) -> Any:
-        timeout = self.ctx.timeout
-        if self.ctx.deadline is not None:
-            timeout = max(0.1, min(timeout, self.ctx.deadline - time.monotonic()))
+        timeout, _ = self.ctx.time_for(None)
         try:
             return self.worker.request(req, timeout)
         except WorkerLost as lost:
@@ -651,18 +649,21 @@ class Ctx:
     def banned_for(self, scope: str) -> list[str]:
         return list(self.banned.get(scope, ()))
 
+    def time_for(self, timeout: float | None) -> tuple[float, bool]:
+        """(the time a call may take, whether the exercise's budget cut it); a budget already
+        spent is a timeout."""
+        timeout = timeout or self.timeout
+        if self.deadline is None:
+            return timeout, False
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise WorkerLost("timeout", budget_message(self.budget))
+        return min(timeout, left), left < timeout
+
     def request(self, req: dict, timeout: float | None = None) -> Any:
         self.calls += 1
         req.setdefault("seed", (self.seed if self._global_seed is None else self._global_seed) % (2**31))
-        timeout = timeout or self.timeout
-        deadline = self.deadline
-        clipped = False
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise WorkerLost("timeout", budget_message(self.budget))
-            clipped = left < timeout
-            timeout = min(timeout, left)
+        timeout, clipped = self.time_for(timeout)
         try:
             return self.worker.request(req, timeout)
         except WorkerLost as lost:

@@ -30,7 +30,7 @@ from grader.checks import (
     budget_message,
     plain,
 )
-from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote, preload_for
+from grader.host.pool import HUGGING_FACE, GraderError, StudentError, Worker, WorkerLost, Zygote, preload_for
 from grader.host.sandbox import Sandbox
 from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
 from grader.kinds import kind_of, name_by_verdict, nameable, verdict
@@ -177,7 +177,8 @@ class Runner:
         self.jobs = jobs
         self._mistake_workers: dict[tuple[str, str], Worker] = {}
         # exercises whose worker needs the zygote to import the Hugging Face libraries first
-        self._heavy = {ex.id for ex in exercises if "peft" in preload_for(self.staged.files, f"{ex.id}.py")}
+        self._heavy = {ex.id for ex in exercises
+                       if preload_for(self.staged.files, f"{ex.id}.py") == list(HUGGING_FACE)}
         self._light_started = threading.Event()  # a worker of another exercise has been forked
         if all(ex.id in self._heavy for ex in exercises):
             self._light_started.set()
@@ -502,14 +503,14 @@ class Runner:
         now, while only this thread runs and once torch is imported: it then shares torch and
         the grader with this process (~150 MiB less at the run's peak than a zygote of its own,
         which is what keeps a whole-course run under Gradescope's 768 MB)."""
-        if self.mistakes is None or not self.name_mistakes or threading.active_count() > 1 + (
-                self._torch_thread is not None and self._torch_thread.is_alive()):
+        if self.mistakes is None or not self.name_mistakes or \
+                not any(self.mistakes.files(ex.id) for ex in self.exercises):
             return
-        if not any(self.mistakes.files(ex.id) for ex in self.exercises):
+        self._torch_ready()
+        if threading.active_count() > 1:  # someone else's threads (a fork would copy only this one)
             return
         from grader.host.sandbox import Sandbox as _Sandbox
 
-        self._torch_ready()
         with contextlib.suppress(GraderError, OSError):
             self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True, fork=True)
 

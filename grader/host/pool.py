@@ -93,19 +93,15 @@ class Zygote:
         env = sandbox.environment(sandbox.inside(lib, self.tmp))
         if self._fork:
             self._fork = False  # once: a restart (a dead zygote) starts a fresh process
-            self.proc = _forked_zygote(theirs, sandbox.worker_flags(), env, self.tmp / "zygote.err")
-            theirs.close()
-            Zygote.live.add(self.proc.pid)
-            self.ctl_file = self.ctl.makefile("rwb")
-            self._ready = False
-            return
-        cmd = sandbox.command([sys.executable, "-m", "grader.worker", str(theirs.fileno()),
-                               *sandbox.worker_flags()], self.tmp)
-        with open(self.tmp / "zygote.err", "wb") as err_file:
-            self.proc = subprocess.Popen(
-                cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err_file, env=env, start_new_session=True, cwd="/",
-            )
+            self.proc: Any = _forked_zygote(theirs, sandbox.worker_flags(), env, self.tmp / "zygote.err")
+        else:
+            cmd = sandbox.command([sys.executable, "-m", "grader.worker", str(theirs.fileno()),
+                                   *sandbox.worker_flags()], self.tmp)
+            with open(self.tmp / "zygote.err", "wb") as err_file:
+                self.proc = subprocess.Popen(
+                    cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=err_file, env=env, start_new_session=True, cwd="/",
+                )
         theirs.close()
         Zygote.live.add(self.proc.pid)
         self.ctl_file = self.ctl.makefile("rwb")
@@ -426,6 +422,10 @@ def describe_exit(status: int | None, exc: BaseException | None = None) -> str:
     return msg("worker.ended")
 
 
+# what the zygote imports for a module that uses the Hugging Face libraries
+HUGGING_FACE = ("torch._dynamo", "peft", "safetensors.torch")
+
+
 def preload_for(files: dict[str, bytes], name: str) -> list[str]:
     """What the zygote should import before forking this exercise's worker (done once in the
     zygote; every later worker of the run starts with it, its pages shared):
@@ -435,5 +435,5 @@ def preload_for(files: dict[str, bytes], name: str) -> list[str]:
       it, ~1 s)."""
     text = files.get(name, b"")
     if re.search(rb"^\s*(from|import)\s+(peft|transformers)\b", text, re.M):
-        return ["torch._dynamo", "peft", "safetensors.torch"]
+        return list(HUGGING_FACE)
     return ["torch._dynamo"] if re.search(rb"optim|Optimizer", text) else []

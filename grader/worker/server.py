@@ -127,9 +127,10 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     os._exit(0)  # skip interpreter teardown (torch's is slow); nothing is left to flush
 
 
-# torch modules that are slow to import (torch._dynamo: ~1 s, imported by every
-# torch.optim.Optimizer's __init__ and step): imported once here when a spawn asks for them,
-# so that every later worker starts with them
+# modules that are slow to import (torch._dynamo: ~1 s, imported by every
+# torch.optim.Optimizer's __init__ and step; peft with transformers: several seconds and
+# ~150 MiB): imported once here when a spawn asks for them (the trusted side's
+# grader.host.pool.preload_for), so that every later worker starts with them, shared
 PRELOADABLE = ("torch._dynamo", "peft", "safetensors.torch")
 
 

@@ -15,7 +15,6 @@ is asked for safetensors and no remote code.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,7 @@ BERT_BUFFERS = {"embeddings.position_ids", "embeddings.token_type_ids"}
 
 
 def _transformers() -> Any:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # offline, no cache folder, no tokenizer threads: set by the zygote before it imported them
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
