@@ -452,7 +452,7 @@ def _has_tensor(v: Any) -> bool:
     return False
 
 
-def check_unchanged(fn: str, args: list, kwargs: dict, reply: Any, input: str = "") -> Any:
+def check_unchanged(fn: str, args: list, kwargs: dict, reply: Any, input: str | Callable[[], str] = "") -> Any:
     """The result of an ``echo`` call, after failing the check if the call modified any of
     its tensor arguments in place."""
     if (not isinstance(reply, dict) or set(reply) != {"result", "args", "kwargs"}
@@ -465,7 +465,8 @@ def check_unchanged(fn: str, args: list, kwargs: dict, reply: Any, input: str = 
     for name, a, b in zip(names, sent, back):
         bad = changed_inputs(a, b, name)
         if bad:
-            fail("check_unchanged.fn_modified_input", fn=fn, bad=bad, input=input)
+            fail("check_unchanged.fn_modified_input", fn=fn, bad=bad,
+                 input=input if isinstance(input, str) else input())
     return reply["result"]
 
 
@@ -525,7 +526,7 @@ class Handle:
                                   "banned": self.ctx.banned_for(self.scope)})
         if not echo:
             return reply
-        return check_unchanged(f"{self.scope}.{method}", wargs, wkwargs, reply, self.ctx.last_input)
+        return check_unchanged(f"{self.scope}.{method}", wargs, wkwargs, reply, self.ctx.lazy_input())
 
     def raises(self, exc_type: str, method: str, *args: Any, **kwargs: Any) -> None:
         """Fail unless ``method(*args, **kwargs)`` raises ``exc_type`` (e.g. "ValueError")."""
@@ -633,14 +634,37 @@ class Ctx:
         self.margin: dict | None = None  # what a quality check reached (shown in every report)
         self.deadline: float | None = None  # the exercise's time budget ends then (monotonic clock)
         self.budget: float = 0.0
-        self._drawn: str | None = None  # the example a hypothesis property is running on
+        self._drawn: Callable[[], str] | None = None  # the example a hypothesis property is running on
+
+    # The input a failure shows. Inside a property it is described only when read: most
+    # examples pass, and describing every one (numpy's array2string) cost more than the call.
+    @property
+    def last_input(self) -> str:
+        value = self._last_input
+        if not isinstance(value, str):
+            value = self._last_input = value()
+        return value
+
+    @last_input.setter
+    def last_input(self, value: str | Callable[[], str]) -> None:
+        self._last_input = value
+
+    def lazy_input(self) -> str | Callable[[], str]:
+        """``last_input`` as it is now, still undescribed if it was."""
+        return self._last_input
 
     def record_call(self, fn: str, args: list, kwargs: dict) -> None:
         """Inside a hypothesis property, the failing input is the drawn example and the call
         the property made with it, every argument described (``q float64[2, 3, 4], k ...``)."""
         if self._drawn is not None:
-            call = describe_case(fn, Case(args=tuple(args), kwargs=dict(kwargs)))
-            self.last_input = f"{self._drawn} → {call}" if self._drawn else call
+            drawn = self._drawn
+            case = Case(args=tuple(args), kwargs=dict(kwargs))
+
+            def describe() -> str:
+                call, example = describe_case(fn, case), drawn()
+                return f"{example} → {call}" if example else call
+
+            self.last_input = Lazy(describe)
 
     def fresh(self) -> str:
         self._names += 1
@@ -689,7 +713,7 @@ class Ctx:
                               "banned": self.banned_for(fn.split(".")[0])})
         if not echo:
             return reply
-        return check_unchanged(fn, wargs, wkwargs, reply, self.last_input)
+        return check_unchanged(fn, wargs, wkwargs, reply, self.lazy_input())
 
     @contextlib.contextmanager
     def global_seed(self, seed: int) -> Iterator[None]:
@@ -807,9 +831,9 @@ class Ctx:
         def wrap(fn: Callable) -> Callable:
             @functools.wraps(fn)
             def body(*args: Any, **kwargs: Any) -> None:
-                self.last_input = self._drawn = ", ".join(
+                self.last_input = self._drawn = Lazy(lambda: ", ".join(
                     [describe_value(a) for a in args] + [describe_value(v, f"{k}=") for k, v in kwargs.items()]
-                )
+                ))
                 try:
                     fn(*args, **kwargs)
                 finally:
@@ -845,6 +869,21 @@ class Check:
     timeout: float | None = None
     title_zh: str = ""
     points: int | None = None  # what passing it is worth (None: not given, which grade check reports)
+
+
+class Lazy:
+    """A description made on first use, then kept (the values it describes are the drawn
+    example's: a property does not change its inputs once it has called the student's code)."""
+
+    __slots__ = ("make", "text")
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self.make, self.text = make, None
+
+    def __call__(self) -> str:
+        if self.text is None:
+            self.text = self.make()
+        return self.text
 
 
 def _scoped(exercise: str, fn: Callable) -> Callable:

@@ -14,6 +14,7 @@ runs an exercise's lifecycle: import, each check through its kind, attribution, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from grader.checks import (
     CheckFailed,
     Ctx,
     Failure,
+    Lazy,
     check_unchanged,
     compare_values,
     describe_case,
@@ -242,7 +244,7 @@ class Comparison(Kind):
         for entry in entries:
             entry = self._expected(runner, ex, check, entry)
             case = entry["case"]
-            ctx.last_input = describe_case(check.fn, _as_case(case))
+            ctx.last_input = Lazy(functools.partial(describe_case, check.fn, _as_case(case)))
             got = self.student_output(check, ctx, entry)
             failure = compare_values(got, entry["expected"], check.tol)
             if failure is None:
@@ -329,7 +331,7 @@ class Compare(Comparison):
         reply = ctx.request({"op": "call", "target": {"module": ctx.exercise, "attr": check.fn},
                              "args": case["args"], "kwargs": case["kwargs"], "echo": True,
                              "banned": ctx.banned_for(check.fn)})
-        return check_unchanged(check.fn, list(case["args"]), dict(case["kwargs"]), reply, ctx.last_input)
+        return check_unchanged(check.fn, list(case["args"]), dict(case["kwargs"]), reply, ctx.lazy_input())
 
     def gradient_failure(self, check: Check, ctx: Ctx, entry: dict) -> tuple[Failure | None, list]:
         """For a differentiable function whose output matched: its gradients with respect to

@@ -7,6 +7,7 @@ own code is a grader error, kept apart from the student's score.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import os
@@ -179,9 +180,6 @@ class Runner:
         # exercises whose worker needs the zygote to import the Hugging Face libraries first
         self._heavy = {ex.id for ex in exercises
                        if preload_for(self.staged.files, f"{ex.id}.py") == list(HUGGING_FACE)}
-        self._light_started = threading.Event()  # a worker of another exercise has been forked
-        if all(ex.id in self._heavy for ex in exercises):
-            self._light_started.set()
         self._mistake_lock = threading.Lock()
         self.rejected = self.staged.error  # why nothing can be graded (too large, unreadable folder)
         self.seed = seed if seed is not None else (
@@ -268,8 +266,6 @@ class Runner:
         """Exercises in ``jobs`` threads (each with its own worker): while one exercise's
         student code runs, another's checks run here. Results keep the course order, and
         each check's inputs depend only on its seed, so the outcome is the same."""
-        from concurrent.futures import ThreadPoolExecutor
-
         done: dict[str, ExerciseResult] = {}
         lock = threading.Lock()
         shown = 0
@@ -290,11 +286,34 @@ class Runner:
                         self.progress("done", done[self.exercises[shown].id])
                     shown += 1
 
-        # longest first (by the reference's measured grading time) keeps both threads busy until the end
-        order = sorted(self.exercises, key=lambda e: -expected_seconds(e))
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            for fut in [pool.submit(one, ex) for ex in order]:
-                fut.result()
+        # By the reference's measured grading time: even threads take the longest left, odd ones
+        # the shortest. The long ones mostly wait on their worker (training) and the short ones
+        # mostly run checks here, so the two kinds share the cores (and this process's lock)
+        # from the start instead of the short ones queueing for this process at the end.
+        order = collections.deque(sorted(self.exercises, key=lambda e: -expected_seconds(e)))
+        errors: list[BaseException] = []
+
+        def loop(i: int) -> None:
+            while True:
+                with lock:
+                    if not order or errors:
+                        return
+                    ex = order.popleft() if i % 2 == 0 else order.pop()
+                try:
+                    one(ex)
+                except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+                    with lock:
+                        errors.append(exc)
+                    return
+
+        threads = [threading.Thread(target=loop, args=(i,), name=f"grade-{i}", daemon=True)
+                   for i in range(min(self.jobs, len(order)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
         return [done[ex.id] for ex in self.exercises]
 
     def _spawn(self, ex: Exercise) -> tuple[Worker | None, CheckResult | None]:
@@ -303,25 +322,15 @@ class Runner:
         refused = self.staged.error or (msg("runner.refused_file", name=name, why=self.staged.refused[name])
                                         if name in self.staged.refused else "")
         if refused:
-            if ex.id not in self._heavy:
-                self._light_started.set()
             f = Failure(msg("runner.refused", refused=refused))
             return None, CheckResult("import", "import", "error", 0, 0, message=f.message, failure=f)
         preload = preload_for(self.staged.files, name)
-        heavy = ex.id in self._heavy
-        if heavy and self.jobs > 1:
-            # the zygote imports peft (seconds) before forking this worker and can fork no other
-            # meanwhile: let another thread get its first worker before that, not wait behind it
-            self._light_started.wait(timeout=30)
         try:
             worker = self.zygote.spawn(self.staged.files, self.limits | {"preload": preload})
         except GraderError as err:  # the grader's own failure: recorded, the report is still written
             text = msg("runner.no_worker", err=str(err))
             self.grader_errors.append(f"{ex.id}.import: GraderError: {err}")
             return None, CheckResult("import", "import", "skipped", 0, 0, message=text, failure=Failure(text))
-        finally:
-            if not heavy:
-                self._light_started.set()
         try:
             worker.request({"op": "load", "module": ex.id}, ex.import_timeout)
         except StudentError as err:

@@ -57,6 +57,21 @@ class StudentError(Exception):
         return f"{self.type}: {self.message}"
 
 
+class _Channel:
+    """The control socket of a zygote or of one of its branches, one request at a time."""
+
+    def __init__(self, sock: socket.socket, pid: int | None = None, lock: Any = None) -> None:
+        self.ctl = sock
+        self.ctl_file = sock.makefile("rwb")
+        self.pid = pid
+        self.lock = lock or threading.RLock()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.ctl_file.close()
+            self.ctl.close()
+
+
 class Zygote:
     """A pre-loaded process (torch imported once) that forks one fresh worker per request.
 
@@ -64,7 +79,11 @@ class Zygote:
     copy of the submission) and an output file, each readable by that worker's uid only when
     the sandbox gives workers uids of their own. ``trusted=True`` makes a zygote for the
     reference side (known mistakes): never sandboxed with student workers, its folder closed
-    to everyone else, and each stage removed as soon as its modules are imported."""
+    to everyone else, and each stage removed as soon as its modules are imported.
+
+    A worker that needs a preload (``preload_for``: torch's _dynamo, peft) is forked by a
+    *branch*: a zygote forked from this one (or from the _dynamo branch) that imports the
+    preload once, while this one goes on forking the workers that need none."""
 
     live: set[int] = set()  # zygotes of this process still in use
 
@@ -82,6 +101,12 @@ class Zygote:
         self.restarts = 0
         self.lock = threading.RLock()
         self.closed = False
+        self._branches: dict[tuple[str, ...], _Channel] = {}
+        self._owner: dict[int, _Channel] = {}  # which zygote or branch forked each worker
+        # Locks, always taken in this order: _making (one branch made at a time), a branch's
+        # lock (one request at a time on its socket), self.lock (the bookkeeping and the
+        # zygote's own socket, whose replies never wait for an import)
+        self._making = threading.RLock()
         self._start()
 
     def _start(self) -> None:
@@ -104,7 +129,8 @@ class Zygote:
                 )
         theirs.close()
         Zygote.live.add(self.proc.pid)
-        self.ctl_file = self.ctl.makefile("rwb")
+        self.root = _Channel(self.ctl, lock=self.lock)  # the zygote's own: under the zygote's lock
+        self.ctl_file = self.root.ctl_file
         self._ready = False
 
     def _restart_if_dead(self) -> None:
@@ -116,10 +142,15 @@ class Zygote:
         self.restarts += 1
         Zygote.live.discard(self.proc.pid)
         kill_descendants(self.proc.pid)
-        with contextlib.suppress(OSError):
-            self.ctl_file.close()
-            self.ctl.close()
+        self._drop_branches()
+        self.root.close()
         self._start()
+
+    def _drop_branches(self) -> None:
+        for branch in self._branches.values():
+            branch.close()
+        self._branches.clear()
+        self._owner.clear()
 
     def wait_ready(self) -> None:
         if self._ready:
@@ -138,8 +169,53 @@ class Zygote:
 
     def spawn(self, files: dict[str, bytes], limits: dict) -> Worker:
         """A fresh worker that sees ``files`` (its own copy) and nothing of any other worker."""
-        with self.lock:  # one request at a time on the control socket (exercises run in threads)
-            return self._spawn_or_restart(files, limits)
+        preload = tuple(limits.get("preload") or ())
+        if not preload:
+            with self.lock:  # one request at a time on the control socket (exercises run in threads)
+                return self._spawn_or_restart(files, limits)
+        for attempt in (1, 2):  # a branch a worker killed is forked again, once
+            try:
+                branch = self._branch(preload)
+                with branch.lock:
+                    return self._fork_worker(branch, files, limits)
+            except GraderError:
+                # a worker killed its branch (or the zygote itself): fork the branches again
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=0.5)
+                with self._making, self.lock:
+                    self._drop_branches()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _branch(self, preload: tuple[str, ...]) -> _Channel:
+        """The branch that has imported ``preload``, forked on first use: from the branch of
+        the preload's first module when there are more (peft after torch._dynamo), else from
+        the zygote itself."""
+        with self._making:
+            branch = self._branches.get(preload)
+            if branch is not None:
+                return branch
+            if len(preload) > 1:
+                parent = self._branch(preload[:1])
+            else:
+                with self.lock:
+                    self._restart_if_dead()
+                    self.wait_ready()
+                parent = self.root
+            scratch = str(Path(self.sandbox.scratch_root(self.tmp)) / f"b{self._next()}")
+            with parent.lock:
+                pid, fd = self._request_fd(parent, {"op": "branch", "preload": list(preload),
+                                                    "scratch": scratch}, "could not start a branch")
+            branch = _Channel(socket.socket(fileno=fd), pid)
+            with self.lock:
+                self._branches[preload] = branch
+            return branch
+
+    def _next(self) -> int:
+        with self.lock:
+            self.counter += 1
+            return self.counter
 
     def _spawn_or_restart(self, files: dict[str, bytes], limits: dict) -> Worker:
         try:
@@ -156,9 +232,12 @@ class Zygote:
     def _spawn(self, files: dict[str, bytes], limits: dict) -> Worker:
         self._restart_if_dead()
         self.wait_ready()
-        self.counter += 1
-        n = self.counter
-        uid = None if self.trusted else self.sandbox.new_uid()
+        return self._fork_worker(self.root, files, limits)
+
+    def _fork_worker(self, channel: _Channel, files: dict[str, bytes], limits: dict) -> Worker:
+        n = self._next()
+        with self.lock:
+            uid = None if self.trusted else self.sandbox.new_uid()
         stage = write_stage(files, self.tmp / f"s{n}", gid=uid)
         output = self.tmp / f"o{n}.out"
         os.close(os.open(output, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -169,36 +248,53 @@ class Zygote:
         req = {"op": "spawn", "submission": inside(stage, self.tmp), "scratch": scratch,
                "output": inside(output, self.tmp), "uid": uid} | limits
         try:
-            wire.send(self.ctl_file, req)
-            self.ctl.settimeout(30)
-            msg, fds, _, _ = socket.recv_fds(self.ctl, 8, 1)
-        except (OSError, EOFError) as exc:
+            pid, fd = self._request_fd(channel, req, "could not start a worker")
+        except GraderError:
             remove_tree(stage)
-            raise GraderError(f"could not start a worker: {exc}") from None
-        finally:
-            self.ctl.settimeout(None)
-        if len(msg) != 8 or len(fds) != 1:
-            raise GraderError("could not start a worker: bad reply from the zygote")
-        (pid,) = struct.unpack("<q", msg)
-        worker = Worker(self, pid, socket.socket(fileno=fds[0]), output, stage, uid)
+            raise
+        worker = Worker(self, pid, socket.socket(fileno=fd), output, stage, uid)
         worker.limits = dict(limits)
+        with self.lock:
+            self._owner[pid] = channel
         return worker
+
+    @staticmethod
+    def _request_fd(channel: _Channel, req: dict, what: str) -> tuple[int, int]:
+        """Send a spawn or branch request; the reply is a pid and a socket (``SCM_RIGHTS``)."""
+        try:
+            wire.send(channel.ctl_file, req)
+            channel.ctl.settimeout(30)
+            msg, fds, _, _ = socket.recv_fds(channel.ctl, 8, 1)
+        except (OSError, EOFError) as exc:
+            raise GraderError(f"{what}: {exc}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                channel.ctl.settimeout(None)
+        if len(msg) != 8 or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise GraderError(f"{what}: bad reply from the zygote")
+        (pid,) = struct.unpack("<q", msg)
+        return pid, fds[0]
 
     def kill(self, pid: int) -> int | None:
         """Kill a worker (and everything it started); return its wait status if known."""
         with self.lock:
-            return self._kill(pid)
+            channel = self._owner.pop(pid, self.root)
+        with channel.lock:
+            return self._kill(channel, pid)
 
-    def _kill(self, pid: int) -> int | None:
+    @staticmethod
+    def _kill(channel: _Channel, pid: int) -> int | None:
         try:
-            wire.send(self.ctl_file, {"op": "kill", "pid": pid})
-            self.ctl.settimeout(30)
-            reply = wire.recv(self.ctl_file)
+            wire.send(channel.ctl_file, {"op": "kill", "pid": pid})
+            channel.ctl.settimeout(30)
+            reply = wire.recv(channel.ctl_file)
         except (OSError, EOFError, wire.WireError):
             return None
         finally:
             with contextlib.suppress(OSError):
-                self.ctl.settimeout(None)
+                channel.ctl.settimeout(None)
         status = reply.get("status") if isinstance(reply, dict) else None
         return status if isinstance(status, int) else None
 
@@ -222,9 +318,8 @@ class Zygote:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         kill_descendants(os.getpid(), keep=set(Zygote.live))
-        with contextlib.suppress(OSError):
-            self.ctl_file.close()
-            self.ctl.close()
+        self._drop_branches()
+        self.root.close()
         remove_tree(self.tmp)
 
 

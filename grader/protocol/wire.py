@@ -78,6 +78,29 @@ def _tensor_to_numpy(value: Any) -> np.ndarray | None:
     return t.contiguous().numpy().copy()
 
 
+_FLAT = (str, float)
+
+
+def _flat(items: list, count: list[int]) -> bool:
+    """Whether ``items`` is a list of ints, or of floats, or of strings (no bools, nothing
+    nested), within the limits: sent and received as it is, without a walk per item."""
+    if not items:
+        return True
+    first = type(items[0])
+    if first is int:
+        if not all(type(x) is int for x in items) or max(items) > 2**63 or min(items) < -(2**63):
+            return False
+    elif first in _FLAT:
+        if not all(type(x) is first for x in items):
+            return False
+    else:
+        return False
+    count[0] += len(items)
+    if count[0] > MAX_ITEMS:
+        raise WireError("value is nested too deeply or has too many parts")
+    return True
+
+
 def encode(value: Any) -> bytes:
     """Encode a value tree; raise ``WireError`` for anything that is not plain data."""
     import numpy as np
@@ -89,33 +112,36 @@ def encode(value: Any) -> bytes:
         count[0] += 1
         if depth > MAX_DEPTH or count[0] > MAX_ITEMS:
             raise WireError("value is nested too deeply or has too many parts")
-        if v is None or type(v) in (bool, str):
+        t = type(v)
+        if v is None or t is bool or t is str or t is float:
             return v
-        if type(v) is int:
+        if t is int:
             if abs(v) > 2**63:
                 raise WireError("integer out of range")
             return v
-        if type(v) is float:
-            return v
-        if type(v) is list:
+        if t is list:
+            if _flat(v, count):  # a list of numbers or strings (token ids, merges): as it is
+                return v
             return [walk(x, depth + 1) for x in v]
-        if type(v) is tuple:
+        if t is tuple:
             return {"$t": [walk(x, depth + 1) for x in v]}
-        if type(v) is dict:
+        if t is dict:
             if all(type(k) is str for k in v):
                 return {"$d": {k: walk(x, depth + 1) for k, x in v.items()}}
             if not all(type(k) is str or (type(k) is int and abs(k) <= 2**63) for k in v):
                 raise WireError("dict keys must be str or int")
             return {"$m": [[k, walk(x, depth + 1)] for k, x in v.items()]}
-        if type(v) is bytes:
+        if t is bytes:
             buffers.append(v)
             return {"$y": len(buffers) - 1}
-        if isinstance(v, Array):
+        if t is Array:
             return walk_array(v.data, v.kind)
         if isinstance(v, np.ndarray):
             return walk_array(v, "ndarray")
         if isinstance(v, (np.bool_, np.integer, np.floating)):
             return walk(v.item(), depth)
+        if isinstance(v, Array):
+            return walk_array(v.data, v.kind)
         arr = _tensor_to_numpy(v)
         if arr is not None:
             return walk_array(arr, "tensor")
@@ -180,27 +206,29 @@ def decode(blob: bytes, max_size: int = MAX_MESSAGE) -> Any:
         count[0] += 1
         if depth > MAX_DEPTH or count[0] > MAX_ITEMS:
             raise WireError("value is nested too deeply or has too many parts")
-        if v is None or type(v) in (bool, str):
+        t = type(v)
+        if v is None or t is bool or t is str or t is float:
             return v
-        if type(v) is int:
+        if t is int:
             if abs(v) > 2**63:
                 raise WireError("integer out of range")
             return v
-        if type(v) is float:
-            return v
-        if type(v) is list:
+        if t is list:
+            if _flat(v, count):
+                return v
             return [walk(x, depth + 1) for x in v]
-        if type(v) is not dict:
-            raise WireError(f"unexpected JSON value {type(v).__name__}")
-        if set(v) == {"$t"} and type(v["$t"]) is list:
-            return tuple(walk(x, depth + 1) for x in v["$t"])
-        if set(v) == {"$d"} and type(v["$d"]) is dict:
-            return {str(k): walk(x, depth + 1) for k, x in v["$d"].items()}
-        if set(v) == {"$m"} and type(v["$m"]) is list:
-            return mapping(v["$m"], depth)
-        if set(v) == {"$y"}:
-            return bytes(buffer(v["$y"]))
-        if set(v) == {"$a", "dtype", "shape", "kind"}:
+        if t is not dict:
+            raise WireError(f"unexpected JSON value {t.__name__}")
+        if len(v) == 1:
+            if "$t" in v and type(v["$t"]) is list:
+                return tuple(walk(x, depth + 1) for x in v["$t"])
+            if "$d" in v and type(v["$d"]) is dict:
+                return {str(k): walk(x, depth + 1) for k, x in v["$d"].items()}
+            if "$m" in v and type(v["$m"]) is list:
+                return mapping(v["$m"], depth)
+            if "$y" in v:
+                return bytes(buffer(v["$y"]))
+        elif len(v) == 4 and "$a" in v and "dtype" in v and "shape" in v and "kind" in v:
             return array(v)
         raise WireError("unknown object in header")
 

@@ -70,41 +70,52 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
 
         install_seccomp()
     _prepare_torch()
-    spawned = 0
     ctl = socket.socket(fileno=ctl_fd)
     ctl_file = ctl.makefile("rwb")
-    workers: set[int] = set()
-    scratches: dict[int, str] = {}
     wire.send(ctl_file, {"ready": True, "pid": os.getpid()})
+    _serve(ctl, ctl_file, confine)
+
+
+def _serve(ctl: socket.socket, ctl_file: Any, confine: bool) -> None:
+    """The zygote loop: fork a worker, or a *branch*, per request; kill one; quit. Never
+    returns. A branch is a zygote forked from this one that imports a preload (peft, torch's
+    _dynamo: seconds) and then forks the workers that need it, while this one goes on forking
+    the workers that do not: nobody waits behind an import they do not use."""
+    workers: set[int] = set()  # workers and branches: what a kill's sweep keeps
+    scratches: dict[int, str] = {}
     while True:
         try:
             req = wire.recv(ctl_file)
         except (EOFError, OSError, wire.WireError):
             break
         op = req.get("op") if isinstance(req, dict) else None
-        if op == "spawn":
-            spawned += 1
-            _preload(req.get("preload"), str(req.get("scratch") or ""))
-            gc.freeze()  # what the zygote holds stays shared: a worker's collections never write to it
+        if op in ("spawn", "branch"):
+            if op == "spawn":
+                _preload(req.get("preload"), str(req.get("scratch") or ""))
+                gc.freeze()  # what the zygote holds stays shared: a worker's collections never write to it
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
-            if pid == 0:  # the worker
+            if pid == 0:  # the worker, or the branch
                 code = 0
                 try:
                     ctl_file.close()
                     ctl.close()
                     parent_end.close()
-                    uid = req.get("uid") if confine else None
-                    _worker_start(child_end, req, uid if isinstance(uid, int) and uid > 0 else None)
-                except BaseException as exc:  # noqa: BLE001 - the worker must never return into the zygote
+                    if op == "branch":
+                        _branch_start(child_end, req, confine)
+                    else:
+                        uid = req.get("uid") if confine else None
+                        _worker_start(child_end, req, uid if isinstance(uid, int) and uid > 0 else None)
+                except BaseException as exc:  # noqa: BLE001 - the child must never return into the zygote
                     code = 70
                     with contextlib.suppress(BaseException):
-                        os.write(2, f"worker start failed: {type(exc).__name__}: {exc}\n".encode()[:2000])
+                        os.write(2, f"{op} start failed: {type(exc).__name__}: {exc}\n".encode()[:2000])
                 finally:
                     os._exit(code)
             child_end.close()
             workers.add(pid)
-            scratches[pid] = str(req.get("scratch") or "")
+            if op == "spawn":
+                scratches[pid] = str(req.get("scratch") or "")
             socket.send_fds(ctl, [struct.pack("<q", pid)], [parent_end.fileno()])
             parent_end.close()
         elif op == "kill":
@@ -125,6 +136,18 @@ def zygote_main(ctl_fd: int, flags: list[str]) -> None:
     for path in scratches.values():
         _remove(path)
     os._exit(0)  # skip interpreter teardown (torch's is slow); nothing is left to flush
+
+
+def _branch_start(ctl: socket.socket, req: dict, confine: bool) -> None:
+    """A branch: its own process group and subreaper, dies with the zygote that forked it,
+    imports its preload, then serves its own control socket."""
+    os.setsid()
+    set_subreaper()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent zygote
+    _preload(req.get("preload"), str(req.get("scratch") or ""))
+    gc.freeze()
+    _serve(ctl, ctl.makefile("rwb"), confine)
 
 
 # modules that are slow to import (torch._dynamo: ~1 s, imported by every
