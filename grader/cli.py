@@ -245,7 +245,7 @@ def _grade(exercises: tuple[str, ...], submission: Path | None, reference: Path 
         from grader.host.pool import Zygote
 
         # the zygote's import of torch is most of a short run: start it before the grader's own imports
-        zygote = Zygote(sandbox)
+        zygote = Zygote(sandbox, branches=jobs > 1)
     try:
         return _grade_with(selected, given, submission, reference, mode, seed, fmts, output, output_dir,
                            fail_under, lang, max_examples, memory, sandbox, watch, staff, jobs, verbose,

@@ -221,6 +221,10 @@ class Comparison(Kind):
                 raise GraderError(f"no snapshot for {ex.id}.{check.id}: run `grade snapshot`")
             return list(snapshot[check.id])
         key = (str(runner.reference.folder), ex.id, check.id)
+        recorded = (snapshot or {}).get(check.id)  # recorded from this very reference (Runner.recorded)
+        if key not in _FIXED_ENTRIES and isinstance(recorded, list):
+            _FIXED_ENTRIES[key] = [{k: v for k, v in e.items() if not k.startswith("mistake")}
+                                   | {"rng": (FIXED_SEED, i)} for i, e in enumerate(recorded)]
         if key not in _FIXED_ENTRIES:  # the fixed cases never change: kept for the process
             _FIXED_ENTRIES[key] = [{"case": case, "rng": (FIXED_SEED, i)} for i, case in
                                    enumerate(cases_for(check, fixed_rng(check.id), check.fixed or MAX_FIXED))]

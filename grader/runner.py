@@ -185,7 +185,7 @@ class Runner:
         self.seed = seed if seed is not None else (
             self.staged.digest([ex.id for ex in exercises]) if mode == "official" and not self.rejected else 0)
         self._own_zygote = zygote is None
-        self.zygote = zygote if zygote is not None or self.rejected else Zygote(sandbox)
+        self.zygote = zygote if zygote is not None or self.rejected else Zygote(sandbox, branches=jobs > 1)
         self.reference = None
         self.mistakes = None
         self._torch_thread: Any = None
@@ -362,6 +362,8 @@ class Runner:
             from grader.snapshots import load
 
             snapshot = load(ex.id)
+        else:
+            snapshot = self.recorded(ex)
         budget = ex.budget if ex.budget is not None else EXERCISE_BUDGET + sum(
             kind_of(c.kind).budget(c) for c in checks)
         deadline = min(start + budget, self.deadline)
@@ -429,6 +431,18 @@ class Runner:
                               sum(r.max_score for r in results), results,
                               file=f"exercises/{ex.id}.py", output=output[-4000:],
                               seconds=round(time.monotonic() - start, 3), after=ex.after, error=error)
+
+    def recorded(self, ex: Exercise) -> dict | None:
+        """Official mode: the snapshot when it was recorded from this very reference (and these
+        checks, catalogs and known mistakes: the same ``$depends``), so that the reference's
+        outputs on the fixed cases are read, not computed again; else None (they are computed)."""
+        from grader.snapshots import dependency_hash, load
+
+        data = load(ex.id)
+        if data is None or self.reference is None:
+            return None
+        want = dependency_hash(ex.id, self.reference.folder, self.mistakes.folder if self.mistakes else None)
+        return data if data.get("$depends") == want else None
 
     def _not_installed(self, ex: Exercise, checks: list[Check], missing: list[str],
                        start: float) -> ExerciseResult:
@@ -521,7 +535,8 @@ class Runner:
         from grader.host.sandbox import Sandbox as _Sandbox
 
         with contextlib.suppress(GraderError, OSError):
-            self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True, fork=True)
+            self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True, fork=True,
+                                          branches=self.jobs > 1)
 
     def _torch_ready(self) -> None:
         """Wait for the background import of torch before this thread imports any of it: two
@@ -573,7 +588,7 @@ class Runner:
                 if self._mistake_zygote is None:
                     from grader.host.sandbox import Sandbox as _Sandbox
 
-                    self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True)
+                    self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True, branches=self.jobs > 1)
             files = self.mistakes.submission_files(ex.id, name)
             preload = preload_for(files, f"{ex.id}.py")
             worker = self._mistake_zygote.spawn(files, self.limits | {"preload": preload})

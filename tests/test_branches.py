@@ -39,7 +39,7 @@ def _worker(zygote: Zygote, preload: list[str]):
 
 @pytest.fixture(params=["auto", "process"])
 def fresh(request):
-    z = Zygote(choose(prefer=request.param))
+    z = Zygote(choose(prefer=request.param), branches=True)
     yield z
     z.close()
 

@@ -118,3 +118,27 @@ def test_looking_up_the_shipped_labels_gains_nothing(zygote, tmp_path: Path):
     quality = next(c for c in official.exercises[0].checks if c.id == "finetune_quality")
     assert quality.status == "failed" and quality.score == 0, quality.message
     assert official.score == 0, statuses(official)
+
+
+def test_recorded_outputs_are_read_only_from_the_reference_they_came_from(zygote, tmp_path: Path):
+    """Official mode reads the reference's outputs on the fixed cases from the snapshot only
+    when the snapshot was recorded from this very reference: a changed reference (a staff
+    fix not recorded yet) has them computed again, and grades by what it now says."""
+    import shutil
+
+    from grader.host.sandbox import choose
+    from tests.harness import exercises
+
+    ex = exercises(["ffn"])[0]
+    runner = Runner(SOLUTIONS, [ex], mode="official", reference=SOLUTIONS, seed=1, sandbox=choose(), zygote=zygote)
+    assert runner.recorded(ex) is not None
+    changed = tmp_path / "course" / "solutions"
+    shutil.copytree(SOLUTIONS, changed)
+    shutil.copytree(SOLUTIONS.parent / "mistakes", changed.parent / "mistakes")
+    src = (changed / "ffn.py").read_text()
+    wrong = src.replace("def ffn_param_count", "def _unused_name_only_to_change_the_hash(): pass\n\n\n"
+                        "def ffn_param_count", 1)
+    assert wrong != src
+    (changed / "ffn.py").write_text(wrong)
+    other = Runner(SOLUTIONS, [ex], mode="official", reference=changed, seed=1, sandbox=choose(), zygote=zygote)
+    assert other.recorded(ex) is None

@@ -81,14 +81,15 @@ class Zygote:
     reference side (known mistakes): never sandboxed with student workers, its folder closed
     to everyone else, and each stage removed as soon as its modules are imported.
 
-    A worker that needs a preload (``preload_for``: torch's _dynamo, peft) is forked by a
-    *branch*: a zygote forked from this one (or from the _dynamo branch) that imports the
-    preload once, while this one goes on forking the workers that need none."""
+    With ``branches``, a worker that needs a preload (``preload_for``: torch's _dynamo, peft)
+    is forked by a *branch*: a zygote forked from this one (or from the _dynamo branch) that
+    imports the preload once, while this one goes on forking the workers that need none.
+    Without, this zygote imports the preload itself before forking that worker."""
 
     live: set[int] = set()  # zygotes of this process still in use
 
     def __init__(self, sandbox: Sandbox, start_timeout: float = 120.0, trusted: bool = False,
-                 fork: bool = False) -> None:
+                 fork: bool = False, branches: bool = False) -> None:
         set_subreaper()
         self.sandbox = sandbox
         self.trusted = trusted
@@ -101,6 +102,9 @@ class Zygote:
         self.restarts = 0
         self.lock = threading.RLock()
         self.closed = False
+        # branches pay off when exercises are graded at once (--jobs 2+); one at a time, they
+        # would only hold their parent's pages twice (~90 MiB at Gradescope's --jobs 1)
+        self.branching = branches
         self._branches: dict[tuple[str, ...], _Channel] = {}
         self._owner: dict[int, _Channel] = {}  # which zygote or branch forked each worker
         # Locks, always taken in this order: _making (one branch made at a time), a branch's
@@ -170,7 +174,7 @@ class Zygote:
     def spawn(self, files: dict[str, bytes], limits: dict) -> Worker:
         """A fresh worker that sees ``files`` (its own copy) and nothing of any other worker."""
         preload = tuple(limits.get("preload") or ())
-        if not preload:
+        if not preload or not self.branching:
             with self.lock:  # one request at a time on the control socket (exercises run in threads)
                 return self._spawn_or_restart(files, limits)
         for attempt in (1, 2):  # a branch a worker killed is forked again, once

@@ -92,7 +92,7 @@ def _serve(ctl: socket.socket, ctl_file: Any, confine: bool) -> None:
         if op in ("spawn", "branch"):
             if op == "spawn":
                 _preload(req.get("preload"), str(req.get("scratch") or ""))
-                gc.freeze()  # what the zygote holds stays shared: a worker's collections never write to it
+            gc.freeze()  # what the zygote holds stays shared: a child's collections never write to it
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # the worker, or the branch
