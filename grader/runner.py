@@ -532,11 +532,14 @@ class Runner:
         self._torch_ready()
         if threading.active_count() > 1:  # someone else's threads (a fork would copy only this one)
             return
+        with contextlib.suppress(GraderError, OSError):
+            self._mistake_zygote = self._trusted_zygote(fork=True)
+
+    def _trusted_zygote(self, fork: bool = False) -> Zygote:
+        """The zygote of the known mistakes' workers: outside the students' sandbox."""
         from grader.host.sandbox import Sandbox as _Sandbox
 
-        with contextlib.suppress(GraderError, OSError):
-            self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True, fork=True,
-                                          branches=self.jobs > 1)
+        return Zygote(_Sandbox("process"), trusted=True, fork=fork, branches=self.jobs > 1)
 
     def _torch_ready(self) -> None:
         """Wait for the background import of torch before this thread imports any of it: two
@@ -586,9 +589,7 @@ class Runner:
         if worker is None or worker.dead is not None:
             with self._mistake_lock:
                 if self._mistake_zygote is None:
-                    from grader.host.sandbox import Sandbox as _Sandbox
-
-                    self._mistake_zygote = Zygote(_Sandbox("process"), trusted=True, branches=self.jobs > 1)
+                    self._mistake_zygote = self._trusted_zygote()
             files = self.mistakes.submission_files(ex.id, name)
             preload = preload_for(files, f"{ex.id}.py")
             worker = self._mistake_zygote.spawn(files, self.limits | {"preload": preload})

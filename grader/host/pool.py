@@ -114,7 +114,7 @@ class Zygote:
         self._start()
 
     def _start(self) -> None:
-        self.ctl, theirs = socket.socketpair()
+        ours, theirs = socket.socketpair()
         sandbox = self.sandbox
         lib = self.tmp / "lib"
         if not lib.exists():
@@ -133,8 +133,7 @@ class Zygote:
                 )
         theirs.close()
         Zygote.live.add(self.proc.pid)
-        self.root = _Channel(self.ctl, lock=self.lock)  # the zygote's own: under the zygote's lock
-        self.ctl_file = self.root.ctl_file
+        self.root = _Channel(ours, lock=self.lock)  # the zygote's own socket, under the zygote's lock
         self._ready = False
 
     def _restart_if_dead(self) -> None:
@@ -159,14 +158,14 @@ class Zygote:
     def wait_ready(self) -> None:
         if self._ready:
             return
-        self.ctl.settimeout(self.start_timeout)
+        self.root.ctl.settimeout(self.start_timeout)
         try:
-            hello = wire.recv(self.ctl_file)
+            hello = wire.recv(self.root.ctl_file)
         except (OSError, EOFError, wire.WireError) as exc:
             err = (self.tmp / "zygote.err").read_text(errors="replace")[-2000:]
             raise GraderError(f"the worker process did not start: {exc}\n{err}") from None
         finally:
-            self.ctl.settimeout(None)
+            self.root.ctl.settimeout(None)
         if not (isinstance(hello, dict) and hello.get("ready")):
             raise GraderError("the worker process sent a bad greeting")
         self._ready = True
@@ -239,8 +238,8 @@ class Zygote:
         return self._fork_worker(self.root, files, limits)
 
     def _fork_worker(self, channel: _Channel, files: dict[str, bytes], limits: dict) -> Worker:
-        n = self._next()
         with self.lock:
+            n = self._next()
             uid = None if self.trusted else self.sandbox.new_uid()
         stage = write_stage(files, self.tmp / f"s{n}", gid=uid)
         output = self.tmp / f"o{n}.out"
@@ -312,7 +311,7 @@ class Zygote:
         Zygote.live.discard(self.proc.pid)
         kill_descendants(self.proc.pid)
         with contextlib.suppress(OSError, wire.WireError):
-            wire.send(self.ctl_file, {"op": "quit"})
+            wire.send(self.root.ctl_file, {"op": "quit"})
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -134,14 +134,12 @@ def encode(value: Any) -> bytes:
         if t is bytes:
             buffers.append(v)
             return {"$y": len(buffers) - 1}
-        if t is Array:
+        if isinstance(v, Array):
             return walk_array(v.data, v.kind)
         if isinstance(v, np.ndarray):
             return walk_array(v, "ndarray")
         if isinstance(v, (np.bool_, np.integer, np.floating)):
             return walk(v.item(), depth)
-        if isinstance(v, Array):
-            return walk_array(v.data, v.kind)
         arr = _tensor_to_numpy(v)
         if arr is not None:
             return walk_array(arr, "tensor")
