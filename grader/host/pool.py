@@ -81,9 +81,9 @@ class Zygote:
     reference side (known mistakes): never sandboxed with student workers, its folder closed
     to everyone else, and each stage removed as soon as its modules are imported.
 
-    With ``branches``, a worker that needs a preload (``preload_for``: torch's _dynamo, peft)
-    is forked by a *branch*: a zygote forked from this one (or from the _dynamo branch) that
-    imports the preload once, while this one goes on forking the workers that need none.
+    With ``branches``, a worker that needs a preload (``preload_for``: peft) is forked by a
+    *branch*: a zygote forked from this one that imports the preload once, while this one
+    goes on forking the workers that need none.
     Without, this zygote imports the preload itself before forking that worker."""
 
     live: set[int] = set()  # zygotes of this process still in use
@@ -192,20 +192,15 @@ class Zygote:
         raise AssertionError("unreachable")
 
     def _branch(self, preload: tuple[str, ...]) -> _Channel:
-        """The branch that has imported ``preload``, forked on first use: from the branch of
-        the preload's first module when there are more (peft after torch._dynamo), else from
-        the zygote itself."""
+        """The branch that has imported ``preload``, forked from the zygote on first use."""
         with self._making:
             branch = self._branches.get(preload)
             if branch is not None:
                 return branch
-            if len(preload) > 1:
-                parent = self._branch(preload[:1])
-            else:
-                with self.lock:
-                    self._restart_if_dead()
-                    self.wait_ready()
-                parent = self.root
+            with self.lock:
+                self._restart_if_dead()
+                self.wait_ready()
+            parent = self.root
             scratch = str(Path(self.sandbox.scratch_root(self.tmp)) / f"b{self._next()}")
             with parent.lock:
                 pid, fd = self._request_fd(parent, {"op": "branch", "preload": list(preload),
@@ -526,12 +521,12 @@ HUGGING_FACE = ("torch._dynamo", "peft", "safetensors.torch")
 
 def preload_for(files: dict[str, bytes], name: str) -> list[str]:
     """What the zygote should import before forking this exercise's worker (done once in the
-    zygote; every later worker of the run starts with it, its pages shared):
-    - peft (with transformers, torch._dynamo, safetensors) when the module imports peft or
-      transformers: several seconds, and ~150 MiB a worker would otherwise hold privately;
-    - torch._dynamo when the module uses a torch optimizer (any torch.optim.Optimizer imports
-      it, ~1 s)."""
+    zygote; every later worker of the run starts with it, its pages shared): peft, with
+    transformers, torch._dynamo and safetensors, when the module imports peft or
+    transformers: seconds, and ~150 MiB a worker would otherwise hold privately. (A torch
+    optimizer needs no preload: the zygote's stand-in for torch._dynamo, in
+    grader/worker/lazy_dynamo.py, spares it that import.)"""
     text = files.get(name, b"")
     if re.search(rb"^\s*(from|import)\s+(peft|transformers)\b", text, re.M):
         return list(HUGGING_FACE)
-    return ["torch._dynamo"] if re.search(rb"optim|Optimizer", text) else []
+    return []

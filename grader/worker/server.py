@@ -29,8 +29,9 @@ from typing import Any
 from grader.protocol import wire
 from grader.protocol.bans import lands
 from grader.protocol.values import materialize
+from grader.worker import lazy_dynamo
 from grader.worker.loader import SubmissionLoader
-from grader.worker.procs import kill_descendants, reap, set_subreaper
+from grader.worker.procs import collector_paused, kill_descendants, reap, set_subreaper
 
 MAX_REPLY = 256 << 20
 
@@ -41,7 +42,8 @@ MAX_REPLY = 256 << 20
 def _prepare_torch() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
-    import torch
+    with collector_paused():
+        import torch
 
     torch.set_num_threads(1)
     with contextlib.suppress(RuntimeError):
@@ -56,6 +58,7 @@ def _prepare_torch() -> None:
     # the run-time banned-API watch (a torch-function mode): imported and run once here
     with _ban_watch()(set(), set(), []):
         (x.detach() * 2).softmax(-1).sum()
+    lazy_dynamo.install()  # optimizers then run without importing torch._dynamo (~1 s)
 
 
 def zygote_main(ctl_fd: int, flags: list[str]) -> None:
@@ -150,9 +153,8 @@ def _branch_start(ctl: socket.socket, req: dict, confine: bool) -> None:
     _serve(ctl, ctl.makefile("rwb"), confine)
 
 
-# modules that are slow to import (torch._dynamo: ~1 s, imported by every
-# torch.optim.Optimizer's __init__ and step; peft with transformers: several seconds and
-# ~150 MiB): imported once here when a spawn asks for them (the trusted side's
+# modules that are slow to import (peft with transformers and the real torch._dynamo:
+# seconds and ~150 MiB): imported once here when a spawn asks for them (the trusted side's
 # grader.host.pool.preload_for), so that every later worker starts with them, shared
 PRELOADABLE = ("torch._dynamo", "peft", "safetensors.torch")
 
@@ -160,7 +162,8 @@ PRELOADABLE = ("torch._dynamo", "peft", "safetensors.torch")
 def _preload(names: object, scratch: str) -> None:
     import importlib
 
-    wanted = [n for n in (names if isinstance(names, list) else ()) if n in PRELOADABLE and n not in sys.modules]
+    wanted = [n for n in (names if isinstance(names, list) else ())
+              if n in PRELOADABLE and (n not in sys.modules or n == lazy_dynamo.NAME)]
     if not wanted:
         return
     # importing torch._dynamo makes torch's compile cache folder: in the run folder (removed with
@@ -175,9 +178,10 @@ def _preload(names: object, scratch: str) -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        for name in wanted:
-            with contextlib.suppress(Exception):
-                importlib.import_module(name)
+        with collector_paused():
+            for name in wanted:
+                with contextlib.suppress(Exception):
+                    lazy_dynamo.real() if name == lazy_dynamo.NAME else importlib.import_module(name)
     finally:
         if own:
             os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
