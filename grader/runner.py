@@ -831,21 +831,15 @@ def _freeze_heap() -> None:
     would stay, and these are the modules and data that live for the whole run anyway."""
     import gc
 
-    from grader.worker.procs import collector_paused
-
-    with collector_paused():
-        import hypothesis  # noqa: F401 - imported now, to be frozen with the rest
-        import hypothesis.extra.numpy  # noqa: F401
+    import hypothesis  # noqa: F401 - imported now, to be frozen with the rest
+    import hypothesis.extra.numpy  # noqa: F401
 
     gc.collect()
     gc.freeze()
 
 
 def _import_torch() -> None:
-    from grader.worker.procs import collector_paused
-
-    with collector_paused():
-        import torch
+    import torch
 
     # the reference runs small tensors: one thread is ~10x faster than two on a busy machine
     torch.set_num_threads(1)

@@ -7,26 +7,9 @@ fork) stay findable and are killed when the run ends.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic collection while a big import runs (torch, torch._dynamo, peft): nearly
-    everything it makes lives as long as the process, so the full collections it would
-    trigger (each walking every object made so far) are wasted: 10-20% of the import's time.
-    The collector is on again afterwards if it was before."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def set_subreaper() -> bool:

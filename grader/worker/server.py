@@ -31,7 +31,7 @@ from grader.protocol.bans import lands
 from grader.protocol.values import materialize
 from grader.worker import lazy_dynamo
 from grader.worker.loader import SubmissionLoader
-from grader.worker.procs import collector_paused, kill_descendants, reap, set_subreaper
+from grader.worker.procs import kill_descendants, reap, set_subreaper
 
 MAX_REPLY = 256 << 20
 
@@ -42,8 +42,7 @@ MAX_REPLY = 256 << 20
 def _prepare_torch() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
-    with collector_paused():
-        import torch
+    import torch
 
     torch.set_num_threads(1)
     with contextlib.suppress(RuntimeError):
@@ -178,10 +177,9 @@ def _preload(names: object, scratch: str) -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        with collector_paused():
-            for name in wanted:
-                with contextlib.suppress(Exception):
-                    lazy_dynamo.real() if name == lazy_dynamo.NAME else importlib.import_module(name)
+        for name in wanted:
+            with contextlib.suppress(Exception):
+                lazy_dynamo.real() if name == lazy_dynamo.NAME else importlib.import_module(name)
     finally:
         if own:
             os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
