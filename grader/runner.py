@@ -292,15 +292,24 @@ class Runner:
         # the shortest. The long ones mostly wait on their worker (training) and the short ones
         # mostly run checks here, so the two kinds share the cores (and this process's lock)
         # from the start instead of the short ones queueing for this process at the end.
-        order = collections.deque(sorted(self.exercises, key=lambda e: -expected_seconds(e)))
+        # The shortest, about a second of them, are kept for the end, where whichever thread is
+        # free takes them: the run then ends on small pieces, not on one thread finishing a
+        # middling exercise alone while the other core idles.
+        longest_first = sorted(self.exercises, key=lambda e: -expected_seconds(e))
+        order, tail = collections.deque(longest_first), collections.deque()
+        while len(order) > self.jobs and sum(map(expected_seconds, tail)) + expected_seconds(order[-1]) <= TAIL_SECONDS:
+            tail.appendleft(order.pop())
         errors: list[BaseException] = []
 
         def loop(i: int) -> None:
             while True:
                 with lock:
-                    if not order or errors:
+                    if not (order or tail) or errors:
                         return
-                    ex = order.popleft() if i % 2 == 0 else order.pop()
+                    if not order:
+                        ex = tail.popleft()
+                    else:
+                        ex = order.popleft() if i % 2 == 0 else order.pop()
                 try:
                     one(ex)
                 except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
@@ -803,6 +812,9 @@ def _measured() -> dict[str, float]:
         return {str(k): float(v) for k, v in raw.get("seconds", {}).items()}
     except (OSError, ValueError, AttributeError, TypeError):
         return {}
+
+
+TAIL_SECONDS = 1.0  # --jobs 2+: about this much of the shortest exercises is graded last
 
 
 def expected_seconds(ex: Exercise) -> float:

@@ -8,6 +8,7 @@ the outputs of the exercise's known mistakes (to name them in local mode).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -142,13 +143,29 @@ def load(exercise: str, folder: Path = SNAPSHOT_DIR) -> dict[str, list[dict]] | 
     return data
 
 
+@functools.lru_cache(maxsize=128)
+def _imported(source: bytes) -> tuple[str, ...]:
+    """The top-level packages a module's absolute imports name (parsed once per source: a
+    run asks again for every exercise that imports it)."""
+    import ast
+
+    try:
+        tree = ast.parse(source.decode("utf-8"))
+    except (SyntaxError, ValueError):
+        return ()
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            names += [a.name.split(".")[0] for a in node.names]
+    return tuple(names)
+
+
 def dependency_hash(exercise: str, solutions: Path, mistakes: Path | None) -> str:
     """A hash of everything a snapshot's verdicts and diagnoses depend on: the exercise's
     reference and the reference modules it imports (transitively), its check module (cases),
     its English messages (the exercise's catalog and the engine's) and its known mistakes."""
-    import ast
-    import hashlib
-
     from grader.metadata import COURSE_DIR
 
     seen: list[str] = []
@@ -159,15 +176,7 @@ def dependency_hash(exercise: str, solutions: Path, mistakes: Path | None) -> st
         if name in seen or not path.is_file():
             continue
         seen.append(name)
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                todo.append(node.module.split(".")[0])
-            elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[0] for a in node.names]
+        todo += _imported(path.read_bytes())
     # the English messages are part of every verdict (grader/messages.py): the exercise's and the engine's
     files = [solutions / f"{n}.py" for n in sorted(seen)] + [COURSE_DIR / f"{exercise}.py"] + [
         COURSE_DIR / "i18n" / "en" / f"{name}.toml" for name in (exercise, "engine")]
