@@ -25,6 +25,11 @@ NAME = "torch._dynamo"
 _standin: types.ModuleType | None = None
 
 
+def pending() -> bool:
+    """Whether the stand-in is still in the real package's place."""
+    return _standin is not None and sys.modules.get(NAME) is _standin
+
+
 def real() -> types.ModuleType:
     """The real torch._dynamo, imported now if the stand-in is in its place."""
     mod = sys.modules.get(NAME)

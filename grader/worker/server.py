@@ -162,7 +162,7 @@ def _preload(names: object, scratch: str) -> None:
     import importlib
 
     wanted = [n for n in (names if isinstance(names, list) else ())
-              if n in PRELOADABLE and (n not in sys.modules or n == lazy_dynamo.NAME)]
+              if n in PRELOADABLE and (n not in sys.modules or (n == lazy_dynamo.NAME and lazy_dynamo.pending()))]
     if not wanted:
         return
     # importing torch._dynamo makes torch's compile cache folder: in the run folder (removed with
