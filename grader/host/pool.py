@@ -200,10 +200,9 @@ class Zygote:
             with self.lock:
                 self._restart_if_dead()
                 self.wait_ready()
-            parent = self.root
             scratch = str(Path(self.sandbox.scratch_root(self.tmp)) / f"b{self._next()}")
-            with parent.lock:
-                pid, fd = self._request_fd(parent, {"op": "branch", "preload": list(preload),
+            with self.root.lock:
+                pid, fd = self._request_fd(self.root, {"op": "branch", "preload": list(preload),
                                                     "scratch": scratch}, "could not start a branch")
             branch = _Channel(socket.socket(fileno=fd), pid)
             with self.lock:

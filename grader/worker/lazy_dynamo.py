@@ -25,6 +25,12 @@ NAME = "torch._dynamo"
 _standin: types.ModuleType | None = None
 
 
+def _loaded() -> types.ModuleType | None:
+    """The real torch._dynamo if it is imported, else None."""
+    mod = sys.modules.get(NAME)
+    return None if mod is None or mod is _standin else mod
+
+
 def pending() -> bool:
     """Whether the stand-in is still in the real package's place."""
     return _standin is not None and sys.modules.get(NAME) is _standin
@@ -32,11 +38,11 @@ def pending() -> bool:
 
 def real() -> types.ModuleType:
     """The real torch._dynamo, imported now if the stand-in is in its place."""
-    mod = sys.modules.get(NAME)
-    if mod is not None and mod is not _standin:
-        return mod
-    sys.modules.pop(NAME, None)
-    return importlib.import_module(NAME)
+    mod = _loaded()
+    if mod is None:
+        sys.modules.pop(NAME, None)
+        mod = importlib.import_module(NAME)
+    return mod
 
 
 class _Loaded(importlib.abc.Loader):
@@ -53,7 +59,7 @@ class _Submodules(importlib.abc.MetaPathFinder):
     """``import torch._dynamo.X`` while the stand-in is in place: the real package first."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if not name.startswith(NAME + ".") or sys.modules.get(NAME) is not _standin:
+        if not name.startswith(NAME + ".") or not pending():
             return None
         real()
         if name in sys.modules:
@@ -67,9 +73,8 @@ def install() -> bool:
     if NAME in sys.modules or "torch" not in sys.modules:
         return False
     stand = types.ModuleType(NAME, __doc__)
-    # where the real package is (importlib.util.find_spec answers with it), found, not run
-    # and what an import of a submodule and a look through sys.modules (inspect.getmodule
-    # asks every module for __file__) read, answered without importing anything
+    # the real package's spec, file and path, found without running it: importlib.util.find_spec,
+    # a submodule import and inspect.getmodule (which asks every module for __file__) read them
     spec = importlib.machinery.PathFinder.find_spec(NAME, sys.modules["torch"].__path__)
     if spec is None or spec.origin is None:
         return False
@@ -77,14 +82,14 @@ def install() -> bool:
     stand.__path__ = list(spec.submodule_search_locations or [])
 
     def disable(fn: Any = None, recursive: bool = True, *args: Any, **kwargs: Any) -> Any:
-        mod = sys.modules.get(NAME)
-        if mod is not None and mod is not stand:
+        mod = _loaded()
+        if mod is not None:
             return mod.disable(fn, recursive, *args, **kwargs)
         return fn if fn is not None else (lambda f: f)
 
     def graph_break() -> None:
-        mod = sys.modules.get(NAME)
-        if mod is not None and mod is not stand:
+        mod = _loaded()
+        if mod is not None:
             mod.graph_break()
 
     def __getattr__(attr: str) -> Any:  # anything else: the real one's
