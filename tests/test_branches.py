@@ -4,12 +4,16 @@ a worker that kills its branch (where it may) costs the next worker nothing."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 import threading
 
 import pytest
 
-from grader.host.pool import Zygote
+from grader.host.pool import WorkerLost, Zygote
 from grader.host.sandbox import choose
+from grader.worker import server
 
 PROBE = b'''
 import os, signal, sys
@@ -17,6 +21,9 @@ def loaded():  # the real torch._dynamo, not the zygote's stand-in (grader/worke
     return "torch._dynamo.eval_frame" in sys.modules
 def parent():
     return os.getppid()
+def scipy_state():  # (imported by the preload, importable now)
+    import importlib.util
+    return "scipy" in sys.modules, importlib.util.find_spec("scipy") is not None
 def kill_parent():
     try:
         os.kill(os.getppid(), signal.SIGKILL)
@@ -79,7 +86,10 @@ def test_each_preload_has_one_branch_forked_by_the_zygote(fresh):
 
 def test_a_worker_killing_its_branch_costs_the_next_one_nothing(fresh):
     w = _worker(fresh, ["torch._dynamo"])
-    outcome = _call(w, "kill_parent")
+    try:
+        outcome = _call(w, "kill_parent")
+    except WorkerLost:  # its parent died, so PR_SET_PDEATHSIG killed it before it could answer
+        outcome = "killed"
     if fresh.sandbox.separate_uids:
         assert outcome == "PermissionError"  # a uid of its own: it cannot signal the branch
     else:
@@ -88,3 +98,46 @@ def test_a_worker_killing_its_branch_costs_the_next_one_nothing(fresh):
     again = _worker(fresh, ["torch._dynamo"])  # a fresh branch when the old one is dead
     assert _call(again, "loaded") is True
     assert _worker(fresh, [])  # and the zygote still forks the light ones
+
+
+def test_the_hf_preload_leaves_unused_extras_unimported_but_importable(fresh):
+    """scipy (which transformers imports when it finds it, ~0.25 s) is hidden from the preload
+    only: the branch's workers do not carry it, and a student's own import still finds it."""
+    pytest.importorskip("peft")
+    pytest.importorskip("scipy")
+    w = _worker(fresh, ["torch._dynamo", "peft", "safetensors.torch"])
+    assert _call(w, "scipy_state") == (False, True)
+
+
+@pytest.fixture
+def packages(tmp_path, monkeypatch):
+    """Two importable packages: extra_pkg, and needs_extra, which imports it unconditionally."""
+    (tmp_path / "extra_pkg").mkdir()
+    (tmp_path / "extra_pkg" / "__init__.py").write_text("VALUE = 1\n")
+    (tmp_path / "needs_extra.py").write_text("import extra_pkg\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.setenv(name, "x")  # what _preload sets is undone after the test
+    yield
+    for name in ("extra_pkg", "needs_extra"):
+        sys.modules.pop(name, None)
+
+
+def test_hidden_packages_are_missing_inside_and_back_after(packages):
+    import extra_pkg as already  # noqa: F401  (imported before: not hidden)
+
+    with server._hidden(("extra_pkg",)):
+        assert importlib.util.find_spec("extra_pkg") is not None
+    del sys.modules["extra_pkg"]
+    with server._hidden(("extra_pkg",)):
+        assert importlib.util.find_spec("extra_pkg") is None
+        with pytest.raises(ImportError):
+            importlib.import_module("extra_pkg")
+    assert importlib.import_module("extra_pkg").VALUE == 1
+
+
+def test_a_preload_that_needs_a_hidden_package_imports_it_after_all(packages, monkeypatch):
+    monkeypatch.setattr(server, "PRELOADABLE", ("needs_extra",))
+    monkeypatch.setattr(server, "UNUSED_EXTRAS", ("extra_pkg",))
+    server._preload(["needs_extra"], "")
+    assert "needs_extra" in sys.modules and sys.modules["extra_pkg"].VALUE == 1
