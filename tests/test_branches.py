@@ -13,7 +13,7 @@ import pytest
 
 from grader.host.pool import WorkerLost, Zygote
 from grader.host.sandbox import choose
-from grader.worker import server
+from grader.worker import preload
 
 PROBE = b'''
 import os, signal, sys
@@ -24,6 +24,9 @@ def parent():
 def scipy_state():  # (imported by the preload, importable now)
     import importlib.util
     return "scipy" in sys.modules, importlib.util.find_spec("scipy") is not None
+def scan_memo():  # transformers' memo of its scan of models/: None is unbounded
+    from transformers.utils import import_utils
+    return import_utils.create_import_structure_from_path.cache_info().maxsize
 def kill_parent():
     try:
         os.kill(os.getppid(), signal.SIGKILL)
@@ -109,6 +112,14 @@ def test_the_hf_preload_leaves_unused_extras_unimported_but_importable(fresh):
     assert _call(w, "scipy_state") == (False, True)
 
 
+def test_the_hf_preload_scans_transformers_models_once(fresh):
+    """transformers' memo of its scan of models/ keeps 128 folders of ~560, so its second
+    scan (for transformers.models) read every file again: the preload makes it unbounded."""
+    pytest.importorskip("peft")
+    w = _worker(fresh, ["torch._dynamo", "peft", "safetensors.torch"])
+    assert _call(w, "scan_memo") is None
+
+
 @pytest.fixture
 def packages(tmp_path, monkeypatch):
     """Two importable packages: extra_pkg, and needs_extra, which imports it unconditionally."""
@@ -117,7 +128,7 @@ def packages(tmp_path, monkeypatch):
     (tmp_path / "needs_extra.py").write_text("import extra_pkg\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):
-        monkeypatch.setenv(name, "x")  # what _preload sets is undone after the test
+        monkeypatch.setenv(name, "x")  # what preload() sets is undone after the test
     yield
     for name in ("extra_pkg", "needs_extra"):
         sys.modules.pop(name, None)
@@ -126,10 +137,10 @@ def packages(tmp_path, monkeypatch):
 def test_hidden_packages_are_missing_inside_and_back_after(packages):
     import extra_pkg as already  # noqa: F401  (imported before: not hidden)
 
-    with server._hidden(("extra_pkg",)):
+    with preload.hidden(("extra_pkg",)):
         assert importlib.util.find_spec("extra_pkg") is not None
     del sys.modules["extra_pkg"]
-    with server._hidden(("extra_pkg",)):
+    with preload.hidden(("extra_pkg",)):
         assert importlib.util.find_spec("extra_pkg") is None
         with pytest.raises(ImportError):
             importlib.import_module("extra_pkg")
@@ -137,7 +148,40 @@ def test_hidden_packages_are_missing_inside_and_back_after(packages):
 
 
 def test_a_preload_that_needs_a_hidden_package_imports_it_after_all(packages, monkeypatch):
-    monkeypatch.setattr(server, "PRELOADABLE", ("needs_extra",))
-    monkeypatch.setattr(server, "UNUSED_EXTRAS", ("extra_pkg",))
-    server._preload(["needs_extra"], "")
+    monkeypatch.setattr(preload, "PRELOADABLE", ("needs_extra",))
+    monkeypatch.setattr(preload, "UNUSED_EXTRAS", ("extra_pkg",))
+    preload.preload(["needs_extra"], "")
     assert "needs_extra" in sys.modules and sys.modules["extra_pkg"].VALUE == 1
+
+
+def test_remember_whole_scan_runs_right_after_the_module_and_only_on_an_lru_cache(tmp_path, monkeypatch):
+    """The finder hands the module to remember_whole_scan before its importer goes on; the
+    memo becomes unbounded and the recursion goes through it; anything else is left alone."""
+    (tmp_path / "scanpkg").mkdir()
+    (tmp_path / "scanpkg" / "__init__.py").write_text(
+        "from scanpkg import scanmod\nAT_IMPORT = scanmod.scan.cache_info().maxsize\n")
+    (tmp_path / "scanpkg" / "scanmod.py").write_text(
+        "import functools\n"
+        "CALLS = []\n"
+        "@functools.lru_cache\n"
+        "def scan(n):\n"
+        "    CALLS.append(n)\n"
+        "    return 0 if n == 0 else 1 + scan(n - 1)\n"
+        "def plain(n):\n"
+        "    return n\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(preload, "SCAN_MODULE", "scanpkg.scanmod")
+    monkeypatch.setattr(preload, "SCAN_FUNCTION", "scan")
+    try:
+        with preload._whole_scan_remembered():
+            import scanpkg
+        assert scanpkg.AT_IMPORT is None  # already unbounded when the package's own code used it
+        assert preload._AfterExec not in {type(f) for f in sys.meta_path}
+        mod = scanpkg.scanmod
+        assert mod.scan(300) == 300 and mod.scan(0) == 0 and len(mod.CALLS) == 301  # 302 if 128 kept
+        monkeypatch.setattr(preload, "SCAN_FUNCTION", "plain")
+        preload.remember_whole_scan(mod)
+        assert mod.plain is mod.__dict__["plain"] and mod.plain(3) == 3
+    finally:
+        for name in ("scanpkg", "scanpkg.scanmod"):
+            sys.modules.pop(name, None)

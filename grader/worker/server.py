@@ -31,6 +31,7 @@ from grader.protocol.bans import lands
 from grader.protocol.values import materialize
 from grader.worker import lazy_dynamo
 from grader.worker.loader import SubmissionLoader
+from grader.worker.preload import preload
 from grader.worker.procs import kill_descendants, reap, set_subreaper
 
 MAX_REPLY = 256 << 20
@@ -93,7 +94,7 @@ def _serve(ctl: socket.socket, ctl_file: Any, confine: bool) -> None:
         op = req.get("op") if isinstance(req, dict) else None
         if op in ("spawn", "branch"):
             if op == "spawn":
-                _preload(req.get("preload"), str(req.get("scratch") or ""))
+                preload(req.get("preload"), str(req.get("scratch") or ""))
             gc.freeze()  # what the zygote holds stays shared: a child's collections never write to it
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
@@ -147,71 +148,9 @@ def _branch_start(ctl: socket.socket, req: dict, confine: bool) -> None:
     set_subreaper()
     with contextlib.suppress(Exception):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent zygote
-    _preload(req.get("preload"), str(req.get("scratch") or ""))
+    preload(req.get("preload"), str(req.get("scratch") or ""))
     gc.freeze()
     _serve(ctl, ctl.makefile("rwb"), confine)
-
-
-# modules that are slow to import (peft with transformers and the real torch._dynamo:
-# seconds and ~150 MiB): imported once here when a spawn asks for them (the trusted side's
-# grader.host.pool.preload_for), so that every later worker starts with them, shared
-PRELOADABLE = ("torch._dynamo", "peft", "safetensors.torch")
-
-# what the Hugging Face libraries import at their own import only because they find it installed,
-# and the course never uses: scipy (transformers' object-detection losses), boto3 with botocore
-# (accelerate's SageMaker config), trio (an async backend of the hub's HTTP client). Where they
-# are installed (conda, Colab) they cost ~0.4 s of the preload's ~2 s. They are hidden only while
-# the preload imports: a student's own ``import scipy`` afterwards finds it as usual.
-UNUSED_EXTRAS = ("scipy", "boto3", "botocore", "trio")
-
-
-@contextlib.contextmanager
-def _hidden(names: tuple[str, ...]) -> Any:
-    """While inside, ``import name`` fails and ``importlib.util.find_spec(name)`` is None (how
-    the libraries ask whether a package is there) for each of ``names`` not yet imported."""
-    hidden = [n for n in names if n not in sys.modules]
-    for n in hidden:
-        sys.modules[n] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for n in hidden:
-            if n in sys.modules and sys.modules[n] is None:
-                del sys.modules[n]
-
-
-def _preload(names: object, scratch: str) -> None:
-    import importlib
-
-    wanted = [n for n in (names if isinstance(names, list) else ())
-              if n in PRELOADABLE and (n not in sys.modules or (n == lazy_dynamo.NAME and lazy_dynamo.pending()))]
-    if not wanted:
-        return
-    # importing torch._dynamo makes torch's compile cache folder: in the run folder (removed with
-    # it), not in a shared temporary folder; the workers then choose their own again
-    own = "TORCHINDUCTOR_CACHE_DIR" not in os.environ and bool(scratch)
-    if own:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(os.path.dirname(scratch), "torchinductor")
-    # the Hugging Face libraries fix their cache folder and offline flag when imported: a
-    # folder nobody can make, and offline (no network at run time), for every later worker
-    os.environ.setdefault("HF_HOME", "/nonexistent/huggingface")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    def load(name: str) -> None:
-        lazy_dynamo.real() if name == lazy_dynamo.NAME else importlib.import_module(name)
-
-    try:
-        for name in wanted:
-            try:
-                with _hidden(UNUSED_EXTRAS):
-                    load(name)
-            except Exception:  # a library that needed one of them after all: imported with it
-                with contextlib.suppress(Exception):
-                    load(name)
-    finally:
-        if own:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
 
 
 def _kill_and_reap(pid: int) -> int | None:
