@@ -31,12 +31,13 @@ from grader.checks import (
     budget_message,
     plain,
 )
-from grader.host.pool import HUGGING_FACE, GraderError, StudentError, Worker, WorkerLost, Zygote, preload_for
+from grader.host.pool import GraderError, StudentError, Worker, WorkerLost, Zygote, preload_for
 from grader.host.sandbox import Sandbox
 from grader.host.staging import private_dir, read_submission, remove_tree, write_stage
 from grader.kinds import kind_of, name_by_verdict, nameable, verdict
 from grader.messages import Msg, msg, scope
 from grader.metadata import Exercise, find_course_root
+from grader.protocol.preloads import HUGGING_FACE
 
 MISTAKE_WORKERS = 1  # replay workers an exercise keeps alive at once (official mode)
 MAX_TIMEOUTS = 10  # after this many checks of one exercise hang, the rest are not run

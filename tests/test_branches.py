@@ -176,7 +176,7 @@ def test_remember_whole_scan_runs_right_after_the_module_and_only_on_an_lru_cach
         with preload._whole_scan_remembered():
             import scanpkg
         assert scanpkg.AT_IMPORT is None  # already unbounded when the package's own code used it
-        assert preload._AfterExec not in {type(f) for f in sys.meta_path}
+        assert preload._RememberWholeScan not in {type(f) for f in sys.meta_path}
         mod = scanpkg.scanmod
         assert mod.scan(300) == 300 and mod.scan(0) == 0 and len(mod.CALLS) == 301  # 302 if 128 kept
         monkeypatch.setattr(preload, "SCAN_FUNCTION", "plain")

@@ -26,6 +26,7 @@ from grader.host.sandbox import Sandbox
 from grader.host.staging import private_dir, remove_tree, sweep_uid, write_stage
 from grader.messages import msg
 from grader.protocol import wire
+from grader.protocol.preloads import HUGGING_FACE
 from grader.worker.procs import kill_descendants, set_subreaper
 
 MAX_OUTPUT_TAIL = 4000
@@ -512,10 +513,6 @@ def describe_exit(status: int | None, exc: BaseException | None = None) -> str:
     if os.WIFEXITED(status):
         return msg("worker.exited", code=os.WEXITSTATUS(status))
     return msg("worker.ended")
-
-
-# what the zygote imports for a module that uses the Hugging Face libraries
-HUGGING_FACE = ("torch._dynamo", "peft", "safetensors.torch")
 
 
 def preload_for(files: dict[str, bytes], name: str) -> list[str]:

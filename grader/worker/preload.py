@@ -26,11 +26,12 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
+from grader.protocol.preloads import HUGGING_FACE
 from grader.worker import lazy_dynamo
 
-PRELOADABLE = ("torch._dynamo", "peft", "safetensors.torch")
+PRELOADABLE = HUGGING_FACE
 
 # scipy (transformers' object-detection losses), boto3 with botocore (accelerate's SageMaker
 # config), trio (an async backend of the hub's HTTP client): where they are installed (conda,
@@ -53,7 +54,7 @@ def hidden(names: tuple[str, ...]) -> Iterator[None]:
         yield
     finally:
         for n in gone:
-            if n in sys.modules and sys.modules[n] is None:
+            if sys.modules.get(n, n) is None:
                 del sys.modules[n]
 
 
@@ -67,43 +68,35 @@ def remember_whole_scan(module: types.ModuleType) -> None:
         setattr(module, SCAN_FUNCTION, functools.lru_cache(maxsize=None)(inner))
 
 
-class _AfterExec(importlib.abc.MetaPathFinder):
-    """Finds ``name`` as the rest of sys.meta_path would, and calls ``then(module)`` right
-    after the module's own code has run (before the code that imported it goes on)."""
-
-    def __init__(self, name: str, then: Callable[[types.ModuleType], None]) -> None:
-        self.name, self.then = name, then
+class _RememberWholeScan(importlib.abc.MetaPathFinder):
+    """Finds SCAN_MODULE as the rest of sys.meta_path would, and gives it the unbounded memo
+    right after its own code has run (before transformers' __init__ goes on to scan)."""
 
     def find_spec(self, fullname: str, path: object = None,
                   target: object = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != self.name:
+        if fullname != SCAN_MODULE:
             return None
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(self)  # once, and so that the search below does not find itself
         spec = importlib.util.find_spec(fullname)
-        loader = getattr(spec, "loader", None)
-        run = getattr(loader, "exec_module", None)
-        if spec is None or run is None:
+        run = getattr(getattr(spec, "loader", None), "exec_module", None)
+        if run is None:
             return spec
-        then = self.then
 
         def exec_module(module: types.ModuleType) -> None:
             run(module)
-            with contextlib.suppress(Exception):
-                then(module)
+            remember_whole_scan(module)
 
-        loader.exec_module = exec_module  # type: ignore[union-attr]  (this spec's own loader)
+        spec.loader.exec_module = exec_module  # type: ignore[union-attr]  (this spec's own loader)
         return spec
 
 
 @contextlib.contextmanager
 def _whole_scan_remembered() -> Iterator[None]:
     """While inside, the first import of transformers gets the unbounded memo."""
-    if SCAN_MODULE in sys.modules:
-        yield
-        return
-    finder = _AfterExec(SCAN_MODULE, remember_whole_scan)
-    sys.meta_path.insert(0, finder)
+    finder = _RememberWholeScan()
+    if SCAN_MODULE not in sys.modules:
+        sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
