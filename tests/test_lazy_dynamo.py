@@ -47,6 +47,20 @@ def walk():
 def compiled():
     f = torch.compile(lambda x: x * 2 + 1, backend="eager")
     return [f(torch.ones(3)).tolist(), real()]
+def marks():  # decorators transformers applies at import: the function itself, unchanged
+    def h(x):
+        return x + 1
+    f = torch._dynamo.assume_constant_result(lambda: 3)
+    return [f(), torch._dynamo.allow_in_graph(h) is h, real()]
+def standalone_then_compile():  # the submodule transformers imports needs nothing of the package
+    from torch._dynamo._trace_wrapped_higher_order_op import TransformGetItemToIndex
+    with TransformGetItemToIndex():
+        picked = torch.arange(4.0)[torch.tensor(2)].item()
+    before = real()
+    f = torch.compile(lambda x: x * 2 + 1, backend="eager")
+    return [picked, before, f(torch.ones(2)).tolist(), real(),
+            sys.modules["torch._dynamo._trace_wrapped_higher_order_op"].TransformGetItemToIndex
+            is TransformGetItemToIndex]
 def submodule():
     import torch._dynamo.utils as u
     return [u is sys.modules["torch._dynamo.utils"], torch._dynamo is sys.modules["torch._dynamo"],
@@ -96,6 +110,14 @@ def test_torch_compile_gets_the_real_one(zygote):
 
 def test_a_submodule_import_gets_the_real_package_once(zygote):
     assert _call(zygote, "submodule") == [True, True, True, True]
+
+
+def test_tracer_marks_return_the_function_without_the_real_import(zygote):
+    assert _call(zygote, "marks") == [3, True, False]
+
+
+def test_a_standalone_submodule_is_imported_alone_and_kept_by_the_real_package(zygote):
+    assert _call(zygote, "standalone_then_compile") == [2.0, False, [3.0, 3.0], True, True]
 
 
 def test_not_installed_over_a_real_one():

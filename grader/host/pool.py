@@ -518,7 +518,7 @@ def describe_exit(status: int | None, exc: BaseException | None = None) -> str:
 def preload_for(files: dict[str, bytes], name: str) -> list[str]:
     """What the zygote should import before forking this exercise's worker (done once in the
     zygote; every later worker of the run starts with it, its pages shared): peft, with
-    transformers, torch._dynamo and safetensors, when the module imports peft or
+    transformers, and safetensors, when the module imports peft or
     transformers: seconds, and ~150 MiB a worker would otherwise hold privately. (A torch
     optimizer needs no preload: the zygote's stand-in for torch._dynamo, in
     grader/worker/lazy_dynamo.py, spares it that import.)"""

@@ -9,7 +9,11 @@ a stand-in in ``sys.modules`` whose ``disable`` returns the function and whose
 as transformers does) imports the real package in its place, and from then on the
 stand-in forwards everything to it. Only a function that eager code passed to ``disable``
 before that moment stays undisabled: a later ``torch.compile`` traces into it instead of
-running it eagerly, which gives the same values.
+running it eagerly, which gives the same values. The same holds for ``assume_constant_result``
+and ``allow_in_graph``, decorators that transformers applies when imported (the stand-in
+returns the function), and for the one submodule transformers imports by name,
+``_trace_wrapped_higher_order_op``, which needs nothing of the package: it is imported on its
+own, under the stand-in (the Hugging Face preload then leaves out ~190 modules, ~0.3 s).
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ import types
 from typing import Any
 
 NAME = "torch._dynamo"
+# decorators that only mark a function for the tracer: to eager code they return it unchanged
+MARKS = ("assume_constant_result", "allow_in_graph")
+# submodules that import nothing of the package: imported on their own under the stand-in
+STANDALONE = (NAME + "._trace_wrapped_higher_order_op",)
 _standin: types.ModuleType | None = None
 
 
@@ -59,7 +67,7 @@ class _Submodules(importlib.abc.MetaPathFinder):
     """``import torch._dynamo.X`` while the stand-in is in place: the real package first."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if not name.startswith(NAME + ".") or not pending():
+        if not name.startswith(NAME + ".") or not pending() or name in STANDALONE:
             return None
         real()
         if name in sys.modules:
@@ -92,12 +100,21 @@ def install() -> bool:
         if mod is not None:
             mod.graph_break()
 
+    def mark(attr: str) -> Any:
+        def decorator(fn: Any) -> Any:
+            mod = _loaded()
+            return getattr(mod, attr)(fn) if mod is not None else fn
+        decorator.__name__ = attr
+        return decorator
+
     def __getattr__(attr: str) -> Any:  # anything else: the real one's
         if attr.startswith("__"):  # what tools probe modules for (__wrapped__, __all__ ...)
             raise AttributeError(attr)
         return getattr(real(), attr)
 
     stand.disable, stand.graph_break, stand.__getattr__ = disable, graph_break, __getattr__  # type: ignore[attr-defined]
+    for attr in MARKS:
+        setattr(stand, attr, mark(attr))
     _standin = stand
     sys.modules[NAME] = stand
     sys.modules["torch"]._dynamo = stand  # type: ignore[attr-defined]

@@ -1,10 +1,12 @@
 """What a zygote (or a branch of it) imports before forking workers that need it.
 
-peft with transformers and the real torch._dynamo take seconds and ~150 MiB: imported once in
-the zygote when a spawn asks for them (the trusted side's ``grader.host.pool.preload_for``),
-every later worker starts with them, shared. Two things make that import shorter, both only
-while it runs, so a student's code afterwards sees the libraries as installed:
+peft with transformers take seconds and ~150 MiB: imported once in the zygote when a spawn
+asks for them (the trusted side's ``grader.host.pool.preload_for``), every later worker starts
+with them, shared. Three things make that import shorter, the last two
+only while it runs, so a student's code afterwards sees the libraries as installed:
 
+- the real torch._dynamo stays out (~190 modules): transformers asks it only for what the
+  zygote's stand-in answers (grader/worker/lazy_dynamo.py);
 - the optional packages the Hugging Face libraries import only because they find them
   installed, and the course never uses, are hidden (``UNUSED_EXTRAS``);
 - transformers builds its lazy import table by reading every file under ``models/`` (~3,300
@@ -28,10 +30,8 @@ import sys
 import types
 from collections.abc import Iterator
 
-from grader.protocol.preloads import HUGGING_FACE
+from grader.protocol.preloads import PRELOADABLE
 from grader.worker import lazy_dynamo
-
-PRELOADABLE = HUGGING_FACE
 
 # scipy (transformers' object-detection losses), boto3 with botocore (accelerate's SageMaker
 # config), trio (an async backend of the hub's HTTP client): where they are installed (conda,
