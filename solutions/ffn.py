@@ -61,9 +61,9 @@ class FeedForward(nn.Module):
         d_model: D.
         d_ff: the inner width; None means 4 * d_model.
         activation: "relu" or "gelu" (the exact, erf form: F.gelu with its default
-            approximate="none"); anything else raises ValueError. Both are torch's own,
-            gradients included: relu's gradient at exactly 0 is 0 (F.relu, torch.relu;
-            h.clamp(min=0) and torch.where(h >= 0, h, 0) let it through there).
+            approximate="none"); anything else raises ValueError. Gradients are checked too;
+            where up(x) is exactly 0, relu has no derivative and any subgradient is accepted
+            (F.relu's 0, h.clamp(min=0)'s 1): the grader never puts an input at that kink.
     Submodules (names are part of the contract):
         up: nn.Linear(D, d_ff), down: nn.Linear(d_ff, D), both with bias.
     Shapes:

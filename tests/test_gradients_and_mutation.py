@@ -88,7 +88,7 @@ def _forward(self, x):
     if self.activation == "gelu":
         h = 0.5 * h * (1 + torch.erf(h / 2 ** 0.5))
     else:
-        h = torch.where(h > 0, h, torch.zeros_like(h))
+        h = h.clamp(min=0)  # gradient 1 where h is exactly 0: a subgradient, accepted
     return self.down(h)
 
 
