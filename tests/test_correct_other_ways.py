@@ -1,7 +1,8 @@
 """A correct submission written another way gets full marks, in both modes.
 
-Each ``tests/correct/<exercise>.py`` is appended to the reference module of that exercise
-(its definitions win, as a known mistake's do) and rewrites what the exercise asks for in a
+Each ``tests/correct/<exercise>.py`` (and ``<exercise>__<variant>.py``, another student's) is
+appended to the reference module of that exercise (its definitions win, as a known mistake's
+do) and rewrites what the exercise asks for in a
 way the reference does not: einsum or explicit loops, float64 inside, ``masked_fill`` with a
 large negative number, other but equivalent formulas, its own training loop. Files named
 ``tests/correct/helpers_*.py`` are copied into the submission as modules of their own: a
@@ -18,20 +19,22 @@ from tests.harness import grade, implemented, statuses, submission_from_referenc
 
 CORRECT = Path(__file__).resolve().parent / "correct"
 WRITTEN = sorted(p.stem for p in CORRECT.glob("*.py") if not p.stem.startswith("helpers_"))
+EXERCISE = {name: name.split("__")[0] for name in WRITTEN}
 HELPERS = {p.stem: p.read_text(encoding="utf-8") for p in CORRECT.glob("helpers_*.py")}
 
 
 def test_every_alternative_is_an_exercise():
-    assert set(WRITTEN) <= set(implemented()), set(WRITTEN) - set(implemented())
+    assert set(EXERCISE.values()) <= set(implemented()), set(EXERCISE.values()) - set(implemented())
 
 
 @pytest.mark.parametrize("mode", ["official", "local"])
-@pytest.mark.parametrize("ex_id", WRITTEN)
-def test_correct_code_written_another_way_gets_full_marks(zygote, tmp_path, ex_id, mode):
-    code = (CORRECT / f"{ex_id}.py").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", WRITTEN)
+def test_correct_code_written_another_way_gets_full_marks(zygote, tmp_path, name, mode):
+    ex_id = EXERCISE[name]
+    code = (CORRECT / f"{name}.py").read_text(encoding="utf-8")
     sub = submission_from_reference(tmp_path, {ex_id: code})
-    for name, text in HELPERS.items():
-        (sub / f"{name}.py").write_text(text, encoding="utf-8")
+    for helper, text in HELPERS.items():
+        (sub / f"{helper}.py").write_text(text, encoding="utf-8")
     result = grade(zygote, sub, [ex_id], mode)
     lost = {k: v for k, v in statuses(result).items() if v != "passed"}
     messages = {c.id: c.message for e in result.exercises for c in e.checks if c.status != "passed"}
