@@ -373,9 +373,10 @@ def _params(ctx, values: list[np.ndarray]):
 
 
 def _set_grads(plist, grads: dict[int, np.ndarray]) -> None:
-    """p.grad = g for the given parameters (p.backward(g) on a leaf whose grad is None)."""
+    """p.grad = g for the given parameters (what p.backward(g) gives a leaf whose grad is None,
+    without the autograd call: its first one with a given gradient imports sympy, ~0.3 s)."""
     for i, g in grads.items():
-        plist.call_raw(f"{i}.backward", g)
+        plist.call_raw(f"{i}.__setattr__", "grad", g)
 
 
 def _grad(plist, i: int, shape, dtype) -> np.ndarray | None:
