@@ -93,10 +93,12 @@ class MiniTransformer(nn.Module):
                 None means every token is real.
         Returns:
             memory [B, Ls, D]. At real positions it does not depend on the ids at padding
-            positions (padding positions still get some vector; the decoder never reads them
-            when it is given the same src_mask).
+            positions. Padding positions get the formula's vector too, as nn.Transformer
+            computes it in train() mode (it is compared: do not zero them, as its eval fast
+            path does), although the decoder never reads them when given the same src_mask.
 
-        padding 位置作为 key 被屏蔽（mask 形状 [B, 1, 1, Ls]）。
+        padding 位置作为 key 被屏蔽（mask 形状 [B, 1, 1, Ls]）。padding 位置的输出也按公式计算并参与比较，
+        不要置零。
         """
         # TODO: check Ls; embeddings + positions 0..Ls-1; the key mask as [B, 1, 1, Ls];
         #       every encoder block; enc_ln.
