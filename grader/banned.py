@@ -437,6 +437,10 @@ def _raises_not_implemented(node: ast.AST | None) -> bool:
         fns = [f for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
         return all(_raises_not_implemented(f) for f in fns)
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return any(isinstance(stmt, ast.Raise) and "NotImplementedError" in ast.unparse(stmt)
-                   for stmt in node.body)
+        # the stub's layout: a docstring, bare calls (super().__init__()), then the raise; a
+        # working body that raises NotImplementedError for a case it leaves out is no stub
+        body = node.body
+        return bool(body) and isinstance(body[-1], ast.Raise) and \
+            "NotImplementedError" in ast.unparse(body[-1]) and \
+            all(isinstance(stmt, (ast.Expr, ast.Pass)) for stmt in body[:-1])
     return False

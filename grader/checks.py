@@ -535,7 +535,7 @@ class Handle:
         except StudentError as err:
             if err.not_implemented:
                 raise
-            if err.type != exc_type:
+            if not err.is_a(exc_type):
                 fail("raises.scope_method_raised", scope=self.scope, method=method, type=err.type,
                      message_=err.message[:100], exc_type=exc_type,
                      frames=err.frames)
@@ -795,7 +795,7 @@ class Ctx:
         except StudentError as err:
             if err.not_implemented:
                 raise
-            if err.type != exc_type:
+            if not err.is_a(exc_type):
                 fail("raises.fn_raised_type", fn=fn, type=err.type, message_=err.message[:100], exc_type=exc_type,
                      frames=err.frames)
             return

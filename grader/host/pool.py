@@ -53,9 +53,14 @@ class StudentError(Exception):
     message: str
     frames: list = field(default_factory=list)
     not_implemented: bool = False
+    kinds: tuple[str, ...] = ()  # the built-in exception classes it derives from
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}"
+
+    def is_a(self, kind: str) -> bool:
+        """Whether it is a ``kind`` (a built-in exception's name) or derives from one."""
+        return self.type == kind or kind in self.kinds
 
 
 class _Channel:
@@ -432,11 +437,13 @@ class Worker:
         if not isinstance(err, dict):
             self._die("error", msg("worker.malformed_error"))
         frames = err.get("frames") if isinstance(err.get("frames"), list) else []
+        kinds = err.get("kinds") if isinstance(err.get("kinds"), list) else []
         raise StudentError(
             type=str(err.get("type", "Error"))[:100],
             message=str(err.get("message", ""))[:2000],
             frames=[f for f in frames if isinstance(f, list) and len(f) == 4][:8],
             not_implemented=err.get("not_implemented") is True,
+            kinds=tuple(k[:100] for k in kinds[:16] if isinstance(k, str)),
         )
 
     def _recv(self, timeout: float) -> Any:

@@ -72,6 +72,8 @@ class SubmissionLoader:
             message = "<unprintable>"
         return {
             "type": type(exc).__name__[:100],
+            # the built-in exceptions it is one of (a student's LengthError(ValueError) is a ValueError)
+            "kinds": [c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"][:16],
             "message": message[:MAX_MESSAGE],
             "frames": frames[-8:],
             # a stub's ``raise NotImplementedError``: raised by the submission's own code (the

@@ -403,8 +403,8 @@ class Server:
             if type(v) is not torch.Tensor and not isinstance(v, torch.nn.Parameter):
                 return {"$unsendable": f"tensor subclass {type(v).__qualname__}"}
             return v
-        if type(v) in (list, tuple):
-            return type(v)(self._plain(x, depth + 1) for x in v)
+        if isinstance(v, (list, tuple)):  # a namedtuple (torch.return_types too) as a plain tuple
+            return (list if isinstance(v, list) else tuple)(self._plain(x, depth + 1) for x in v)
         if type(v) is dict:  # str and int keys travel as they are, others as their str()
             return {k if type(k) in (str, int) else str(k): self._plain(x, depth + 1) for k, x in v.items()}
         if v is None or type(v) in (bool, int, float, str, bytes):
