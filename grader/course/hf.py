@@ -57,8 +57,6 @@ WRITABLE = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*\.json|model\.safet
 # BertModel buffers that older transformers versions keep in the state_dict
 BERT_BUFFERS = {"embeddings.position_ids", "embeddings.token_type_ids"}
 NO_TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")  # None in config.json
-# peft's ValueError for "no module matched" (a subclass of ValueError)
-VALUE_ERRORS = {"ValueError", "NoMatchingPeftModuleError"}
 
 
 # --- the Hugging Face libraries ------------------------------------------------------------------
@@ -685,7 +683,7 @@ def _(ctx):
         except StudentError as err:
             if err.not_implemented:
                 raise
-            if err.type not in VALUE_ERRORS:
+            if not err.is_a("ValueError"):  # peft's NoMatchingPeftModuleError is one
                 fail("peft_lora_invalid.peft_lora_raised", type=err.type, message_=err.message[:80], targets=targets,
                      frames=err.frames)
             continue
