@@ -201,7 +201,7 @@ def run_module(module: types.ModuleType, cls: str, method: str, case: dict,
     if not backward:
         with torch.no_grad():
             return from_torch(getattr(obj, method)(*args, **kwargs))
-    params = dict(obj.named_parameters())
+    params = dict(obj.named_parameters(remove_duplicate=False))  # a tied weight under each name
     out = getattr(obj, method)(*args, **kwargs)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     ups = upstream if isinstance(upstream, (tuple, list)) else (upstream,)

@@ -70,7 +70,7 @@ class FeedForward(nn.Module):
         forward(x: [..., D]) -> [..., D]; every position is transformed on its own.
 
     FFN(x) = f(xKᵀ)V：up 的每一行是一个 key，down 的每一列是一个 value；f 为 relu 或 gelu
-    （精确的 erf 形式，不是 tanh 近似）。d_ff 默认 4·D。relu 在输入恰为 0 处的梯度为 0（与 F.relu 相同）。
+    （精确的 erf 形式，不是 tanh 近似）。d_ff 默认 4·D。relu 在输入恰为 0 处不可导，任何次梯度都接受（F.relu 的 0，h.clamp(min=0) 的 1）。
 
     Lecture: "🤗 Feedforward Neural Network".
     """

@@ -481,7 +481,8 @@ class Server:
         for i, t in zip(wrt, leaves):
             call_args[i] = t
         kwargs = self._arg(req.get("kwargs", {}))
-        params = dict(owner.named_parameters()) if isinstance(owner, torch.nn.Module) else {}
+        # a tied weight under each of its names (the first name depends on registration order)
+        params = dict(owner.named_parameters(remove_duplicate=False)) if isinstance(owner, torch.nn.Module) else {}
         for p in params.values():
             p.grad = None
         torch.default_generator.manual_seed(int(req.get("seed", 0)))
