@@ -2,7 +2,7 @@
 
 Each ``tests/correct/<exercise>.py`` (and ``<exercise>__<variant>.py``, another student's) is
 appended to the reference module of that exercise (its definitions win, as a known mistake's
-do) and rewrites what the exercise asks for in a
+do; ``<exercise>__whole*.py`` replaces the module instead, written from scratch) and rewrites what the exercise asks for in a
 way the reference does not: einsum or explicit loops, float64 inside, ``masked_fill`` with a
 large negative number, other but equivalent formulas, its own training loop. Files named
 ``tests/correct/helpers_*.py`` are copied into the submission as modules of their own: a
@@ -32,7 +32,8 @@ def test_every_alternative_is_an_exercise():
 def test_correct_code_written_another_way_gets_full_marks(zygote, tmp_path, name, mode):
     ex_id = EXERCISE[name]
     code = (CORRECT / f"{name}.py").read_text(encoding="utf-8")
-    sub = submission_from_reference(tmp_path, {ex_id: code})
+    whole = name.startswith(f"{ex_id}__whole")
+    sub = submission_from_reference(tmp_path, None if whole else {ex_id: code}, {ex_id: code} if whole else None)
     for helper, text in HELPERS.items():
         (sub / f"{helper}.py").write_text(text, encoding="utf-8")
     result = grade(zygote, sub, [ex_id], mode)
