@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -274,6 +275,36 @@ def _dotted(node: ast.AST, aliases: dict[str, str], local: set[str] | frozenset 
     return None
 
 
+def _code(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk``, without the type annotations that call nothing: they name a type, they do
+    not use it (``rnn: nn.RNN`` in a signature; never even evaluated under ``from __future__
+    import annotations``)."""
+    skip: set[int] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.arg):
+            notes = [n.annotation]
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            notes = [n.returns]
+        elif isinstance(n, ast.AnnAssign):
+            notes = [n.annotation]
+        else:
+            continue
+        for note in notes:
+            if note is not None and not any(isinstance(x, ast.Call) for x in ast.walk(note)):
+                skip.update(id(x) for x in ast.walk(note))
+    return (n for n in ast.walk(node) if id(n) not in skip)
+
+
+def _names_submission_object(sub: Submission, module: str, value: ast.AST, local: set[str]) -> bool:
+    """``Ops.softmax`` where ``Ops`` is a module-level definition of the submission (its own
+    class or object): its attribute, not a tensor method. The scan follows ``Ops`` itself, so a
+    banned API inside it is still found."""
+    if not isinstance(value, ast.Name) or value.id in local:
+        return False
+    target = resolve(sub, module, value.id)
+    return target is not None and target.kind != "external"
+
+
 def _locals(node: ast.AST) -> set[str]:
     """Names a definition binds itself (arguments, assignments): not module-level references."""
     out: set[str] = set()
@@ -325,7 +356,7 @@ def scan_scope(sub: Submission, exercise: str, scope: str, banned: list[str]) ->
         seen.add(key)
         local = _locals(b.node) if b.kind == "def" else set()
         where = getattr(b.node, "name", scope)
-        for node in ast.walk(b.node):
+        for node in _code(b.node):
             if not isinstance(node, (ast.Attribute, ast.Name, ast.Call, ast.Subscript)):
                 continue
             dotted = _dotted(node, mod.aliases, local)
@@ -337,6 +368,7 @@ def scan_scope(sub: Submission, exercise: str, scope: str, banned: list[str]) ->
                 continue
             if (isinstance(node, ast.Attribute) and node.attr in methods
                     and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+                    and not _names_submission_object(sub, b.module, node.value, local)
                     and dotted.split(".")[0] not in mod.aliases.values()):
                 hits.append(Hit(mod.path.name, line, where, f"Tensor.{node.attr}", _line(mod, line)))
                 continue
@@ -372,7 +404,7 @@ def definitions_used(sub: Submission, exercise: str, scope: str) -> list[tuple[s
             continue
         seen.add(key)
         local = _locals(b.node) if b.kind == "def" else set()
-        for node in ast.walk(b.node):
+        for node in _code(b.node):
             target, name = None, ""
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
                 target, name = resolve(sub, b.module, node.id), node.id
@@ -435,7 +467,7 @@ def _raises_not_implemented(node: ast.AST | None) -> bool:
     every method is)."""
     if isinstance(node, ast.ClassDef):
         fns = [f for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
-        return all(_raises_not_implemented(f) for f in fns)
+        return bool(fns) and all(_raises_not_implemented(f) for f in fns)  # no methods: all inherited
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         # the stub's layout: a docstring, bare calls (super().__init__()), then the raise; a
         # working body that raises NotImplementedError for a case it leaves out is no stub

@@ -559,6 +559,21 @@ class Handle:
         info = self.ctx.request({"op": "attr", "target": {"ref": self.name, "attr": attr}, "store": name})
         return Handle(self.ctx, name, self.scope, info)
 
+    def class_names(self) -> list[str]:
+        """The qualnames of the object's class and of its bases (its MRO, without ``object``):
+        a structure check asks whether ``"EncoderBlock"`` is among them, since a student's
+        subclass of EncoderBlock (one that fixes activation="gelu") is an EncoderBlock."""
+        names = [self.info.get("type")] if isinstance(self.info, dict) else []
+        for i in range(1, 16):
+            try:
+                name = self.get(f"__class__.__mro__.{i}.__qualname__")
+            except StudentError:  # past the end of the MRO
+                break
+            if not isinstance(name, str) or name == "object":
+                break
+            names.append(name)
+        return names
+
     def same(self, attr: str, other: Handle, other_attr: str = "") -> bool:
         return self.ctx.request({"op": "same", "a": {"ref": self.name, "attr": attr},
                                  "b": {"ref": other.name, "attr": other_attr}}) is True
@@ -916,14 +931,17 @@ class Checks:
 
     def compare(self, id: str, title: str, fn: str, tol: Tol | None = None,
                 timeout: float | None = None, zh: str = "", staged: bool = False,
-                points: int | None = None) -> Callable:
-        """``fn`` called on each case must match the reference (snapshot in local mode).
-        With ``staged``, the cases are stages from simplest to fullest (their ``label`` names
-        the stage) and the report names the first stage that fails."""
+                points: int | None = None, backward: bool = True) -> Callable:
+        """``fn`` called on each case must match the reference (snapshot in local mode) and,
+        with ``backward`` and a differentiable reference, so must its gradients (off for a
+        function whose gradient the contract leaves open). With ``staged``, the cases are
+        stages from simplest to fullest (their ``label`` names the stage) and the report names
+        the first stage that fails."""
 
         def deco(cases: Callable) -> Callable:
             self._add(Check(id, title, "compare", (fn,), fn=fn, cases=cases, tol=tol,
-                            timeout=timeout, title_zh=zh, staged=staged, points=points))
+                            timeout=timeout, title_zh=zh, staged=staged, points=points,
+                            backward=backward))
             return cases
 
         return deco

@@ -317,7 +317,7 @@ class Compare(Comparison):
     def expected(self, check: Check, module: Any, case: dict, rng: np.random.Generator | None,
                  state: dict | None = None, upstream: Any = None) -> dict:
         out = {"expected": run_function(module, check.fn, case)}
-        wrt = grad_positions(case)
+        wrt = grad_positions(case) if check.backward else []
         if wrt and (upstream is not None or rng is not None):
             if upstream is None:
                 upstream = draw_upstream(out["expected"], rng)
