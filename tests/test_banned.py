@@ -53,6 +53,16 @@ BYPASSES = {
         "a default argument": "import torch\n\ndef softmax(x, dim=-1, f=torch.softmax):\n    return f(x, dim)\n",
         "a lambda": "import torch\nsoftmax = lambda x, dim=-1: torch.softmax(x, dim)  # noqa\n",
         "imported whole": "from torch.nn.functional import softmax\n",
+        # a submission's own object's attribute is not taken for Tensor.softmax, but what the
+        # object holds is still read
+        "a class attribute aliasing it": ("import torch\n\nclass Ops:\n    softmax = torch.softmax\n\n"
+                                          "def softmax(x, dim=-1):\n    return Ops.softmax(x, dim)\n"),
+        "torch under another name": "import torch\nOps = torch\n\ndef softmax(x, dim=-1):\n    return Ops.softmax(x, dim)\n",
+        "a tensor method in a namespace class": ("class Ops:\n    @staticmethod\n    def f(x, d):\n"
+                                                 "        return x.softmax(d)\n\n"
+                                                 "def softmax(x, dim=-1):\n    return Ops.f(x, dim)\n"),
+        "an annotation beside a use": ("import torch\n\ndef softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:\n"
+                                       "    return torch.softmax(x, dim)\n"),
     },
     "blocks": {
         "torch.ops.aten.native_layer_norm": (
