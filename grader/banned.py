@@ -29,6 +29,7 @@ what it blocked (``BannedAPIError``).
 from __future__ import annotations
 
 import ast
+import collections
 import io
 import tokenize
 from collections.abc import Iterator
@@ -276,23 +277,18 @@ def _dotted(node: ast.AST, aliases: dict[str, str], local: set[str] | frozenset 
 
 
 def _code(node: ast.AST) -> Iterator[ast.AST]:
-    """``ast.walk``, without the type annotations that call nothing: they name a type, they do
-    not use it (``rnn: nn.RNN`` in a signature; never even evaluated under ``from __future__
-    import annotations``)."""
-    skip: set[int] = set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.arg):
-            notes = [n.annotation]
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            notes = [n.returns]
-        elif isinstance(n, ast.AnnAssign):
-            notes = [n.annotation]
-        else:
-            continue
-        for note in notes:
-            if note is not None and not any(isinstance(x, ast.Call) for x in ast.walk(note)):
-                skip.update(id(x) for x in ast.walk(note))
-    return (n for n in ast.walk(node) if id(n) not in skip)
+    """``ast.walk`` (the same order), without the type annotations that call nothing: they
+    name a type, they do not use it (``rnn: nn.RNN`` in a signature; never even evaluated
+    under ``from __future__ import annotations``)."""
+    todo = collections.deque([node])
+    while todo:
+        n = todo.popleft()
+        yield n
+        for name, value in ast.iter_fields(n):
+            if name in ("annotation", "returns") and isinstance(value, ast.AST) and \
+                    not any(isinstance(x, ast.Call) for x in ast.walk(value)):
+                continue
+            todo.extend(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, ast.AST))
 
 
 def _names_submission_object(sub: Submission, module: str, value: ast.AST, local: set[str]) -> bool:

@@ -23,11 +23,11 @@ in local and official mode:
   first new token is known: repetition penalty, then temperature, then top-k, then top-p;
   3 settings x 8,000 draws, every frequency within a Bernstein bound at 1e-9 per token
   (24 tokens: an honest sampler fails with probability below 3e-8);
-- top_p_filter with transformers' rule in numpy, on logits without ties whose cumulative
-  probabilities stay 1e-4 away from 1 - top_p, and repetition_penalty with its rule in numpy
-  (values only, both: a sampling filter owes no gradient, and the reference's gather / scatter
-  gradient counts a repeated id once per occurrence, which the contract does not ask for);
-  the oracle tests compare the reference with 🤗 transformers' processors;
+- top_p_filter and repetition_penalty are compared with the reference (snapshot in local
+  mode), on logits without ties whose cumulative probabilities stay 1e-4 away from 1 - top_p
+  (the oracle tests compare the reference with 🤗 transformers' processors), by value only: the
+  contract asks no gradient of them (a correct filter may run under torch.no_grad), and the
+  reference's gather / scatter gives a repeated id its gradient once per occurrence;
 - stream_decode on Chinese text (3 bytes a character) and emoji cut into tokens at random
   byte offsets: the pieces joined equal the text, and with a one-pass iterator of ids, the
   text yielded before the next id is read is all that the ids read so far can decode.
@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 
-from grader.checks import F32, Case, CheckFailed, Checks, Handle, StudentError, expect_array, fail, generator
+from grader.checks import Case, CheckFailed, Checks, Handle, StudentError, expect_array, fail, generator
 from grader.messages import msg
 from grader.strategies import arrays, normal
 
@@ -400,27 +400,17 @@ def _top_p_case(rng: np.random.Generator, B: int, V: int, scale: float, dtype=np
             return Case(args=(z, top_p))
 
 
-# Judged against transformers' rule in numpy (_np_top_p), not by `compare` with the reference:
-# `compare` also matches gradients, and a filter that only shapes the sampling distribution
-# owes none (the contract asks for the values); a correct top_p_filter written under
-# torch.no_grad(), as generation code often is, would be failed for "no gradient". The oracle
-# tests compare the reference with transformers' TopPLogitsWarper.
-@checks.property("top_p_reference", "top_p_filter follows transformers' rule (tie-free logits, some -inf "
-                 "entries, float64 and float32)", points=3, uses=("top_p_filter",),
-                 zh="top_p_filter 符合 transformers 的规则（无并列的 logits，部分为 -inf，float64 与 float32）")
-def _(ctx):
-    rng = ctx.rng
-    cases = [Case(args=(np.array([[2.0, 1.0, 0.5, -1.0, 0.1]]), 0.8), label=msg("top_p_reference.case_one_row")),
-             _top_p_case(rng, 3, 7, 1.5), _top_p_case(rng, 4, 9, 3.0, cut=3), _top_p_case(rng, 2, 11, 0.7),
-             _top_p_case(rng, 3, 6, 2.0, dtype=np.float32),
-             Case(args=(normal(rng, (2, 8), scale=2.0), 1.0), label=msg("top_p_reference.case_top_p_1"))]
-    for case in cases:
-        z, top_p = case.args
-        ctx.last_input = (f"top_p_filter(logits {z.dtype}{list(z.shape)}, top_p={top_p})"
-                          + (f" ({case.label})" if case.label else ""))
-        got = expect_array(ctx.call_keep_inputs("top_p_filter", z, top_p), z.shape, z.dtype, "top_p_filter")
-        want = _np_top_p(z.astype(np.float64), top_p).astype(z.dtype)
-        ctx.close(got, want, "top_p_filter(logits, top_p)", tol=F32 if z.dtype == np.float32 else None)
+@checks.compare("top_p_reference", "top_p_filter matches the reference (tie-free logits, some -inf "
+                "entries, float64 and float32)", points=3, fn="top_p_filter",
+                backward=False,  # a filter that shapes the sampling distribution owes no gradient
+                zh="top_p_filter 与参考一致（无并列的 logits，部分为 -inf，float64 与 float32）")
+def _(rng):
+    yield Case(args=(np.array([[2.0, 1.0, 0.5, -1.0, 0.1]]), 0.8), label=msg("top_p_reference.case_one_row"))
+    yield _top_p_case(rng, 3, 7, 1.5)
+    yield _top_p_case(rng, 4, 9, 3.0, cut=3)
+    yield _top_p_case(rng, 2, 11, 0.7)
+    yield _top_p_case(rng, 3, 6, 2.0, dtype=np.float32)
+    yield Case(args=(normal(rng, (2, 8), scale=2.0), 1.0), label=msg("top_p_reference.case_top_p_1"))
 
 
 @checks.property("top_p_properties",
@@ -497,34 +487,20 @@ def _np_penalty(z: np.ndarray, ids: np.ndarray, penalty: float) -> np.ndarray:
     return out
 
 
-# Judged against the rule in numpy (_np_penalty: every token present once, whatever its count),
-# not by `compare` with the reference: `compare` also matches gradients, and the reference's
-# gather / scatter gives a repeated id its gradient once per occurrence (1 + 1 + 1 for an id
-# seen three times), which a correct rule written another way (a mask and torch.where) does not.
-# The contract asks for the values (transformers' processor), not for that gradient.
-@checks.property("repetition_penalty_reference",
-                 "repetition_penalty follows the rule (positive and negative logits, repeated ids, "
-                 "penalties above and below 1, float64 and float32)", points=2,
-                 uses=("repetition_penalty",),
-                 zh="repetition_penalty 符合规则（正负 logits、重复出现的 id、大于和小于 1 的惩罚系数、"
-                    "float64 与 float32）")
-def _(ctx):
-    rng = ctx.rng
-    cases = [(np.array([[2.0, -1.0, 0.5, -0.25]]), np.array([[0, 1]]), 2.0,
-              msg("repetition_penalty_reference.case_one_row"))]
+@checks.compare("repetition_penalty_reference",
+                "repetition_penalty matches the reference (positive and negative logits, repeated ids, "
+                "penalties above and below 1)", points=2, fn="repetition_penalty",
+                backward=False,  # values only: the reference's scatter counts a repeated id's gradient per occurrence
+                zh="repetition_penalty 与参考一致（正负 logits、重复出现的 id、大于和小于 1 的惩罚系数）")
+def _(rng):
+    yield Case(args=(np.array([[2.0, -1.0, 0.5, -0.25]]), np.array([[0, 1]]), 2.0),
+               label=msg("repetition_penalty_reference.case_one_row"))
     for B, V, L, penalty in ((3, 7, 5, 1.3), (2, 10, 8, 2.0), (4, 6, 3, 0.7)):
-        cases.append((normal(rng, (B, V), scale=2.0), _ids(rng, V, B, L), penalty, ""))
-    cases.append((normal(rng, (3, 8), scale=2.0).astype(np.float32), _ids(rng, 8, 3, 6), 1.5, ""))
-    cases.append((normal(rng, (2, 5)), np.zeros((2, 0), dtype=np.int64), 1.8,
-                  msg("repetition_penalty_reference.case_no_ids")))
-    for z, ids, penalty, label in cases:
-        ctx.last_input = (f"repetition_penalty(logits {z.dtype}{list(z.shape)}, ids {ids.tolist()}, "
-                          f"penalty={penalty})" + (f" ({label})" if label else ""))
-        got = expect_array(ctx.call_keep_inputs("repetition_penalty", z, ids, penalty), z.shape, z.dtype,
-                           "repetition_penalty")
-        want = _np_penalty(z.astype(np.float64), ids, penalty).astype(z.dtype)
-        ctx.close(got, want, "repetition_penalty(logits, ids, penalty)",
-                  tol=F32 if z.dtype == np.float32 else None)
+        yield Case(args=(normal(rng, (B, V), scale=2.0), _ids(rng, V, B, L), penalty))
+    z = normal(rng, (3, 8), scale=2.0).astype(np.float32)
+    yield Case(args=(z, _ids(rng, 8, 3, 6), 1.5))
+    yield Case(args=(normal(rng, (2, 5)), np.zeros((2, 0), dtype=np.int64), 1.8),
+               label=msg("repetition_penalty_reference.case_no_ids"))
 
 
 @checks.behaviour("repetition_penalty_behaviour",

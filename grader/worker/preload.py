@@ -2,8 +2,8 @@
 
 peft with transformers take seconds and ~150 MiB: imported once in the zygote when a spawn
 asks for them (the trusted side's ``grader.host.pool.preload_for``), every later worker starts
-with them, shared. Three things make that import shorter, the last two
-only while it runs, so a student's code afterwards sees the libraries as installed:
+with them, shared. Three things make that import shorter, the last two only while it runs, so
+a student's code afterwards sees the libraries as installed:
 
 - the real torch._dynamo stays out (~190 modules): transformers asks it only for what the
   zygote's stand-in answers (grader/worker/lazy_dynamo.py);

@@ -407,13 +407,11 @@ class Server:
             return (list if isinstance(v, list) else tuple)(self._plain(x, depth + 1) for x in v)
         if isinstance(v, dict):  # OrderedDict, Counter too; str and int keys as they are, others as str()
             return {k if type(k) in (str, int) else str(k): self._plain(x, depth + 1) for k, x in v.items()}
-        if v is None or type(v) in (bool, int, float, str, bytes):
+        if v is None or type(v) in (bool, int, float, str, bytes) or type(v).__module__ == "numpy":
             return v
         for kind, plain in ((int, int.__int__), (float, float.__float__), (str, str.__str__), (bytes, bytes)):
             if isinstance(v, kind):  # a subclass (an IntEnum, a str Enum) as its plain value
                 return plain(v)
-        if type(v).__module__ == "numpy":
-            return v
         return {"$unsendable": f"{type(v).__module__}.{type(v).__qualname__}"}
 
     # -- calls --
