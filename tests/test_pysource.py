@@ -1,0 +1,77 @@
+"""Parsing source in the grading process's threads (grader/pysource.py).
+
+Two threads in `ast.parse` at once, with a garbage collection running Python code in
+between, fail on CPython 3.11 with a spurious `SystemError: AST constructor recursion depth
+mismatch` (gh-106905). A whole-course grade hit it once in the ban scan and the snapshots'
+dependency hash, and stopped with exit 3. The race harness below reproduces it with plain
+`ast.parse` on 3.11 within a few hundred parses per thread.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+from pathlib import Path
+
+from grader.pysource import parse
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = (ROOT / "grader" / "runner.py").read_text(encoding="utf-8")
+
+
+class _Finalized:
+    """Cyclic garbage whose finalizer runs Python code: a collection inside the AST
+    constructor then lets another thread run."""
+
+    def __del__(self) -> None:
+        sum(range(20))
+
+
+def _race(parser, threads: int = 4, rounds: int = 50) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        for _ in range(rounds):
+            for _ in range(200):
+                junk = _Finalized()
+                junk.me = junk
+            try:
+                parser(SOURCE)
+            except SystemError as exc:
+                errors.append(exc)
+                return
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    return errors
+
+
+def test_parse_in_threads_never_raises_the_spurious_system_error():
+    assert _race(parse) == []
+
+
+def test_parse_gives_what_ast_parse_gives():
+    assert ast.dump(parse(SOURCE)) == ast.dump(ast.parse(SOURCE))
+
+
+def test_no_grader_module_calls_ast_parse_itself():
+    """Every parse in the grader goes through grader.pysource (the worker side parses nothing)."""
+    offenders = []
+    for path in sorted((ROOT / "grader").rglob("*.py")):
+        if path.name == "pysource.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "parse" and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "ast"):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
