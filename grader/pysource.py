@@ -1,12 +1,16 @@
 """Parsing Python source in the grading process, one parse at a time.
 
-The grading process grades exercises in threads, and several of them read source with
-`ast.parse` (the ban scan, the snapshots' dependency hash, the instructor commands). CPython
-keeps the AST constructor's recursion counter in the interpreter, not in the thread: when a
-garbage collection during one thread's parse runs Python code and another thread parses in
-the meantime, the first fails with a spurious `SystemError: AST constructor recursion depth
-mismatch` (python/cpython gh-106905; seen on 3.11 here). Every parse in the grader goes
-through `parse`, which holds a lock for the call.
+The grading process grades exercises in threads, and several things in it read source with
+`ast.parse`: the ban scan, the snapshots' dependency hash, the instructor commands, and
+libraries under them (hypothesis collects constants and describes lambdas, `inspect` reads
+signatures, numpy reads .npy headers, torch reads its own sources). CPython keeps the AST
+constructor's recursion counter in the interpreter, not in the thread: when a garbage
+collection during one thread's parse runs Python code and another thread parses in the
+meantime, the first fails with a spurious `SystemError: AST constructor recursion depth
+mismatch` (python/cpython gh-106905; seen on 3.11 here, where a whole-course grade stopped
+with exit 3). So every parse holds one lock: the grader's own through `parse`, and the
+libraries' because `install` (called when the runner is imported) puts the same locked
+function in `ast.parse`.
 """
 
 from __future__ import annotations
@@ -14,10 +18,17 @@ from __future__ import annotations
 import ast
 import threading
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+_PLAIN = ast.parse
 
 
-def parse(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
-    """`ast.parse(source, filename)`, never at the same time as another thread's."""
+def parse(source: str | bytes, filename: str = "<unknown>", *args, **kwargs) -> ast.Module:
+    """`ast.parse(source, filename, ...)`, never at the same time as another thread's."""
     with _LOCK:
-        return ast.parse(source, filename)
+        return _PLAIN(source, filename, *args, **kwargs)
+
+
+def install() -> None:
+    """Make `ast.parse` itself the locked parse, for the libraries the grading process runs
+    in its threads (idempotent)."""
+    ast.parse = parse

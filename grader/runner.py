@@ -38,7 +38,9 @@ from grader.kinds import kind_of, name_by_verdict, nameable, verdict
 from grader.messages import Msg, msg, scope
 from grader.metadata import Exercise, find_course_root
 from grader.protocol.preloads import HUGGING_FACE
+from grader.pysource import install as _lock_ast_parse
 
+_lock_ast_parse()  # exercises are graded in threads: every ast.parse takes one lock (grader/pysource.py)
 MISTAKE_WORKERS = 1  # replay workers an exercise keeps alive at once (official mode)
 MAX_TIMEOUTS = 10  # after this many checks of one exercise hang, the rest are not run
 

@@ -60,7 +60,10 @@ def test_parse_in_threads_never_raises_the_spurious_system_error():
 
 
 def test_parse_gives_what_ast_parse_gives():
-    assert ast.dump(parse(SOURCE)) == ast.dump(ast.parse(SOURCE))
+    from grader import pysource
+
+    assert ast.dump(parse(SOURCE)) == ast.dump(pysource._PLAIN(SOURCE))
+    assert isinstance(parse("x: int = 1", "f.py", type_comments=True), ast.Module)
 
 
 def test_no_grader_module_calls_ast_parse_itself():
@@ -75,3 +78,11 @@ def test_no_grader_module_calls_ast_parse_itself():
                     and node.func.value.id == "ast"):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_the_runner_locks_ast_parse_for_the_libraries_too():
+    """hypothesis, inspect, numpy and torch call ast.parse in the grading threads as well."""
+    import grader.runner  # noqa: F401 - importing the runner installs the lock
+
+    assert ast.parse is parse
+    assert _race(ast.parse) == []
