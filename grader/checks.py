@@ -841,6 +841,7 @@ class Ctx:
         import hypothesis
         from hypothesis import HealthCheck, Phase, Verbosity, settings
 
+        draws_from_seed_alone()
         n = max_examples or self.max_examples
 
         def wrap(fn: Callable) -> Callable:
@@ -862,6 +863,49 @@ class Ctx:
             return hypothesis.seed(self.seed ^ zlib.crc32(self.check_id.encode()))(test)
 
         return wrap
+
+
+def _no_local_constants() -> Any:
+    return _NO_LOCAL_CONSTANTS
+
+
+_NO_LOCAL_CONSTANTS: Any = None
+_SHIPPED_LOCAL_CONSTANTS: Any = None  # hypothesis' own hook, kept for tests/test_draws.py
+
+
+def draws_from_seed_alone() -> bool:
+    """Make what hypothesis draws depend on the seed alone (idempotent; True once in effect).
+
+    Hypothesis mixes into its draws constants it reads from the source of every *local*
+    module in ``sys.modules`` (not site-packages, not tests): its provider's pool grows as
+    modules are imported. In the grading process that pool would hold the grader's own
+    modules (in a checkout or an editable install, not from a wheel), the reference modules
+    and the known mistakes loaded so far, which depend on the exercises selected and, with
+    ``--jobs 2``, on which thread got there first. The same seed then drew other inputs:
+    ``grade attention`` and ``grade`` could test attention on different examples. The pool is
+    kept empty instead (hypothesis' own global constants, 0, inf, boundaries, are still
+    drawn). tests/test_draws.py fails if a hypothesis release moves this hook."""
+    global _NO_LOCAL_CONSTANTS, _SHIPPED_LOCAL_CONSTANTS
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a hypothesis without the provider module
+        return False
+    if getattr(providers, "_get_local_constants", None) is _no_local_constants:
+        return True
+    current = getattr(providers, "_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if current is None or not hasattr(current, "set_for_type") or cache is None:
+        return False
+    try:
+        fields = {name: type(getattr(current, name))(key=getattr(getattr(current, name), "key", None))
+                  for name in ("integers", "floats", "bytes", "strings")}
+        _NO_LOCAL_CONSTANTS = type(current)(**fields)
+    except (TypeError, AttributeError):
+        return False
+    _SHIPPED_LOCAL_CONSTANTS = providers._get_local_constants
+    providers._get_local_constants = _no_local_constants
+    cache.cache.clear()  # permitted constants cached from the pool as it was
+    return True
 
 
 # --- the registry ---------------------------------------------------------------------------
