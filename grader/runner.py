@@ -137,12 +137,14 @@ def rejected_result(exercises: list[Exercise], reason: str, *, mode: str, seed: 
 def versions(sandbox: str) -> dict[str, str]:
     out = {"grader": __version__, "python": platform.python_version(), "numpy": np.__version__,
            "sandbox": sandbox}
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import version
 
-        out["torch"] = version("torch")
-    except Exception:  # noqa: BLE001
-        out["torch"] = "unknown"
+    # hypothesis: what a seed draws depends on its release as well as on the seed
+    for package in ("torch", "hypothesis"):
+        try:
+            out[package] = version(package)
+        except Exception:  # noqa: BLE001
+            out[package] = "unknown"
     return out
 
 

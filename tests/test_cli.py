@@ -22,7 +22,7 @@ def test_json_report_schema(tmp_path):
     for key in ("score", "max_score", "mode", "seed", "sandbox", "versions", "exercises"):
         assert key in doc
     assert doc["mode"] == "official"
-    assert set(doc["versions"]) >= {"grader", "torch", "python", "numpy"}
+    assert set(doc["versions"]) >= {"grader", "torch", "python", "numpy", "hypothesis"}
     ex = doc["exercises"][0]
     assert ex["id"] == "masking" and ex["score"] == ex["max_score"]
     for c in ex["checks"]:
