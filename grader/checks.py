@@ -886,25 +886,17 @@ def draws_from_seed_alone() -> bool:
     kept empty instead (hypothesis' own global constants, 0, inf, boundaries, are still
     drawn). tests/test_draws.py fails if a hypothesis release moves this hook."""
     global _NO_LOCAL_CONSTANTS, _SHIPPED_LOCAL_CONSTANTS
-    try:
-        from hypothesis.internal.conjecture import providers
-    except ImportError:  # pragma: no cover - a hypothesis without the provider module
-        return False
+    from hypothesis.internal.conjecture import providers
+
     if getattr(providers, "_get_local_constants", None) is _no_local_constants:
         return True
-    current = getattr(providers, "_local_constants", None)
-    cache = getattr(providers, "CONSTANTS_CACHE", None)
-    if current is None or not hasattr(current, "set_for_type") or cache is None:
+    pool = getattr(providers, "_local_constants", None)
+    if pool is None or not hasattr(providers, "CONSTANTS_CACHE"):
         return False
-    try:
-        fields = {name: type(getattr(current, name))(key=getattr(getattr(current, name), "key", None))
-                  for name in ("integers", "floats", "bytes", "strings")}
-        _NO_LOCAL_CONSTANTS = type(current)(**fields)
-    except (TypeError, AttributeError):
-        return False
+    _NO_LOCAL_CONSTANTS = type(pool)()  # hypothesis' Constants, every set empty
     _SHIPPED_LOCAL_CONSTANTS = providers._get_local_constants
     providers._get_local_constants = _no_local_constants
-    cache.cache.clear()  # permitted constants cached from the pool as it was
+    providers.CONSTANTS_CACHE.cache.clear()  # permitted constants cached from the pool as it was
     return True
 
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import click
 
-from grader.pysource import parse
 from grader.stubgen import BEGIN, END, MarkerError, generate, make_stub
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
@@ -148,7 +147,7 @@ def secret_code(root: Path, min_len: int = 30) -> Secrets:
     for path in sorted((root / "mistakes").glob("*/*.py")):
         text = path.read_text(encoding="utf-8")
         try:
-            tree = parse(text)
+            tree = ast.parse(text)
         except SyntaxError:
             continue
         start = 0
@@ -197,7 +196,7 @@ def _imports_reference(path: Path, names: set[str]) -> bool:
     """Whether a module of the grader imports a reference module by its plain name (as the
     scripts that build the course's data files do): such a module is instructor-only."""
     try:
-        tree = parse(path.read_text(encoding="utf-8"))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError):
         return True
     for node in ast.walk(tree):

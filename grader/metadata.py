@@ -150,9 +150,7 @@ def mistake_info(path: Path) -> dict[str, Any]:
     """Parse a known-mistake file's docstring: name (en), zh, catches."""
     import ast
 
-    from grader.pysource import parse
-
-    doc = ast.get_docstring(parse(path.read_text(encoding="utf-8"))) or ""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     lines = doc.splitlines()
     info: dict[str, Any] = {"en": lines[0].strip() if lines else path.stem, "zh": "", "catches": []}
     for line in lines[1:]:

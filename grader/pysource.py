@@ -1,16 +1,15 @@
 """Parsing Python source in the grading process, one parse at a time.
 
 The grading process grades exercises in threads, and several things in it read source with
-`ast.parse`: the ban scan, the snapshots' dependency hash, the instructor commands, and
-libraries under them (hypothesis collects constants and describes lambdas, `inspect` reads
-signatures, numpy reads .npy headers, torch reads its own sources). CPython keeps the AST
-constructor's recursion counter in the interpreter, not in the thread: when a garbage
-collection during one thread's parse runs Python code and another thread parses in the
-meantime, the first fails with a spurious `SystemError: AST constructor recursion depth
-mismatch` (python/cpython gh-106905; seen on 3.11 here, where a whole-course grade stopped
-with exit 3). So every parse holds one lock: the grader's own through `parse`, and the
-libraries' because `install` (called when the runner is imported) puts the same locked
-function in `ast.parse`.
+`ast.parse`: the ban scan, the snapshots' dependency hash, the known mistakes' headers, and
+libraries under them (hypothesis describes lambdas, `inspect` reads signatures, numpy reads
+.npy headers, torch reads its own sources). CPython keeps the AST constructor's recursion
+counter in the interpreter, not in the thread: when a garbage collection during one thread's
+parse runs Python code and another thread parses in the meantime, the first fails with a
+spurious `SystemError: AST constructor recursion depth mismatch` (python/cpython gh-106905;
+seen on 3.11 here, where a whole-course grade stopped with exit 3). `install`, called when
+the runner is imported, makes `ast.parse` itself the locked parse, so every caller, the
+grader's own and the libraries', holds one lock.
 """
 
 from __future__ import annotations
@@ -29,6 +28,5 @@ def parse(source: str | bytes, filename: str = "<unknown>", *args, **kwargs) -> 
 
 
 def install() -> None:
-    """Make `ast.parse` itself the locked parse, for the libraries the grading process runs
-    in its threads (idempotent)."""
+    """Make `ast.parse` the locked parse for the whole grading process (idempotent)."""
     ast.parse = parse

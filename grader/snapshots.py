@@ -149,10 +149,8 @@ def _imported(source: bytes) -> tuple[str, ...]:
     run asks again for every exercise that imports it)."""
     import ast
 
-    from grader.pysource import parse
-
     try:
-        tree = parse(source.decode("utf-8"))
+        tree = ast.parse(source.decode("utf-8"))
     except (SyntaxError, ValueError):
         return ()
     names: list[str] = []
